@@ -1,0 +1,3 @@
+"""keytui: manage API keys from the terminal."""
+
+__version__ = "0.1.0"

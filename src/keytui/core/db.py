@@ -1,0 +1,187 @@
+"""Opening a database: SQLite by default (WAL, busy timeout, mode 0600) or PostgreSQL by URL.
+
+The schema is made and upgraded by the Alembic migrations in ``migrations/``, applied on open.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import DatabaseError
+
+ENV_VAR = "KEYTUI_DATABASE_URL"
+# The newest migration; a test checks it against Alembic's own idea of "head", so opening an
+# up-to-date database costs one SELECT and never imports Alembic.
+HEAD_REVISION = "0001"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def default_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("keytui", appauthor=False) / "keytui.db"
+
+
+def resolve_url(target: str | os.PathLike[str] | None) -> str:
+    """``--db`` takes a path or a URL; nothing given means $KEYTUI_DATABASE_URL, else the default."""
+    if target is None or str(target) == "":
+        target = os.environ.get(ENV_VAR) or default_path()
+    target = str(target)
+    if "://" in target:
+        return target
+    return "sqlite:///" + str(Path(target).expanduser().resolve())
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the file 0600 before SQLite does (SQLite would honour the umask, often 0644)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def world_readable(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
+
+
+class Database:
+    """One engine and the sessions made from it. Reads and writes are separate doors."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        writer_engine = engine.execution_options(keytui_write=True) if self.is_sqlite else engine
+        self._writer = sessionmaker(writer_engine, expire_on_commit=False)
+
+    @property
+    def display(self) -> str:
+        """The URL without a password, fit for a header line."""
+        url = make_url(self.url)
+        if url.drivername.startswith("sqlite"):
+            return url.database or ":memory:"
+        return url.render_as_string(hide_password=True)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.url).database
+        return Path(database) if database and database != ":memory:" else None
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that takes SQLite's write lock at BEGIN, so it never fails half-way
+        with "database is locked" when it would upgrade a read lock."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy, not pysqlite, say when a transaction begins.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        write = connection.get_execution_options().get("keytui_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def open_database(target: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Database:
+    """Open (and if needed create and upgrade) the database at ``target``.
+
+    Raises :class:`DatabaseError` with a one-line reason on any failure.
+    """
+    url = resolve_url(target)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"not a database path or URL: {url!r}") from exc
+    try:
+        if parsed.drivername.startswith("sqlite"):
+            if parsed.database and parsed.database != ":memory:":
+                _prepare_sqlite_file(Path(parsed.database))
+            engine = create_engine(url)
+            _install_sqlite_hooks(engine)
+        else:
+            if parsed.drivername in ("postgresql", "postgres"):
+                parsed = parsed.set(drivername="postgresql+psycopg")
+                url = parsed.render_as_string(hide_password=False)
+            engine = create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError, OSError) as exc:
+        raise DatabaseError(f"cannot open database {parsed.render_as_string()}: {exc}") from exc
+    database = Database(url, engine)
+    if migrate:
+        try:
+            upgrade(database)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise DatabaseError(f"cannot open database {database.display}: {short_reason(exc)}") from exc
+    return database
+
+
+def short_reason(exc: BaseException) -> str:
+    """The driver's own reason, on one line, without SQL or bound parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def current_revision(database: Database) -> str | None:
+    with database.engine.connect() as connection:
+        try:
+            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+        except SQLAlchemyError:
+            return None
+        return row[0] if row else None
+
+
+def upgrade(database: Database, revision: str = "head") -> None:
+    if revision == "head" and current_revision(database) == HEAD_REVISION:
+        return
+    from alembic import command
+
+    config = alembic_config(database)
+    with database.engine.begin() as connection:
+        if database.is_sqlite:
+            connection.exec_driver_sql("SELECT 1")  # begin, so two openers queue on the lock
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def alembic_config(database: Database):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", database.url.replace("%", "%%"))
+    return config

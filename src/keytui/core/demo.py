@@ -1,0 +1,94 @@
+"""Realistic demo data, fast: keys of several owners, roles and states, without argon2 per key.
+
+Every demo key shares one argon2 hash of a secret that is thrown away at once, so no demo key
+can ever verify, and a million of them are written in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+from . import keyformat
+from .hashing import hash_secret
+from .models import Event, Key, KeyRole, User
+from .service import KeyService
+
+OWNERS = {"alice": "developer", "bob": "developer", "carol": "developer", "dave": "viewer",
+          "erin": "developer", "frank": "developer"}
+EXTRA_ROLES = ("deploy", "metrics-push", "billing")
+SERVICES = ("billing", "checkout", "search", "ingest", "reports", "mailer", "auth-proxy",
+            "inventory", "payments", "analytics", "webhooks", "backup", "ci", "status-page",
+            "crm-sync", "ledger", "notifier", "pricing", "geo", "media")
+ENVIRONMENTS = ("prod", "staging", "dev", "eu-west", "us-east", "canary")
+PURPOSES = ("worker", "cron", "dashboard", "exporter", "gateway", "mobile app", "partner",
+            "integration", "batch", "sidecar")
+HOSTS = ((), (), (), ("10.0.0.0/8",), ("api.example.com",), ("*.internal.example.com",),
+         ("192.168.10.4", "192.168.10.5"))
+
+
+def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 10_000) -> None:
+    """Add ``count`` demo keys (and their owners and roles) to ``service``'s database."""
+    rng = random.Random(seed)
+    now = service.now()
+    shared_hash = hash_secret(keyformat.new_secret(keyformat.new_key_id()), service.hasher)
+    owners = [service.actor, *OWNERS]
+    with service.db.write() as session:
+        known = set(session.scalars(select(User.login)))
+        for login, role in OWNERS.items():
+            if login not in known:
+                session.add(User(login=login, role=role, created_at=now - timedelta(days=400)))
+        roles = set(session.scalars(select(KeyRole.name)))
+        for role in EXTRA_ROLES:
+            if role not in roles:
+                session.add(KeyRole(name=role, created_at=now - timedelta(days=400)))
+    roles = ["read-only", "read-write", *EXTRA_ROLES]
+    taken: set[str] = set()
+    made = 0
+    while made < count:
+        rows = []
+        for _ in range(min(chunk, count - made)):
+            key_id = "".join(rng.choice(keyformat.ID_ALPHABET) for _ in range(keyformat.ID_LENGTH))
+            if key_id in taken:
+                continue
+            taken.add(key_id)
+            # Spread creation over the past two years, oldest first, so pk order is age order.
+            created = now - timedelta(days=730 * (1 - (made + len(rows)) / max(count, 1)),
+                                      minutes=rng.randint(0, 600))
+            fate = rng.random()
+            revoked_at = expires_at = last_used = None
+            revoked_by = None
+            if fate < 0.12:
+                revoked_at = created + (now - created) * rng.random()
+                revoked_by = rng.choice(["alice", service.actor])
+            if fate > 0.45:
+                span = rng.choice((30, 60, 90, 365))
+                expires_at = created + timedelta(days=span)
+                if 0.45 < fate < 0.5:  # a few that expire within the week
+                    expires_at = now + timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 23))
+            if rng.random() < 0.8:
+                last_used = max(created, now - timedelta(minutes=rng.randint(1, 60 * 24 * 90)))
+                last_used = last_used.replace(second=0, microsecond=0)
+            service_name = rng.choice(SERVICES)
+            rows.append({
+                "key_id": key_id,
+                "name": f"{service_name} {rng.choice(PURPOSES)} ({rng.choice(ENVIRONMENTS)})",
+                "description": f"Used by the {service_name} team",
+                "owner": rng.choice(owners), "role": rng.choice(roles),
+                "secret_hash": shared_hash, "created_at": created,
+                "updated_at": revoked_at or created, "expires_at": expires_at,
+                "revoked_at": revoked_at, "revoked_by": revoked_by, "last_used_at": last_used,
+                "use_count": rng.randint(1, 250_000) if last_used else 0,
+                "allowed_hosts": json.dumps(list(rng.choice(HOSTS))),
+            })
+        with service.db.write() as session:
+            session.execute(insert(Key), rows)
+        made += len(rows)
+    with service.db.write() as session:
+        session.execute(insert(Event), [{
+            "at": now, "actor": service.actor, "action": "demo.seed", "key_id": None,
+            "face": service.face, "details": json.dumps({"keys": count}),
+        }])

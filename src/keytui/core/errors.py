@@ -1,0 +1,44 @@
+"""The errors the service raises. Each carries a one-line message fit for a user.
+
+Messages never contain a secret: the service only ever formats IDs, names and logins into them.
+"""
+
+
+class KeytuiError(Exception):
+    """Base class: a refusal the user can read and act on."""
+
+    exit_code = 1
+
+
+class InvalidInput(KeytuiError):
+    """The input itself is bad (a name too long, a date in the past); usage error, exit 2."""
+
+    exit_code = 2
+
+
+class PermissionDenied(KeytuiError):
+    """The acting user's role does not allow this."""
+
+
+class UnknownUser(PermissionDenied):
+    """The acting login is not a user of this database."""
+
+
+class NotFound(KeytuiError):
+    """No key, user or role by that name."""
+
+
+class LimitReached(KeytuiError):
+    """An installation limit (keys per user, keys disabled) refuses the call."""
+
+
+class NotActive(KeytuiError):
+    """The key is revoked or expired, so it cannot be revoked or replaced."""
+
+
+class Conflict(KeytuiError):
+    """The change would break an invariant (last admin, a role still in use)."""
+
+
+class DatabaseError(KeytuiError):
+    """The database could not be opened or written; the message says which and why."""

@@ -1,0 +1,926 @@
+"""KeyService: the one door to keys, users, roles, settings and events.
+
+The TUI, the CLI and the tests all go through these methods. Every rule (who may do what, limits,
+which key states allow which change) is checked here and nowhere else, and every change writes an
+event in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from . import keyformat, validate
+from .clock import Clock, system_clock
+from .db import Database, open_database, short_reason
+from .errors import (
+    Conflict,
+    DatabaseError,
+    InvalidInput,
+    KeytuiError,
+    LimitReached,
+    NotActive,
+    NotFound,
+    PermissionDenied,
+    UnknownUser,
+)
+from .hashing import DEFAULT_HASHER, fingerprint, hash_secret, needs_rehash, verify_secret
+from .identity import current_login
+from .models import Event, Key, KeyRole, Settings, User
+from .validate import shown
+
+Status = Literal["active", "expired", "revoked"]
+STATUSES: tuple[Status, ...] = ("active", "expired", "revoked")
+SORTABLE = ("name", "key_id", "owner", "role", "created_at", "updated_at", "expires_at",
+            "last_used_at", "status")
+KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
+ADMIN_ACTIONS = ("settings", "users", "roles")
+UNSET: Any = object()
+DEFAULT_EXPIRY: Any = object()  # "the installation's maximum expiry, or never"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the service hands out: plain, immutable values, safe to pass between threads.
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    name: str
+    description: str
+    owner: str
+    role: str
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    last_used_at: datetime | None
+    use_count: int
+    allowed_hosts: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat().replace("+00:00", "Z") if value else None
+
+        return {
+            "id": self.id, "name": self.name, "description": self.description,
+            "owner": self.owner, "role": self.role, "status": self.status,
+            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
+            "expires_at": iso(self.expires_at), "revoked_at": iso(self.revoked_at),
+            "revoked_by": self.revoked_by, "last_used_at": iso(self.last_used_at),
+            "use_count": self.use_count, "allowed_hosts": list(self.allowed_hosts),
+        }
+
+    def expires_within(self, now: datetime, days: int = 7) -> bool:
+        return (self.status == "active" and self.expires_at is not None
+                and self.expires_at - now <= timedelta(days=days))
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """The result of create and replace: the only place a secret ever leaves the service."""
+
+    key: KeyInfo
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:  # never let a secret reach a log through repr()
+        return f"IssuedKey(key={self.key.id!r}, secret=<hidden>)"
+
+
+@dataclass(frozen=True)
+class KeyQuery:
+    search: str = ""
+    status: Status | None = None
+    owner: str | None = None
+    sort: str = "created_at"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    keys: tuple[KeyInfo, ...]
+    offset: int
+    has_more: bool  # one more row than asked for was found
+
+
+@dataclass(frozen=True)
+class Skipped:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RevokePlan:
+    """Which of the asked-for keys a revoke would (or did) revoke, and which it skips and why."""
+
+    revoke: tuple[KeyInfo, ...]
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    login: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SettingsInfo:
+    keys_enabled: bool
+    max_expiry_days: int | None
+    max_keys_per_user: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"keys_enabled": self.keys_enabled, "max_expiry_days": self.max_expiry_days,
+                "max_keys_per_user": self.max_keys_per_user}
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    key_id: str | None
+    face: str
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at.isoformat().replace("+00:00", "Z"),
+                "actor": self.actor, "action": self.action, "key_id": self.key_id,
+                "face": self.face, "details": self.details}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    code: str  # VALID MALFORMED NOT_FOUND REVOKED EXPIRED DISABLED HOST_NOT_ALLOWED
+    key_id: str | None = None
+    owner: str | None = None
+    role: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"valid": self.valid, "code": self.code, "key_id": self.key_id,
+                "owner": self.owner, "role": self.role}
+
+
+@dataclass(frozen=True)
+class Counts:
+    active: int
+    expired: int
+    revoked: int
+
+    @property
+    def total(self) -> int:
+        return self.active + self.expired + self.revoked
+
+
+# ---------------------------------------------------------------------------------------------
+# Permissions: the whole rule, in one function.
+
+
+def permits(user_role: str | None, login: str, action: str, key_owner: str | None = None) -> bool:
+    """May a user with ``user_role`` do ``action`` (to a key owned by ``key_owner``)?
+
+    admin: everything. developer: create, replace, rename, revoke and delete their own keys.
+    viewer (and anyone unknown): read only.
+    """
+    if user_role == "admin":
+        return True
+    if user_role == "developer" and action in KEY_ACTIONS:
+        return key_owner is None or key_owner == login
+    return False
+
+
+def _status_expr(now: datetime):
+    return case(
+        (Key.revoked_at.is_not(None), "revoked"),
+        (and_(Key.expires_at.is_not(None), Key.expires_at <= now), "expired"),
+        else_="active",
+    )
+
+
+def _status_filter(status: Status, now: datetime):
+    if status == "revoked":
+        return Key.revoked_at.is_not(None)
+    if status == "expired":
+        return and_(Key.revoked_at.is_(None), Key.expires_at.is_not(None), Key.expires_at <= now)
+    return and_(Key.revoked_at.is_(None), or_(Key.expires_at.is_(None), Key.expires_at > now))
+
+
+def _status_of(row: Key, now: datetime) -> Status:
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def _info(row: Key, now: datetime) -> KeyInfo:
+    return KeyInfo(
+        id=row.key_id, name=row.name, description=row.description, owner=row.owner,
+        role=row.role, status=_status_of(row, now), created_at=row.created_at,
+        updated_at=row.updated_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by, last_used_at=row.last_used_at, use_count=row.use_count,
+        allowed_hosts=tuple(json.loads(row.allowed_hosts or "[]")),
+    )
+
+
+def _host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
+    """Empty means any host. Entries are host names (``*.example.com`` matches subdomains),
+    IP addresses or CIDR networks, normalised by :func:`validate.host`."""
+    if not allowed:
+        return True
+    if not host:
+        return False
+    host = host.strip().lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in allowed:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            network = None
+        if network is not None:
+            if address is not None and address.version == network.version and address in network:
+                return True
+        elif entry.startswith("*."):
+            if host.endswith(entry[1:]):
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+class _UsageBuffer:
+    """Counts verifications in memory and writes them in batches, not once per request."""
+
+    def __init__(self, flush_seconds: float) -> None:
+        self.flush_seconds = flush_seconds
+        self.pending: dict[int, list[Any]] = {}  # key pk -> [count, last used]
+        self.last_flush: datetime | None = None
+        self.lock = threading.Lock()
+
+    def add(self, pk: int, now: datetime) -> bool:
+        """Record one use; True when it is time to flush."""
+        minute = now.replace(second=0, microsecond=0)
+        with self.lock:
+            entry = self.pending.setdefault(pk, [0, minute])
+            entry[0] += 1
+            entry[1] = max(entry[1], minute)
+            if self.last_flush is None:
+                self.last_flush = now
+            return (now - self.last_flush).total_seconds() >= self.flush_seconds or len(
+                self.pending) >= 10_000
+
+    def take(self, now: datetime) -> dict[int, list[Any]]:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+            self.last_flush = now
+            return pending
+
+
+class KeyService:
+    """Every operation keytui offers, for one acting user, on one database."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        actor: str | None = None,
+        face: str = "api",
+        clock: Clock = system_clock,
+        hasher: PasswordHasher = DEFAULT_HASHER,
+        usage_flush_seconds: float = 30.0,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.db = database
+        self.actor = actor or current_login()
+        self.face = face
+        self.clock = clock
+        self.hasher = hasher
+        self._usage = _UsageBuffer(usage_flush_seconds)
+        self._verified: OrderedDict[str, str] = OrderedDict()  # sha256(secret) -> argon2 hash
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, target: str | None = None, **kwargs: Any) -> KeyService:
+        """Open the database at ``target`` (path, URL, or the default) and bootstrap it."""
+        service = cls(open_database(target), **kwargs)
+        service.bootstrap()
+        return service
+
+    def close(self) -> None:
+        self.flush_usage()
+        self.db.dispose()
+
+    def __enter__(self) -> KeyService:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _event(self, session: Session, action: str, key_id: str | None = None,
+               **details: Any) -> None:
+        session.add(Event(at=self.now(), actor=self.actor, action=action, key_id=key_id,
+                          face=self.face, details=json.dumps(details, sort_keys=True,
+                                                             separators=(",", ":"))))
+
+    def _user(self, session: Session) -> User:
+        user = session.get(User, self.actor)
+        if user is None:
+            raise UnknownUser(
+                f"{self.actor!r} is not a keytui user of this database; an admin can add you "
+                f"with: keytui users add {self.actor} --role developer"
+            )
+        return user
+
+    def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
+        user = self._user(session)
+        if not permits(user.role, user.login, action, key_owner):
+            if key_owner is not None and user.role == "developer":
+                raise PermissionDenied(
+                    f"you may only {action} your own keys; this one belongs to {key_owner}")
+            what = {"settings": "change settings", "users": "manage users",
+                    "roles": "manage key roles"}.get(action, f"{action} keys")
+            raise PermissionDenied(f"a {user.role} may not {what}; ask an admin")
+        return user
+
+    def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
+        key_id = key_id.strip().lower() if isinstance(key_id, str) else ""
+        statement = select(Key).where(Key.key_id == key_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = session.scalars(statement).first()
+        if row is None:
+            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+        return row
+
+    def _settings(self, session: Session) -> Settings:
+        settings = session.get(Settings, 1)
+        if settings is None:  # a database whose settings row was removed by hand
+            settings = Settings(id=1, keys_enabled=True, max_expiry_days=None,
+                                max_keys_per_user=100)
+            session.add(settings)
+        return settings
+
+    def bootstrap(self) -> None:
+        """The first login to open a new database becomes its admin."""
+        try:
+            with self.db.read() as session:
+                if session.scalar(select(func.count()).select_from(User)):
+                    return
+            with self.db.write() as session:
+                if session.scalar(select(func.count()).select_from(User)):
+                    return
+                session.add(User(login=self.actor, role="admin", created_at=self.now()))
+                self._event(session, "user.add", login=self.actor, role="admin",
+                            reason="first user of a new database")
+        except IntegrityError:
+            pass  # another process bootstrapped at the same moment
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot open database {self.db.display}: {short_reason(exc)}") \
+                from exc
+
+    # -- who am I ------------------------------------------------------------------------------
+
+    def whoami(self) -> UserInfo | None:
+        with self.db.read() as session:
+            user = session.get(User, self.actor)
+            return UserInfo(user.login, user.role, user.created_at) if user else None
+
+    def permits(self, action: str, key: KeyInfo | None = None, role: str | None = UNSET) -> bool:
+        """Would the acting user be allowed ``action`` (on ``key``)? For faces that grey out
+        what the user may not do; the methods below enforce the same rule on every call."""
+        if role is UNSET:
+            me = self.whoami()
+            role = me.role if me else None
+        return permits(role, self.actor, action, key.owner if key else None)
+
+    # -- reading keys --------------------------------------------------------------------------
+
+    def _filters(self, search: str, status: Status | None, owner: str | None, now: datetime):
+        conditions = []
+        term = (search or "").strip()
+        if term:
+            conditions.append(or_(
+                Key.name.icontains(term, autoescape=True),
+                Key.key_id.icontains(term, autoescape=True),
+                Key.owner.icontains(term, autoescape=True),
+            ))
+        if status:
+            if status not in STATUSES:
+                raise InvalidInput(f"{shown(status)} is not a status; choose active, expired or "
+                                   "revoked")
+            conditions.append(_status_filter(status, now))
+        if owner:
+            conditions.append(Key.owner == owner)
+        return conditions
+
+    def list_keys(self, query: KeyQuery = KeyQuery()) -> KeyPage:
+        """One page of keys, filtered, sorted and paged in SQL."""
+        if query.sort not in SORTABLE:
+            raise InvalidInput(f"cannot sort by {shown(query.sort)}; choose {', '.join(SORTABLE)}")
+        if query.limit < 1 or query.offset < 0:
+            raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
+        now = self.now()
+        column = _status_expr(now) if query.sort == "status" else getattr(Key, query.sort)
+        order = [column.desc() if query.descending else column.asc(),
+                 Key.pk.desc() if query.descending else Key.pk.asc()]
+        if query.sort == "created_at":  # creation order is primary-key order
+            order = [Key.pk.desc() if query.descending else Key.pk.asc()]
+        statement = (select(Key).where(*self._filters(query.search, query.status, query.owner, now))
+                     .order_by(*order).limit(query.limit + 1).offset(query.offset))
+        with self.db.read() as session:
+            rows = session.scalars(statement).all()
+        return KeyPage(tuple(_info(row, now) for row in rows[: query.limit]), query.offset,
+                       len(rows) > query.limit)
+
+    def iter_keys(self, query: KeyQuery = KeyQuery(), page_size: int = 500) -> Iterable[KeyInfo]:
+        """Every key matching ``query``, fetched page by page (never all at once)."""
+        offset = query.offset
+        while True:
+            page = self.list_keys(KeyQuery(query.search, query.status, query.owner, query.sort,
+                                           query.descending, page_size, offset))
+            yield from page.keys
+            if not page.has_more:
+                return
+            offset += page_size
+
+    def count_keys(self, search: str = "", status: Status | None = None,
+                   owner: str | None = None) -> int:
+        now = self.now()
+        statement = select(func.count()).select_from(Key).where(
+            *self._filters(search, status, owner, now))
+        with self.db.read() as session:
+            return int(session.scalar(statement) or 0)
+
+    def counts(self) -> Counts:
+        """How many keys are active, expired and revoked, in one query."""
+        now = self.now()
+        status = _status_expr(now)
+        statement = select(status, func.count()).select_from(Key).group_by(status)
+        with self.db.read() as session:
+            found = dict(session.execute(statement).all())
+        return Counts(found.get("active", 0), found.get("expired", 0), found.get("revoked", 0))
+
+    def get_key(self, key_id: str) -> KeyInfo:
+        with self.db.read() as session:
+            return _info(self._key(session, key_id), self.now())
+
+    # -- changing keys -------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        owner: str | None = None,
+        role: str | None = None,
+        expires: str | datetime | None = DEFAULT_EXPIRY,
+        allowed_hosts: Sequence[str] = (),
+    ) -> IssuedKey:
+        """A new key; its secret is in the result and nowhere else, ever.
+
+        ``expires``: ``None``/``"never"``, ``"90d"``, ``"YYYY-MM-DD"`` or a datetime; left out,
+        the installation's maximum expiry (or never, when there is none).
+        """
+        now = self.now()
+        name = validate.name(name)
+        description = validate.description(description)
+        owner = validate.login(owner) if owner else self.actor
+        expires_at = None if expires is DEFAULT_EXPIRY else validate.expiry(expires, now)
+        hosts = validate.hosts(list(allowed_hosts))
+        for _attempt in range(5):
+            key_id = keyformat.new_key_id()
+            secret = keyformat.new_secret(key_id)
+            secret_hash = hash_secret(secret, self.hasher)  # outside the write lock: ~20 ms
+            try:
+                with self.db.write() as session:
+                    self._require(session, "create", owner)
+                    settings = self._settings(session)
+                    if not settings.keys_enabled:
+                        raise LimitReached("API keys are disabled in this installation; an admin "
+                                           "can enable them with: keytui settings set --enable")
+                    owner_row = session.scalars(
+                        select(User).where(User.login == owner).with_for_update()).first()
+                    if owner_row is None:
+                        raise NotFound(f"no user {owner!r}; an admin can add them with: "
+                                       f"keytui users add {owner} --role developer")
+                    role = role or self._default_role(session)
+                    if session.get(KeyRole, role) is None:
+                        raise NotFound(f"no key role {shown(role)}; see: keytui roles list")
+                    limit = settings.max_expiry_days
+                    if expires is DEFAULT_EXPIRY and limit is not None:
+                        expires_at = now + timedelta(days=limit)
+                    if limit is not None and (expires_at is None
+                                              or expires_at > now + timedelta(days=limit, hours=24)):
+                        raise LimitReached(f"keys in this installation expire within {limit} days; "
+                                           f"choose an expiry of {limit}d or sooner")
+                    active = session.scalar(select(func.count()).select_from(Key).where(
+                        Key.owner == owner, _status_filter("active", now)))
+                    if active >= settings.max_keys_per_user:
+                        raise LimitReached(
+                            f"{owner} already has {active} active keys, the maximum per user "
+                            f"({settings.max_keys_per_user}); revoke one or ask an admin to raise it")
+                    row = Key(key_id=key_id, name=name, description=description, owner=owner,
+                              role=role, secret_hash=secret_hash, created_at=now, updated_at=now,
+                              expires_at=expires_at, use_count=0,
+                              allowed_hosts=json.dumps(hosts))
+                    session.add(row)
+                    session.flush()
+                    self._event(session, "key.create", key_id, name=name, owner=owner, role=role,
+                                expires_at=expires_at.isoformat() if expires_at else None,
+                                allowed_hosts=hosts)
+                    return IssuedKey(_info(row, now), secret)
+            except IntegrityError:
+                continue  # the random ID was taken: draw another
+        raise DatabaseError("could not find a free key ID; try again")
+
+    def _default_role(self, session: Session) -> str:
+        if session.get(KeyRole, "read-only") is not None:
+            return "read-only"
+        first = session.scalars(select(KeyRole.name).order_by(KeyRole.name)).first()
+        if first is None:
+            raise NotFound("this installation has no key roles; an admin can add one with: "
+                           "keytui roles add NAME")
+        return first
+
+    def replace_key(self, key_id: str) -> IssuedKey:
+        """A new secret for the same key ID; the old one fails on the very next verify."""
+        now = self.now()
+        with self.db.read() as session:
+            key_id = self._key(session, key_id).key_id
+        secret = keyformat.new_secret(key_id)
+        secret_hash = hash_secret(secret, self.hasher)
+        with self.db.write() as session:
+            row = self._key(session, key_id, lock=True)
+            self._require(session, "replace", row.owner)
+            status = _status_of(row, now)
+            if status != "active":
+                raise NotActive(f"key {key_id} is {status}; only active keys can be replaced")
+            row.secret_hash = secret_hash
+            row.updated_at = now
+            session.flush()
+            self._event(session, "key.replace", key_id, name=row.name)
+            return IssuedKey(_info(row, now), secret)
+
+    def rename_key(self, key_id: str, name: str | None = None,
+                   description: str | None = None) -> KeyInfo:
+        """Name and description are the only things that can change after creation."""
+        now = self.now()
+        new_name = validate.name(name) if name is not None else None
+        new_description = validate.description(description) if description is not None else None
+        with self.db.write() as session:
+            row = self._key(session, key_id, lock=True)
+            self._require(session, "rename", row.owner)
+            changes: dict[str, Any] = {}
+            if new_name is not None and new_name != row.name:
+                changes["name"] = [row.name, new_name]
+                row.name = new_name
+            if new_description is not None and new_description != row.description:
+                changes["description"] = [row.description, new_description]
+                row.description = new_description
+            if changes:
+                row.updated_at = now
+                session.flush()
+                self._event(session, "key.rename", row.key_id, **changes)
+            return _info(row, now)
+
+    def _plan_revoke(self, session: Session, key_ids: Sequence[str], now: datetime) -> RevokePlan:
+        user = self._require(session, "revoke")
+        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
+        rows = {row.key_id: row for row in session.scalars(
+            select(Key).where(Key.key_id.in_(wanted)))} if wanted else {}
+        revoke: list[KeyInfo] = []
+        skipped: list[Skipped] = []
+        for key_id in wanted:
+            row = rows.get(key_id)
+            if row is None:
+                skipped.append(Skipped(key_id, "not found"))
+                continue
+            status = _status_of(row, now)
+            if status == "revoked":
+                skipped.append(Skipped(key_id, "already revoked"))
+            elif status == "expired":
+                skipped.append(Skipped(key_id, "expired"))
+            elif not permits(user.role, user.login, "revoke", row.owner):
+                skipped.append(Skipped(key_id, f"not yours (owner {row.owner})"
+                                       if user.role == "developer" else "not permitted"))
+            else:
+                revoke.append(_info(row, now))
+        return RevokePlan(tuple(revoke), tuple(skipped))
+
+    def plan_revoke(self, key_ids: Sequence[str]) -> RevokePlan:
+        """What ``revoke_keys(key_ids)`` would do now, for a confirmation dialog."""
+        with self.db.read() as session:
+            return self._plan_revoke(session, key_ids, self.now())
+
+    def revoke_keys(self, key_ids: Sequence[str]) -> RevokePlan:
+        """Revoke the active keys among ``key_ids`` in one transaction; report the rest."""
+        now = self.now()
+        with self.db.write() as session:
+            plan = self._plan_revoke(session, key_ids, now)
+            targets = [key.id for key in plan.revoke]
+            done: set[str] = set()
+            for chunk in range(0, len(targets), 500):
+                ids = targets[chunk: chunk + 500]
+                result = session.execute(
+                    update(Key)
+                    .where(Key.key_id.in_(ids), Key.revoked_at.is_(None))
+                    .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
+                    .returning(Key.key_id)
+                    .execution_options(synchronize_session=False)
+                )
+                done.update(result.scalars())
+            revoked = []
+            skipped = list(plan.skipped)
+            for key in plan.revoke:
+                if key.id in done:
+                    revoked.append(key)
+                else:  # another admin revoked it between our read and our write
+                    skipped.append(Skipped(key.id, "already revoked"))
+            session.add_all([Event(at=now, actor=self.actor, action="key.revoke", key_id=key.id,
+                                   face=self.face,
+                                   details=json.dumps({"name": key.name}, sort_keys=True,
+                                                      separators=(",", ":")))
+                             for key in revoked])
+        revoked_now = tuple(
+            KeyInfo(**{**key.__dict__, "status": "revoked", "revoked_at": now,
+                       "revoked_by": self.actor, "updated_at": now}) for key in revoked)
+        return RevokePlan(revoked_now, tuple(skipped))
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke one key, or say why not (not found, not permitted, not active)."""
+        plan = self.revoke_keys([key_id])
+        if plan.revoke:
+            return plan.revoke[0]
+        reason = plan.skipped[0].reason
+        if reason == "not found":
+            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+        if reason.startswith("not"):
+            with self.db.read() as session:
+                self._require(session, "revoke", self._key(session, key_id).owner)
+        raise NotActive(f"key {plan.skipped[0].id} is {reason.replace('already ', '')}; "
+                        "only active keys can be revoked")
+
+    def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
+        """Remove keys entirely; all or none. Their events stay."""
+        now = self.now()
+        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids))
+        if not wanted:
+            raise InvalidInput("name at least one key to delete")
+        with self.db.write() as session:
+            rows = [self._key(session, key_id, lock=True) for key_id in wanted]
+            for row in rows:
+                self._require(session, "delete", row.owner)
+            deleted = tuple(_info(row, now) for row in rows)
+            for row in rows:
+                session.delete(row)
+                self._event(session, "key.delete", row.key_id, name=row.name, owner=row.owner)
+            return deleted
+
+    # -- verify --------------------------------------------------------------------------------
+
+    def verify(self, secret: str, host: str | None = None) -> VerifyResult:
+        """Is ``secret`` a current, active key allowed from ``host``?
+
+        A malformed secret costs no database read; an unknown ID no argon2; a secret already
+        verified by this process no argon2 either, but its key's status and current hash are
+        re-read every time, so a revoke or replace anywhere is seen at once.
+        """
+        parsed = keyformat.parse_secret(secret)
+        if parsed is None:
+            return VerifyResult(False, "MALFORMED")
+        now = self.now()
+        statement = (
+            select(Settings.keys_enabled, Key.pk, Key.key_id, Key.owner, Key.role,
+                   Key.secret_hash, Key.revoked_at, Key.expires_at, Key.allowed_hosts)
+            .select_from(Settings)
+            .outerjoin(Key, Key.key_id == parsed.key_id)
+            .where(Settings.id == 1)
+        )
+        with self.db.read() as session:
+            row = session.execute(statement).first()
+        if row is not None and not row.keys_enabled:
+            return VerifyResult(False, "DISABLED")
+        if row is None or row.pk is None:
+            return VerifyResult(False, "NOT_FOUND")
+        digest = fingerprint(secret.strip())
+        with self._cache_lock:
+            cached = self._verified.get(digest)
+        if cached != row.secret_hash:
+            if not verify_secret(row.secret_hash, secret.strip(), self.hasher):
+                return VerifyResult(False, "NOT_FOUND")
+            stored = row.secret_hash
+            if needs_rehash(stored, self.hasher):
+                stored = self._rehash(row.pk, stored, secret.strip())
+            with self._cache_lock:
+                self._verified[digest] = stored
+                self._verified.move_to_end(digest)
+                while len(self._verified) > self._cache_size:
+                    self._verified.popitem(last=False)
+        ident = dict(key_id=row.key_id, owner=row.owner, role=row.role)
+        if row.revoked_at is not None:
+            return VerifyResult(False, "REVOKED", **ident)
+        if row.expires_at is not None and row.expires_at <= now:
+            return VerifyResult(False, "EXPIRED", **ident)
+        if not _host_allowed(host, json.loads(row.allowed_hosts or "[]")):
+            return VerifyResult(False, "HOST_NOT_ALLOWED", **ident)
+        if self._usage.add(row.pk, now):
+            self.flush_usage()
+        return VerifyResult(True, "VALID", **ident)
+
+    def _rehash(self, pk: int, old_hash: str, secret: str) -> str:
+        """Upgrade a hash made with older parameters, unless the key was replaced meanwhile."""
+        new_hash = hash_secret(secret, self.hasher)
+        with self.db.write() as session:
+            result = session.execute(update(Key).where(Key.pk == pk, Key.secret_hash == old_hash)
+                                     .values(secret_hash=new_hash))
+        return new_hash if result.rowcount else old_hash
+
+    def flush_usage(self) -> None:
+        """Write buffered use counts and last-used minutes; called in batches and on close."""
+        pending = self._usage.take(self.now())
+        if not pending:
+            return
+        try:
+            with self.db.write() as session:
+                for pk, (count, last) in pending.items():
+                    session.execute(
+                        update(Key).where(Key.pk == pk).values(
+                            use_count=Key.use_count + count,
+                            last_used_at=case(
+                                (or_(Key.last_used_at.is_(None), Key.last_used_at < last), last),
+                                else_=Key.last_used_at,
+                            ),
+                        ).execution_options(synchronize_session=False))
+        except SQLAlchemyError:
+            with self._usage.lock:  # keep the counts for the next try
+                for pk, (count, last) in pending.items():
+                    entry = self._usage.pending.setdefault(pk, [0, last])
+                    entry[0] += count
+                    entry[1] = max(entry[1], last)
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def get_settings(self) -> SettingsInfo:
+        with self.db.read() as session:
+            settings = session.get(Settings, 1)
+            if settings is None:
+                return SettingsInfo(True, None, 100)
+            return SettingsInfo(settings.keys_enabled, settings.max_expiry_days,
+                                settings.max_keys_per_user)
+
+    def update_settings(self, *, keys_enabled: bool | None = None,
+                        max_expiry_days: int | None = UNSET,
+                        max_keys_per_user: int | None = None) -> SettingsInfo:
+        if max_expiry_days is not UNSET:
+            validate.max_expiry_days(max_expiry_days)
+        if max_keys_per_user is not None:
+            validate.max_keys_per_user(max_keys_per_user)
+        with self.db.write() as session:
+            self._require(session, "settings")
+            settings = self._settings(session)
+            changes: dict[str, Any] = {}
+            for column, value in (("keys_enabled", keys_enabled),
+                                  ("max_expiry_days", max_expiry_days),
+                                  ("max_keys_per_user", max_keys_per_user)):
+                if value is UNSET or (value is None and column != "max_expiry_days"):
+                    continue
+                if getattr(settings, column) != value:
+                    changes[column] = [getattr(settings, column), value]
+                    setattr(settings, column, value)
+            if changes:
+                self._event(session, "settings.update", **changes)
+            return SettingsInfo(settings.keys_enabled, settings.max_expiry_days,
+                                settings.max_keys_per_user)
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def list_users(self) -> list[UserInfo]:
+        with self.db.read() as session:
+            return [UserInfo(u.login, u.role, u.created_at)
+                    for u in session.scalars(select(User).order_by(User.login))]
+
+    def add_user(self, login: str, role: str) -> UserInfo:
+        login, role = validate.login(login), validate.user_role(role)
+        with self.db.write() as session:
+            self._require(session, "users")
+            if session.get(User, login) is not None:
+                raise Conflict(f"{login} is already a user; change their role with: "
+                               f"keytui users set-role {login} ROLE")
+            user = User(login=login, role=role, created_at=self.now())
+            session.add(user)
+            self._event(session, "user.add", login=login, role=role)
+            return UserInfo(login, role, user.created_at)
+
+    def _other_admins(self, session: Session, login: str) -> int:
+        return int(session.scalar(select(func.count()).select_from(User).where(
+            User.role == "admin", User.login != login)) or 0)
+
+    def set_user_role(self, login: str, role: str) -> UserInfo:
+        role = validate.user_role(role)
+        with self.db.write() as session:
+            self._require(session, "users")
+            user = session.get(User, login)
+            if user is None:
+                raise NotFound(f"no user {shown(login)}")
+            if user.role == "admin" and role != "admin" and not self._other_admins(session, login):
+                raise Conflict(f"{login} is the last admin; make someone else admin first")
+            if user.role != role:
+                self._event(session, "user.set_role", login=login, role=[user.role, role])
+                user.role = role
+            return UserInfo(user.login, user.role, user.created_at)
+
+    def remove_user(self, login: str) -> None:
+        with self.db.write() as session:
+            self._require(session, "users")
+            user = session.get(User, login)
+            if user is None:
+                raise NotFound(f"no user {shown(login)}")
+            if user.role == "admin" and not self._other_admins(session, login):
+                raise Conflict(f"{login} is the last admin; make someone else admin first")
+            session.delete(user)
+            self._event(session, "user.remove", login=login, role=user.role)
+
+    # -- key roles -----------------------------------------------------------------------------
+
+    def list_roles(self) -> list[str]:
+        with self.db.read() as session:
+            return list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
+
+    def add_role(self, name: str) -> str:
+        name = validate.key_role(name)
+        with self.db.write() as session:
+            self._require(session, "roles")
+            if session.get(KeyRole, name) is not None:
+                raise Conflict(f"the key role {name} already exists")
+            session.add(KeyRole(name=name, created_at=self.now()))
+            self._event(session, "role.add", role=name)
+            return name
+
+    def remove_role(self, name: str) -> None:
+        with self.db.write() as session:
+            self._require(session, "roles")
+            role = session.get(KeyRole, name)
+            if role is None:
+                raise NotFound(f"no key role {shown(name)}")
+            holders = session.scalar(select(func.count()).select_from(Key).where(
+                Key.role == name, Key.revoked_at.is_(None)))
+            if holders:
+                raise Conflict(f"{holders} unrevoked keys grant the role {name}; "
+                               "revoke or delete them first")
+            session.delete(role)
+            self._event(session, "role.remove", role=name)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def list_events(self, *, key_id: str | None = None, action: str | None = None,
+                    search: str = "", limit: int = 50, offset: int = 0) -> list[EventInfo]:
+        """Newest first."""
+        if limit < 1 or offset < 0:
+            raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
+        statement = select(Event).order_by(Event.id.desc()).limit(limit).offset(offset)
+        if key_id:
+            statement = statement.where(Event.key_id == key_id.strip().lower())
+        if action:
+            statement = statement.where(Event.action.icontains(action, autoescape=True))
+        if search.strip():
+            term = search.strip()
+            statement = statement.where(or_(Event.actor.icontains(term, autoescape=True),
+                                            Event.action.icontains(term, autoescape=True),
+                                            Event.key_id.icontains(term, autoescape=True),
+                                            Event.details.icontains(term, autoescape=True)))
+        with self.db.read() as session:
+            return [EventInfo(e.id, e.at, e.actor, e.action, e.key_id, e.face,
+                              json.loads(e.details or "{}")) for e in session.scalars(statement)]
+
+
+__all__ = [
+    "Counts", "EventInfo", "IssuedKey", "KeyInfo", "KeyPage", "KeyQuery", "KeyService",
+    "KeytuiError", "RevokePlan", "SettingsInfo", "Skipped", "UserInfo", "VerifyResult", "permits",
+]

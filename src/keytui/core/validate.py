@@ -1,0 +1,147 @@
+"""Checks and parsers for what users type. Each raises InvalidInput with a one-line message."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from .errors import InvalidInput
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 500
+MAX_EXPIRY_DAYS = 36_500
+_LOGIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
+_ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_DAYS_RE = re.compile(r"^(\d{1,6})d$")
+USER_ROLES = ("admin", "developer", "viewer")
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A user's text quoted for an error message: escapes visible, length bounded."""
+    quoted = repr(text[:limit])
+    return quoted + ("…" if len(text) > limit else "")
+
+
+def name(value: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("a key name must be text")
+    value = value.strip()
+    if not value:
+        raise InvalidInput("a key name cannot be empty")
+    if len(value) > NAME_MAX:
+        raise InvalidInput(f"a key name is at most {NAME_MAX} characters (this one has {len(value)})")
+    if not value.isprintable():
+        raise InvalidInput(f"a key name may hold printable characters only, not {shown(value)}")
+    return value
+
+
+def description(value: str | None) -> str:
+    value = (value or "").strip()
+    if len(value) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            f"a description is at most {DESCRIPTION_MAX} characters (this one has {len(value)})"
+        )
+    if not value.isprintable():
+        raise InvalidInput(f"a description may hold printable characters only, not {shown(value)}")
+    return value
+
+
+def login(value: str) -> str:
+    if not isinstance(value, str) or not _LOGIN_RE.match(value):
+        raise InvalidInput(
+            f"{shown(str(value))} is not a login (letters, digits, _ . @ -; up to 64 characters)"
+        )
+    return value
+
+
+def user_role(value: str) -> str:
+    if value not in USER_ROLES:
+        raise InvalidInput(f"{shown(str(value))} is not a user role; choose {', '.join(USER_ROLES)}")
+    return value
+
+
+def key_role(value: str) -> str:
+    if not isinstance(value, str) or not _ROLE_RE.match(value):
+        raise InvalidInput(
+            f"{shown(str(value))} is not a role name (lower-case letters, digits, _ . : -)"
+        )
+    return value
+
+
+def host(value: str) -> str:
+    """A host name (``*.example.com`` allowed), an IP address or a CIDR network, normalised."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not text:
+        raise InvalidInput("an allowed host cannot be empty")
+    try:
+        if "/" in text:
+            return str(ipaddress.ip_network(text, strict=False))
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if _HOSTNAME_RE.match(text) and not text.replace(".", "").isdigit():
+        return text
+    raise InvalidInput(f"{shown(value)} is not a host name, an IP address or a CIDR network")
+
+
+def hosts(values: list[str] | tuple[str, ...] | None) -> list[str]:
+    seen: list[str] = []
+    for value in values or ():
+        normal = host(value)
+        if normal not in seen:
+            seen.append(normal)
+    if len(seen) > 100:
+        raise InvalidInput("at most 100 allowed hosts per key")
+    return seen
+
+
+def expiry(value: str | date | datetime | None, now: datetime) -> datetime | None:
+    """``never``/None, ``Nd`` (days from now) or ``YYYY-MM-DD`` (valid through that day, UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        result = value.astimezone(UTC)
+    elif isinstance(value, date):
+        result = datetime.combine(value, time(23, 59, 59), tzinfo=UTC)
+    else:
+        text = value.strip().lower()
+        if text in ("never", "none", ""):
+            return None
+        days = _DAYS_RE.match(text)
+        if days:
+            count = int(days.group(1))
+            if not 1 <= count <= MAX_EXPIRY_DAYS:
+                raise InvalidInput(f"an expiry in days is between 1 and {MAX_EXPIRY_DAYS}")
+            return now + timedelta(days=count)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(
+                f"{shown(value)} is not an expiry; use YYYY-MM-DD, a number of days like 90d, or never"
+            ) from None
+        if len(text) != 10:
+            raise InvalidInput(f"{shown(value)} is not an expiry; write the date as YYYY-MM-DD")
+        result = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+    if result <= now:
+        raise InvalidInput(f"the expiry {result:%Y-%m-%d} is in the past")
+    if result > now + timedelta(days=MAX_EXPIRY_DAYS):
+        raise InvalidInput("an expiry is at most 100 years away")
+    return result
+
+
+def max_keys_per_user(value: int) -> int:
+    if not isinstance(value, int) or not 1 <= value <= 1000:
+        raise InvalidInput("the maximum of keys per user is between 1 and 1000")
+    return value
+
+
+def max_expiry_days(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 1 <= value <= MAX_EXPIRY_DAYS:
+        raise InvalidInput(f"the maximum expiry is between 1 and {MAX_EXPIRY_DAYS} days, or none")
+    return value
