@@ -1,0 +1,109 @@
+"""Shared fixtures: a frozen clock, and services on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from $KEYTUI_TEST_POSTGRES_URL (a server URL whose user may create databases).
+Each test run makes its own database and drops it at the end. Without the variable, PostgreSQL
+tests skip, unless $KEYTUI_REQUIRE_POSTGRES=1 (as in .ci/run), where a skip becomes a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from keytui.core.clock import FrozenClock
+from keytui.core.db import open_database
+from keytui.core.hashing import make_hasher
+from keytui.core.service import KeyService
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+PG_ENV = "KEYTUI_TEST_POSTGRES_URL"
+# Tests need argon2id, not its cost: a cheaper hasher keeps the suite fast. Hashing tests that
+# care about the real parameters build their own.
+FAST_HASHER = make_hasher(time_cost=1, memory_cost=1024)
+
+
+def _missing_postgres(reason: str):
+    if os.environ.get("KEYTUI_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required here: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test process, dropped afterwards."""
+    server = os.environ.get(PG_ENV)
+    if not server:
+        _missing_postgres(f"set {PG_ENV} to run PostgreSQL tests")
+    url = make_url(server).set(drivername="postgresql+psycopg")
+    name = f"keytui_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
+        admin.dispose()
+        _missing_postgres(f"cannot create a database on {url.render_as_string()}: {exc}")
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path: Path) -> str:
+    """An empty database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "keytui.db")
+    url = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return str(tmp_path / "keytui.db")
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def make_service(db_url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
+    """``make_service(actor="alice")``: services on one shared database; the first actor to
+    open it becomes its admin."""
+    opened: list[KeyService] = []
+
+    def make(actor: str = "alice", face: str = "api", **kwargs) -> KeyService:
+        kwargs.setdefault("hasher", FAST_HASHER)
+        kwargs.setdefault("clock", clock)
+        service = KeyService(open_database(db_url), actor=actor, face=face, **kwargs)
+        service.bootstrap()
+        opened.append(service)
+        return service
+
+    yield make
+    for service in opened:
+        service.close()
+
+
+@pytest.fixture
+def admin(make_service) -> KeyService:
+    """alice, admin of a new database."""
+    return make_service("alice")
