@@ -11,7 +11,8 @@ import ipaddress
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -358,6 +359,13 @@ class KeyService:
             )
         return user
 
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A read transaction for a known user: unknown logins see nothing."""
+        with self.db.read() as session:
+            self._user(session)
+            yield session
+
     def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
         user = self._user(session)
         if not permits(user.role, user.login, action, key_owner):
@@ -454,7 +462,7 @@ class KeyService:
             order = [Key.pk.desc() if query.descending else Key.pk.asc()]
         statement = (select(Key).where(*self._filters(query.search, query.status, query.owner, now))
                      .order_by(*order).limit(query.limit + 1).offset(query.offset))
-        with self.db.read() as session:
+        with self._read() as session:
             rows = session.scalars(statement).all()
         return KeyPage(tuple(_info(row, now) for row in rows[: query.limit]), query.offset,
                        len(rows) > query.limit)
@@ -475,7 +483,7 @@ class KeyService:
         now = self.now()
         statement = select(func.count()).select_from(Key).where(
             *self._filters(search, status, owner, now))
-        with self.db.read() as session:
+        with self._read() as session:
             return int(session.scalar(statement) or 0)
 
     def counts(self) -> Counts:
@@ -483,12 +491,12 @@ class KeyService:
         now = self.now()
         status = _status_expr(now)
         statement = select(status, func.count()).select_from(Key).group_by(status)
-        with self.db.read() as session:
+        with self._read() as session:
             found = dict(session.execute(statement).all())
         return Counts(found.get("active", 0), found.get("expired", 0), found.get("revoked", 0))
 
     def get_key(self, key_id: str) -> KeyInfo:
-        with self.db.read() as session:
+        with self._read() as session:
             return _info(self._key(session, key_id), self.now())
 
     # -- changing keys -------------------------------------------------------------------------
@@ -788,7 +796,7 @@ class KeyService:
     # -- settings ------------------------------------------------------------------------------
 
     def get_settings(self) -> SettingsInfo:
-        with self.db.read() as session:
+        with self._read() as session:
             settings = session.get(Settings, 1)
             if settings is None:
                 return SettingsInfo(True, None, 100)
@@ -822,7 +830,7 @@ class KeyService:
     # -- users ---------------------------------------------------------------------------------
 
     def list_users(self) -> list[UserInfo]:
-        with self.db.read() as session:
+        with self._read() as session:
             return [UserInfo(u.login, u.role, u.created_at)
                     for u in session.scalars(select(User).order_by(User.login))]
 
@@ -870,7 +878,7 @@ class KeyService:
     # -- key roles -----------------------------------------------------------------------------
 
     def list_roles(self) -> list[str]:
-        with self.db.read() as session:
+        with self._read() as session:
             return list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
 
     def add_role(self, name: str) -> str:
@@ -915,7 +923,7 @@ class KeyService:
                                             Event.action.icontains(term, autoescape=True),
                                             Event.key_id.icontains(term, autoescape=True),
                                             Event.details.icontains(term, autoescape=True)))
-        with self.db.read() as session:
+        with self._read() as session:
             return [EventInfo(e.id, e.at, e.actor, e.action, e.key_id, e.face,
                               json.loads(e.details or "{}")) for e in session.scalars(statement)]
 
