@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .core.errors import InvalidInput, KeytuiError
+from .core.validate import visible
 
 FACE = "cli"
 
@@ -23,12 +24,7 @@ FACE = "cli"
 # -- output helpers ------------------------------------------------------------------------------
 
 
-def safe(text: object) -> str:
-    """Text from the database, made harmless for a terminal: control characters are escaped."""
-    value = "" if text is None else str(text)
-    if value.isprintable():
-        return value
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in value)
+safe = visible  # text from the database, made harmless for a terminal
 
 
 def fit(text: str, width: int) -> str:

@@ -15,6 +15,10 @@ class InvalidInput(KeytuiError):
 
     exit_code = 2
 
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # which input was wrong, for a form that shows errors beside fields
+
 
 class PermissionDenied(KeytuiError):
     """The acting user's role does not allow this."""

@@ -495,6 +495,14 @@ class KeyService:
             found = dict(session.execute(statement).all())
         return Counts(found.get("active", 0), found.get("expired", 0), found.get("revoked", 0))
 
+    def matching_ids(self, search: str = "", status: Status | None = None,
+                     owner: str | None = None, limit: int = 100_000) -> list[str]:
+        """The IDs (only) of the keys a filter matches, newest first: for "mark all"."""
+        statement = (select(Key.key_id).where(*self._filters(search, status, owner, self.now()))
+                     .order_by(Key.pk.desc()).limit(limit))
+        with self._read() as session:
+            return list(session.scalars(statement))
+
     def get_key(self, key_id: str) -> KeyInfo:
         with self._read() as session:
             return _info(self._key(session, key_id), self.now())
@@ -517,11 +525,16 @@ class KeyService:
         the installation's maximum expiry (or never, when there is none).
         """
         now = self.now()
-        name = validate.name(name)
-        description = validate.description(description)
-        owner = validate.login(owner) if owner else self.actor
-        expires_at = None if expires is DEFAULT_EXPIRY else validate.expiry(expires, now)
-        hosts = validate.hosts(list(allowed_hosts))
+        with validate.field("name"):
+            name = validate.name(name)
+        with validate.field("description"):
+            description = validate.description(description)
+        with validate.field("owner"):
+            owner = validate.login(owner) if owner else self.actor
+        with validate.field("expires"):
+            expires_at = None if expires is DEFAULT_EXPIRY else validate.expiry(expires, now)
+        with validate.field("allowed_hosts"):
+            hosts = validate.hosts(list(allowed_hosts))
         for _attempt in range(5):
             key_id = keyformat.new_key_id()
             secret = keyformat.new_secret(key_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 from .errors import InvalidInput
@@ -16,8 +18,28 @@ _ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
-_DAYS_RE = re.compile(r"^(\d{1,6})d$")
+_DAYS_RE = re.compile(r"^([0-9]{1,6})d$")  # ASCII digits only: \\d takes "٣d"
 USER_ROLES = ("admin", "developer", "viewer")
+
+
+@contextmanager
+def field(name_: str) -> Iterator[None]:
+    """Tag an InvalidInput raised inside with the form field it concerns."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field is None:
+            exc.field = name_
+        raise
+
+
+def visible(text: object) -> str:
+    """Stored text made harmless for a terminal: control and format characters (ESC, NUL,
+    right-to-left overrides) become visible escapes like ``\\x1b``; everything else is kept."""
+    value = "" if text is None else str(text)
+    if value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in value)
 
 
 def shown(text: str, limit: int = 40) -> str:
