@@ -18,7 +18,7 @@ _ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
-_DAYS_RE = re.compile(r"^([0-9]{1,6})d$")  # ASCII digits only: \\d takes "٣d"
+_DAYS_RE = re.compile(r"^([0-9]{1,6})d$")  # ASCII only: \d would take "٣d"
 USER_ROLES = ("admin", "developer", "viewer")
 
 
