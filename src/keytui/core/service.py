@@ -458,6 +458,9 @@ class KeyService:
         column = _status_expr(now) if query.sort == "status" else getattr(Key, query.sort)
         order = [column.desc() if query.descending else column.asc(),
                  Key.pk.desc() if query.descending else Key.pk.asc()]
+        if query.sort in ("expires_at", "last_used_at"):  # the same NULL order on every database:
+            high = query.sort == "expires_at"  # never expires: after every date; never used: before
+            order[0] = order[0].nulls_first() if high == query.descending else order[0].nulls_last()
         if query.sort == "created_at":  # creation order is primary-key order
             order = [Key.pk.desc() if query.descending else Key.pk.asc()]
         statement = (select(Key).where(*self._filters(query.search, query.status, query.owner, now))
@@ -557,8 +560,9 @@ class KeyService:
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
                         expires_at = now + timedelta(days=limit)
-                    if limit is not None and (expires_at is None
-                                              or expires_at > now + timedelta(days=limit, hours=24)):
+                    # Through the last day allowed, as an expiry date means (not a day more).
+                    latest = (now + timedelta(days=limit)).date() if limit is not None else None
+                    if latest is not None and (expires_at is None or expires_at.date() > latest):
                         raise LimitReached(f"keys in this installation expire within {limit} days; "
                                            f"choose an expiry of {limit}d or sooner")
                     active = session.scalar(select(func.count()).select_from(Key).where(
