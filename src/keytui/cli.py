@@ -508,6 +508,22 @@ def events(ctx, key_id, action, limit, as_json) -> None:
                    f"{event.key_id or '-':<10}  {event.face:<4}  {details}")
 
 
+@events.command("verify")
+@db_option
+@json_option
+def events_verify(as_json) -> None:
+    """Walk the hash-chained audit log; exit 1 naming the first altered, removed or reordered
+    event."""
+    status = state().service.verify_event_chain()
+    if as_json:
+        emit_json({"ok": status.ok, "count": status.count, "first_bad_id": status.first_bad_id,
+                   "reason": status.reason, "last_hash": status.last_hash})
+    if not status.ok:
+        fail(status.message(), 1)
+    if not as_json:
+        click.echo(status.message())
+
+
 @main.command("demo")
 @click.option("--keys", "count", type=click.IntRange(min=0, max=2_000_000), default=200,
               show_default=True, help="How many demo keys to seed.")

@@ -21,8 +21,9 @@ from .errors import DatabaseError
 ENV_VAR = "KEYTUI_DATABASE_URL"
 # The newest migration; a test checks it against Alembic's own idea of "head", so opening an
 # up-to-date database costs one SELECT and never imports Alembic.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 BUSY_TIMEOUT_MS = 10_000
+MIGRATION_LOCK = int.from_bytes(b"keytuimg", "big", signed=True)  # pg_advisory_xact_lock key
 
 
 def default_path() -> Path:
@@ -174,6 +175,8 @@ def upgrade(database: Database, revision: str = "head") -> None:
     with database.engine.begin() as connection:
         if database.is_sqlite:
             connection.exec_driver_sql("SELECT 1")  # begin, so two openers queue on the lock
+        else:  # two openers of one PostgreSQL database take turns; the second finds it done
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

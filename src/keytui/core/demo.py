@@ -14,7 +14,8 @@ from sqlalchemy import insert, select
 
 from . import keyformat
 from .hashing import hash_secret
-from .models import Event, Key, KeyRole, User
+from .audit import append_events, details_json
+from .models import Key, KeyRole, User
 from .service import KeyService
 
 OWNERS = {"alice": "developer", "bob": "developer", "carol": "developer", "dave": "viewer",
@@ -88,7 +89,7 @@ def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 10
             session.execute(insert(Key), rows)
         made += len(rows)
     with service.db.write() as session:
-        session.execute(insert(Event), [{
+        append_events(session, [{
             "at": now, "actor": service.actor, "action": "demo.seed", "key_id": None,
-            "face": service.face, "details": json.dumps({"keys": count}),
+            "face": service.face, "details": details_json({"keys": count}),
         }])

@@ -96,3 +96,7 @@ class Event(Base):
     key_id: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     face: Mapped[str] = mapped_column(String(16))
     details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON, never a secret
+    # The tamper-evident chain (see audit.py): SHA-256 over prev_hash and the event's canonical
+    # JSON. Written only by audit.append_events; no default, so a bypassing insert fails.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

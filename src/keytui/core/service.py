@@ -22,7 +22,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import keyformat, validate
+from . import audit, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, open_database, short_reason
 from .errors import (
@@ -275,11 +275,11 @@ class _UsageBuffer:
 
     def __init__(self, flush_seconds: float) -> None:
         self.flush_seconds = flush_seconds
-        self.pending: dict[int, list[Any]] = {}  # key pk -> [count, last used]
+        self.pending: dict[Any, list[Any]] = {}  # key pk (or ID) -> [count, last used]
         self.last_flush: datetime | None = None
         self.lock = threading.Lock()
 
-    def add(self, pk: int, now: datetime) -> bool:
+    def add(self, pk: int | str, now: datetime) -> bool:
         """Record one use; True when it is time to flush."""
         minute = now.replace(second=0, microsecond=0)
         with self.lock:
@@ -318,6 +318,7 @@ class KeyService:
         self.clock = clock
         self.hasher = hasher
         self._usage = _UsageBuffer(usage_flush_seconds)
+        self._failed = _UsageBuffer(usage_flush_seconds)  # key ID -> [wrong secrets, last minute]
         self._verified: OrderedDict[str, str] = OrderedDict()  # sha256(secret) -> argon2 hash
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -346,9 +347,16 @@ class KeyService:
 
     def _event(self, session: Session, action: str, key_id: str | None = None,
                **details: Any) -> None:
-        session.add(Event(at=self.now(), actor=self.actor, action=action, key_id=key_id,
-                          face=self.face, details=json.dumps(details, sort_keys=True,
-                                                             separators=(",", ":"))))
+        self._events(session, [(action, key_id, details)])
+
+    def _events(self, session: Session, events: Iterable[tuple[str, str | None, dict]],
+                at: datetime | None = None) -> None:
+        """Append events to the hash-chained audit log (the only way any event is written)."""
+        at = at or self.now()
+        audit.append_events(session, [
+            {"at": at, "actor": self.actor, "action": action, "key_id": key_id,
+             "face": self.face, "details": audit.details_json(details)}
+            for action, key_id, details in events])
 
     def _user(self, session: Session) -> User:
         user = session.get(User, self.actor)
@@ -688,11 +696,8 @@ class KeyService:
                     revoked.append(key)
                 else:  # another admin revoked it between our read and our write
                     skipped.append(Skipped(key.id, "already revoked"))
-            session.add_all([Event(at=now, actor=self.actor, action="key.revoke", key_id=key.id,
-                                   face=self.face,
-                                   details=json.dumps({"name": key.name}, sort_keys=True,
-                                                      separators=(",", ":")))
-                             for key in revoked])
+            self._events(session, [("key.revoke", key.id, {"name": key.name})
+                                   for key in revoked], at=now)
         revoked_now = tuple(
             KeyInfo(**{**key.__dict__, "status": "revoked", "revoked_at": now,
                        "revoked_by": self.actor, "updated_at": now}) for key in revoked)
@@ -725,7 +730,9 @@ class KeyService:
             deleted = tuple(_info(row, now) for row in rows)
             for row in rows:
                 session.delete(row)
-                self._event(session, "key.delete", row.key_id, name=row.name, owner=row.owner)
+            self._events(session, [("key.delete", row.key_id, {"name": row.name,
+                                                                "owner": row.owner})
+                                   for row in rows], at=now)
             return deleted
 
     # -- verify --------------------------------------------------------------------------------
@@ -759,6 +766,10 @@ class KeyService:
             cached = self._verified.get(digest)
         if cached != row.secret_hash:
             if not verify_secret(row.secret_hash, secret.strip(), self.hasher):
+                # A wrong secret for a real key ID: counted in memory, written as one
+                # key.verify_failed event per key and flush, never a row per request.
+                if self._failed.add(row.key_id, now):
+                    self.flush_usage()
                 return VerifyResult(False, "NOT_FOUND")
             stored = row.secret_hash
             if needs_rehash(stored, self.hasher):
@@ -788,12 +799,19 @@ class KeyService:
         return new_hash if result.rowcount else old_hash
 
     def flush_usage(self) -> None:
-        """Write buffered use counts and last-used minutes; called in batches and on close."""
+        """Write buffered use counts and last-used minutes, and one ``key.verify_failed`` event
+        per key that saw wrong secrets (with their count); called in batches and on close."""
         pending = self._usage.take(self.now())
-        if not pending:
+        failed = self._failed.take(self.now())
+        if not pending and not failed:
             return
         try:
             with self.db.write() as session:
+                if failed:
+                    self._events(session, [
+                        ("key.verify_failed", key_id,
+                         {"count": count, "last": last.isoformat().replace("+00:00", "Z")})
+                        for key_id, (count, last) in sorted(failed.items())])
                 for pk, (count, last) in pending.items():
                     session.execute(
                         update(Key).where(Key.pk == pk).values(
@@ -803,12 +821,13 @@ class KeyService:
                                 else_=Key.last_used_at,
                             ),
                         ).execution_options(synchronize_session=False))
-        except SQLAlchemyError:
-            with self._usage.lock:  # keep the counts for the next try
-                for pk, (count, last) in pending.items():
-                    entry = self._usage.pending.setdefault(pk, [0, last])
-                    entry[0] += count
-                    entry[1] = max(entry[1], last)
+        except SQLAlchemyError:  # keep the counts for the next try
+            for buffer, taken in ((self._usage, pending), (self._failed, failed)):
+                with buffer.lock:
+                    for pk, (count, last) in taken.items():
+                        entry = buffer.pending.setdefault(pk, [0, last])
+                        entry[0] += count
+                        entry[1] = max(entry[1], last)
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -877,8 +896,8 @@ class KeyService:
             if user.role == "admin" and role != "admin" and not self._other_admins(session, login):
                 raise Conflict(f"{login} is the last admin; make someone else admin first")
             if user.role != role:
-                self._event(session, "user.set_role", login=login, role=[user.role, role])
-                user.role = role
+                old_role, user.role = user.role, role  # change first: the chain lock is last
+                self._event(session, "user.set_role", login=login, role=[old_role, role])
             return UserInfo(user.login, user.role, user.created_at)
 
     def remove_user(self, login: str) -> None:
@@ -923,6 +942,11 @@ class KeyService:
             self._event(session, "role.remove", role=name)
 
     # -- events --------------------------------------------------------------------------------
+
+    def verify_event_chain(self) -> audit.ChainStatus:
+        """Walk the hash-chained audit log: ``ok``, ``count``, and ``first_bad_id`` and ``reason``
+        for the first event that was altered, removed or reordered. For every face."""
+        return audit.verify_chain(self._read)
 
     def list_events(self, *, key_id: str | None = None, action: str | None = None,
                     search: str = "", limit: int = 50, offset: int = 0) -> list[EventInfo]:

@@ -1,0 +1,134 @@
+"""The tamper-evident audit log: every event carries a SHA-256 chained to the one before it.
+
+``hash = sha256(prev_hash + canonical JSON of the event)``, where the first event's ``prev_hash``
+is :data:`GENESIS`. Changing an event breaks its own hash; removing or reordering events breaks
+the link (``prev_hash``) of the event that follows. Every event insert goes through
+:func:`append_events`, which holds a lock that serialises writers while it reads the last hash
+(SQLite: the write transaction's ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory
+lock), so two writers never chain onto the same previous event.
+
+What the chain cannot do on its own: prove that nothing was cut off the *end* of the log, or stop
+someone who can write the database from recomputing every hash. Keep a copy of
+``verify_event_chain().last_hash`` elsewhere to detect either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from .models import Event
+
+GENESIS = "0" * 64
+# pg_advisory_xact_lock key for "appending to the event chain" (b"keytuiev" as a signed int64).
+ADVISORY_LOCK_ID = int.from_bytes(b"keytuiev", "big", signed=True)
+HASHED_FIELDS = ("at", "actor", "action", "key_id", "face", "details")
+
+
+def canonical(at: datetime, actor: str, action: str, key_id: str | None, face: str,
+              details: str) -> str:
+    """The event as canonical JSON: sorted keys, no spaces, ASCII only, UTC microseconds."""
+    moment = at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return json.dumps({"at": moment, "actor": actor, "action": action, "key_id": key_id,
+                       "face": face, "details": details},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    body = canonical(*(event[name] for name in HASHED_FIELDS))
+    return hashlib.sha256((prev_hash + body).encode("ascii")).hexdigest()
+
+
+def details_json(details: Mapping[str, Any]) -> str:
+    return json.dumps(dict(details), sort_keys=True, separators=(",", ":"))
+
+
+def lock_chain(session: Session) -> None:
+    """Serialise appenders. SQLite write sessions already hold the database's write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+
+
+def last_hash(session: Session) -> str:
+    found = session.scalar(select(Event.hash).order_by(Event.id.desc()).limit(1))
+    return found or GENESIS
+
+
+def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
+    """Insert ``events`` (dicts of at, actor, action, key_id, face, details as JSON text) at the
+    end of the chain, in order, inside the caller's write transaction. Returns how many."""
+    rows = [dict(event) for event in events]
+    if not rows:
+        return 0
+    session.flush()  # take the caller's row locks first; the chain lock is always the last one
+    lock_chain(session)
+    previous = last_hash(session)
+    for row in rows:
+        row["prev_hash"] = previous
+        row["hash"] = previous = chain_hash(previous, row)
+    for start in range(0, len(rows), 1000):
+        session.execute(insert(Event), rows[start: start + 1000])
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """The outcome of walking the chain: ``ok``, how many events were checked, and where and
+    why it broke (``first_bad_id``: the first event whose hash or link does not hold)."""
+
+    ok: bool
+    count: int
+    first_bad_id: int | None = None
+    reason: str = ""
+    last_hash: str = GENESIS
+
+    def message(self) -> str:
+        if self.ok:
+            return f"chain intact, {self.count} events"
+        return f"audit chain broken at event {self.first_bad_id}: {self.reason}"
+
+
+def verify_chain(read: Callable[[], AbstractContextManager[Session]],
+                 batch: int = 5000) -> ChainStatus:
+    """Walk every event in id order, a batch per read transaction."""
+    previous, count, after = GENESIS, 0, 0
+    previous_id: int | None = None
+    while True:
+        with read() as session:
+            rows = session.execute(
+                select(Event.id, Event.at, Event.actor, Event.action, Event.key_id, Event.face,
+                       Event.details, Event.prev_hash, Event.hash)
+                .where(Event.id > after).order_by(Event.id).limit(batch)).all()
+        for row in rows:
+            if row.prev_hash != previous:
+                where = (f"after event {previous_id}" if previous_id is not None
+                         else "at the start of the log")
+                links = [r for r in _links(read, row.prev_hash)]
+                if links:
+                    reason = (f"it follows event {links[0]}, not the event {where}: "
+                              "events were reordered")
+                else:
+                    reason = f"an event {where} was removed (or this event's link was altered)"
+                return ChainStatus(False, count, row.id, reason, previous)
+            if chain_hash(previous, row._mapping) != row.hash:
+                return ChainStatus(False, count, row.id,
+                                   "its content or hash was altered", previous)
+            previous, previous_id = row.hash, row.id
+            count += 1
+        if len(rows) < batch:
+            return ChainStatus(True, count, None, "", previous)
+        after = rows[-1].id
+
+
+def _links(read: Callable[[], AbstractContextManager[Session]], wanted: str) -> Iterator[int]:
+    """Which event (if any) has the hash a broken link points to."""
+    with read() as session:
+        yield from session.scalars(select(Event.id).where(Event.hash == wanted).limit(1))
