@@ -9,15 +9,15 @@ class KeytuiError(Exception):
 
     exit_code = 1
 
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # which input it concerns, for a form that shows errors beside fields
+
 
 class InvalidInput(KeytuiError):
     """The input itself is bad (a name too long, a date in the past); usage error, exit 2."""
 
     exit_code = 2
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field  # which input was wrong, for a form that shows errors beside fields
 
 
 class PermissionDenied(KeytuiError):

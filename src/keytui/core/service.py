@@ -561,10 +561,11 @@ class KeyService:
                         select(User).where(User.login == owner).with_for_update()).first()
                     if owner_row is None:
                         raise NotFound(f"no user {owner!r}; an admin can add them with: "
-                                       f"keytui users add {owner} --role developer")
+                                       f"keytui users add {owner} --role developer", "owner")
                     role = role or self._default_role(session)
                     if session.get(KeyRole, role) is None:
-                        raise NotFound(f"no key role {shown(role)}; see: keytui roles list")
+                        raise NotFound(f"no key role {shown(role)}; see: keytui roles list",
+                                       "role")
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
                         expires_at = now + timedelta(days=limit)
@@ -572,13 +573,14 @@ class KeyService:
                     latest = (now + timedelta(days=limit)).date() if limit is not None else None
                     if latest is not None and (expires_at is None or expires_at.date() > latest):
                         raise LimitReached(f"keys in this installation expire within {limit} days; "
-                                           f"choose an expiry of {limit}d or sooner")
+                                           f"choose an expiry of {limit}d or sooner", "expires")
                     active = session.scalar(select(func.count()).select_from(Key).where(
                         Key.owner == owner, _status_filter("active", now)))
                     if active >= settings.max_keys_per_user:
                         raise LimitReached(
                             f"{owner} already has {active} active keys, the maximum per user "
-                            f"({settings.max_keys_per_user}); revoke one or ask an admin to raise it")
+                            f"({settings.max_keys_per_user}); revoke one or ask an admin to raise it",
+                            "owner")
                     row = Key(key_id=key_id, name=name, description=description, owner=owner,
                               role=role, secret_hash=secret_hash, created_at=now, updated_at=now,
                               expires_at=expires_at, use_count=0,
@@ -625,8 +627,11 @@ class KeyService:
                    description: str | None = None) -> KeyInfo:
         """Name and description are the only things that can change after creation."""
         now = self.now()
-        new_name = validate.name(name) if name is not None else None
-        new_description = validate.description(description) if description is not None else None
+        with validate.field("name"):
+            new_name = validate.name(name) if name is not None else None
+        with validate.field("description"):
+            new_description = (validate.description(description) if description is not None
+                               else None)
         with self.db.write() as session:
             row = self._key(session, key_id, lock=True)
             self._require(session, "rename", row.owner)

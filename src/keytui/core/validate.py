@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
-from .errors import InvalidInput
+from .errors import InvalidInput, KeytuiError
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 500
@@ -24,10 +24,10 @@ USER_ROLES = ("admin", "developer", "viewer")
 
 @contextmanager
 def field(name_: str) -> Iterator[None]:
-    """Tag an InvalidInput raised inside with the form field it concerns."""
+    """Tag a refusal raised inside with the form field it concerns."""
     try:
         yield
-    except InvalidInput as exc:
+    except KeytuiError as exc:
         if exc.field is None:
             exc.field = name_
         raise

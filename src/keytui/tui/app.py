@@ -1,0 +1,152 @@
+"""The keytui app: one service, a main screen, and a few rooms off it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from rich.markup import escape
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from ..core.clock import Clock
+from ..core.db import short_reason
+from ..core.errors import KeytuiError
+from ..core.service import KeyService, UserInfo
+
+T = TypeVar("T")
+
+#: Actions that change something: hidden entirely in ``--read-only`` mode.
+CHANGING_ACTIONS = frozenset({"new_key", "rename", "replace", "revoke", "delete", "settings"})
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user, never a traceback (and never a secret: the service's messages
+    hold IDs, names and logins only)."""
+    if isinstance(exc, KeytuiError):
+        return str(exc)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {short_reason(exc)}"
+    return f"unexpected error: {type(exc).__name__}"
+
+
+class KeytuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "keytui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, service: KeyService, *, clock: Clock | None = None,
+                 read_only: bool = False) -> None:
+        super().__init__()
+        self.service = service
+        self.clock = clock or service.clock
+        self.read_only = read_only
+        self.user: UserInfo | None = None
+        self.user_error: str | None = None
+
+    # -- start -----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from .screens.main import MainScreen
+
+        self.push_screen(MainScreen())
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def role(self) -> str | None:
+        return self.user.role if self.user else None
+
+    def may(self, action: str, owner: str | None = None) -> bool | None:
+        """For ``check_action``: False hides (read-only mode), None greys out, True allows.
+
+        The answer comes from the service's own rule (``permits``); the service checks it again
+        on every call, so this only decides what the footer shows."""
+        if self.read_only and action in CHANGING_ACTIONS:
+            return False
+        if action == "settings":
+            return True if self.role == "admin" else None
+        service_action = {"new_key": "create"}.get(action, action)
+        from ..core.service import permits
+
+        return True if permits(self.role, self.service.actor, service_action, owner) else None
+
+    # -- database work off the event loop ----------------------------------------------------
+
+    def run_db(
+        self,
+        call: Callable[[], T],
+        done: Callable[[T], Any] | None = None,
+        *,
+        failed: Callable[[BaseException], Any] | None = None,
+        group: str = "db",
+        exclusive: bool = False,
+    ) -> None:
+        """Run ``call`` (service work) in a thread worker; hand its result to ``done`` on the
+        event loop, or its error to ``failed`` (default: a one-line notification). A result
+        from a worker that was cancelled (superseded by a newer exclusive one) is dropped."""
+        self._db_worker(call, done, failed, group=group, exclusive=exclusive)
+
+    def _db_worker(self, call, done, failed, *, group: str, exclusive: bool) -> None:
+        @work(thread=True, group=group, exclusive=exclusive, exit_on_error=False)
+        def job(app: KeytuiApp) -> None:
+            worker = get_current_worker()
+            try:
+                result = call()
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+                if not worker.is_cancelled:
+                    app.call_from_thread(failed or app.report_error, exc)
+                return
+            if not worker.is_cancelled and done is not None:
+                app.call_from_thread(done, result)
+
+        job(self)
+
+    def report_error(self, exc: BaseException) -> None:
+        self.notify(escape(describe_error(exc)), severity="error", timeout=8)
+
+    # -- command palette: our actions, and no screenshot while a secret may be on screen ------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title.lower() != "screenshot":
+                yield command
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.action in seen:
+                continue
+            if binding.action in ("quit", "command_palette"):
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(binding.description, f"{binding.tooltip or binding.description}"
+                                f" ({key})", self._runner(active.node, binding.action))
+
+    def _runner(self, node, action: str) -> Callable[[], Any]:
+        async def run() -> None:
+            await self.run_action(action, node)
+
+        return run
+
+    def deliver_screenshot(self, *args: Any, **kwargs: Any) -> str | None:
+        """Screenshots are refused: a secret may be on screen, and it must never land in a
+        file. (Tests and the screenshot script render through their own path.)"""
+        self.notify("Screenshots are disabled in keytui.", severity="warning")
+        return None
+
+    def action_screenshot(self, *args: Any, **kwargs: Any) -> None:
+        self.deliver_screenshot()
+
+
+def make_app(service: KeyService, *, clock: Clock | None = None,
+             read_only: bool = False) -> KeytuiApp:
+    """The one factory: the CLI, the tests and the screenshot script all build the app here."""
+    return KeytuiApp(service, clock=clock, read_only=read_only)

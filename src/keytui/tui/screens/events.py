@@ -1,0 +1,133 @@
+"""The audit log: newest first, searchable, filterable by key and action."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.worker import get_current_worker
+
+from ...core.service import EventInfo
+from ..format import text
+
+ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete",
+           "settings.update", "user.add", "user.set_role", "user.remove", "role.add",
+           "role.remove")
+PAGE = 200
+
+
+def event_cells(event: EventInfo) -> tuple[Text, ...]:
+    details = json.dumps(event.details, ensure_ascii=True, sort_keys=True, separators=(", ", ": "))
+    return (Text(event.at.strftime("%Y-%m-%d %H:%M:%S")), text(event.actor),
+            Text(event.action, style="bold red" if "revoke" in event.action else ""),
+            Text(event.key_id or "-", style="cyan"), Text(event.face, style="dim"),
+            text(details))
+
+
+class EventsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("slash", "search", "Search", id="search"),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("q", "back", "Back", show=False),
+        Binding("j", "down", "Down", show=False),
+        Binding("k", "up", "Up", show=False),
+    ]
+
+    def __init__(self, key_id: str | None = None) -> None:
+        super().__init__()
+        self.key_id = key_id
+
+    def compose(self) -> ComposeResult:
+        yield Label(Text("Audit log" + (f" of key {self.key_id}" if self.key_id else "")
+                         + " — newest first"), classes="section-title")
+        with Horizontal(id="events-filters"):
+            yield Input(placeholder="/ search who, action, key or details", id="event-search")
+            yield Input(self.key_id or "", placeholder="key ID", id="event-key")
+            yield Select([(a, a) for a in ACTIONS], prompt="any action", id="event-action")
+        yield Static(id="chain")
+        yield DataTable(id="events", cursor_type="row")
+        yield Static(id="events-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#events", DataTable)
+        table.add_columns("When (UTC)", "Who", "Action", "Key", "Face", "Details")
+        table.focus()
+        self.reload()
+        self.check_chain()
+
+    def check_chain(self) -> None:
+        service = self.app.service
+        verify = getattr(service, "verify_event_chain", None)
+        if verify is None:
+            return
+
+        def done(result) -> None:
+            ok = getattr(result, "ok", bool(result))
+            message = ("Audit chain intact: no event altered, removed or reordered." if ok else
+                       f"AUDIT CHAIN BROKEN: {getattr(result, 'reason', '')}")
+            self.query_one("#chain", Static).update(
+                Text(message, style="green" if ok else "bold white on red"))
+
+        self.app.run_db(verify, done, group="chain")
+
+    def reload(self, delay: float = 0.0) -> None:
+        search = self.query_one("#event-search", Input).value
+        key_id = self.query_one("#event-key", Input).value.strip() or None
+        action = self.query_one("#event-action", Select).value
+        action = None if action is Select.BLANK else str(action)
+        service = self.app.service
+
+        def fetch() -> list[EventInfo] | None:
+            if delay:
+                time.sleep(delay)
+                if get_current_worker().is_cancelled:
+                    return None
+            return service.list_events(key_id=key_id, action=action, search=search, limit=PAGE)
+
+        self.app.run_db(fetch, self._show, group="events", exclusive=True)
+
+    def _show(self, events: list[EventInfo] | None) -> None:
+        if events is None:
+            return
+        table = self.query_one("#events", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for event in events:
+                table.add_row(*event_cells(event), key=str(event.id))
+        more = " (the newest; narrow the search to see older ones)" if len(events) == PAGE else ""
+        self.query_one("#events-info", Static).update(f"{len(events):,} events{more}")
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self.reload(delay=0.15)
+
+    @on(Select.Changed)
+    def _action(self) -> None:
+        self.reload()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.query_one("#events", DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#event-search", Input).focus()
+
+    def action_down(self) -> None:
+        self.query_one("#events", DataTable).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one("#events", DataTable).action_cursor_up()
+
+    def action_back(self) -> None:
+        if isinstance(self.focused, Input) and self.focused.value:
+            self.focused.value = ""
+            return
+        self.dismiss()

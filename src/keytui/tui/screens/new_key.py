@@ -1,0 +1,153 @@
+"""Create a key: name, description, owner, role, expiry, allowed hosts. Errors sit beside fields."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ...core.service import IssuedKey, SettingsInfo, UserInfo
+from ..app import describe_error
+
+EXPIRY_CHOICES = ((30, "30 days"), (60, "60 days"), (90, "90 days"), (365, "365 days"))
+FIELDS = ("name", "description", "owner", "role", "expires", "allowed_hosts")
+
+
+def expiry_options(max_days: int | None) -> list[tuple[str, str]]:
+    """The expiry choices the installation allows (its maximum bounds them)."""
+    options = [(label, f"{days}d") for days, label in EXPIRY_CHOICES
+               if max_days is None or days <= max_days]
+    if max_days is not None and not any(v == f"{max_days}d" for _, v in options):
+        options.append((f"{max_days} days (the maximum)", f"{max_days}d"))
+    if max_days is None:
+        options.append(("never", "never"))
+    options.append(("on a date…", "date"))
+    return options
+
+
+class NewKeyModal(ModalScreen[IssuedKey | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="cancel"),
+        Binding("ctrl+s", "create", "Create", id="create", priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form new-key"):
+            yield Label("New API key", classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Label("Name")
+                yield Input(placeholder="e.g. billing worker (prod)", id="name", max_length=100)
+                yield Static("", id="name-error", classes="field-error")
+                yield Label("Description (optional)")
+                yield Input(id="description", max_length=500)
+                yield Static("", id="description-error", classes="field-error")
+                with Horizontal(classes="field-row"):
+                    with Vertical():
+                        yield Label("Owner")
+                        me = self.app.service.actor
+                        yield Select([(me, me)], value=me, id="owner", allow_blank=False)
+                        yield Static("", id="owner-error", classes="field-error")
+                    with Vertical():
+                        yield Label("Role")
+                        yield Select([("read-only", "read-only")], id="role", allow_blank=False)
+                        yield Static("", id="role-error", classes="field-error")
+                with Horizontal(classes="field-row"):
+                    with Vertical():
+                        yield Label("Expires")
+                        yield Select([("90 days", "90d")], id="expires", allow_blank=False)
+                    with Vertical():
+                        yield Label("Date (YYYY-MM-DD)")
+                        yield Input(placeholder="2027-06-30", id="date", disabled=True)
+                yield Static("", id="expires-error", classes="field-error")
+                yield Label("Allowed hosts (optional; names, IPs or CIDRs, comma-separated)")
+                yield Input(placeholder="any host", id="allowed_hosts")
+                yield Static("", id="allowed_hosts-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Create (ctrl+s)", id="create", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        service = self.app.service
+
+        def fetch() -> tuple[list[UserInfo], list[str], SettingsInfo]:
+            return service.list_users(), service.list_roles(), service.get_settings()
+
+        self.app.run_db(fetch, self._fill)
+
+    def _fill(self, loaded: tuple[list[UserInfo], list[str], SettingsInfo]) -> None:
+        users, roles, settings = loaded
+        me = self.app.service.actor
+        owner = self.query_one("#owner", Select)
+        if self.app.role == "admin":
+            owner.set_options([(u.login, u.login) for u in users])
+        else:
+            owner.set_options([(me, me)])
+            owner.disabled = True
+        owner.value = me
+        role = self.query_one("#role", Select)
+        role.set_options([(r, r) for r in roles])
+        if roles:
+            role.value = "read-only" if "read-only" in roles else roles[0]
+        expires = self.query_one("#expires", Select)
+        options = expiry_options(settings.max_expiry_days)
+        expires.set_options(options)
+        values = [v for _, v in options]
+        expires.value = "90d" if "90d" in values else values[0]
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "expires":
+            date = self.query_one("#date", Input)
+            date.disabled = event.value != "date"
+            if not date.disabled:
+                date.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "allowed_hosts":
+            self.action_create()
+        else:
+            self.focus_next()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "create":
+            self.action_create()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_create(self) -> None:
+        for error in self.query(".field-error"):
+            error.update("")
+        name = self.query_one("#name", Input).value
+        description = self.query_one("#description", Input).value
+        owner = self.query_one("#owner", Select).value
+        role = self.query_one("#role", Select).value
+        expires = self.query_one("#expires", Select).value
+        if expires == "date":
+            expires = self.query_one("#date", Input).value or "missing date"
+        hosts = [h for h in self.query_one("#allowed_hosts", Input).value.replace(",", " ").split()]
+        service = self.app.service
+        blank = Select.BLANK
+
+        def create() -> IssuedKey:
+            return service.create_key(
+                name, description=description, owner=None if owner is blank else str(owner),
+                role=None if role is blank else str(role),
+                expires=None if expires in (blank, "never") else str(expires),
+                allowed_hosts=hosts)
+
+        self.app.run_db(create, self.dismiss, failed=self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        field = getattr(exc, "field", None)
+        message = describe_error(exc)
+        if field in FIELDS:
+            self.query_one(f"#{field}-error", Static).update(Text(message))
+        else:
+            self.notify(escape(message), severity="error")

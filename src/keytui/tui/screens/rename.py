@@ -1,0 +1,71 @@
+"""Rename a key (name and description are all that can change after creation)."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from ...core.errors import InvalidInput
+from ...core.service import KeyInfo
+from ..app import describe_error
+from ..format import text
+
+
+class RenameModal(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="cancel"),
+        Binding("ctrl+s", "save", "Save", id="save"),
+    ]
+
+    def __init__(self, key: KeyInfo) -> None:
+        super().__init__()
+        self.key = key
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form"):
+            yield Label(Text.assemble("Rename ", text(self.key.name, "bold"),
+                                      f"  ({self.key.id})"), classes="dialog-title")
+            yield Label("Name")
+            yield Input(self.key.name, id="name", max_length=100)
+            yield Static("", id="name-error", classes="field-error")
+            yield Label("Description")
+            yield Input(self.key.description, id="description", max_length=500)
+            yield Static("", id="description-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "description":
+            self.action_save()
+        else:
+            self.focus_next()
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    def action_save(self) -> None:
+        name = self.query_one("#name", Input).value
+        description = self.query_one("#description", Input).value
+        service, key_id = self.app.service, self.key.id
+        for error in self.query(".field-error"):
+            error.update("")
+        self.app.run_db(lambda: service.rename_key(key_id, name, description),
+                        lambda _key: self.dismiss(True), failed=self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, InvalidInput) and exc.field in ("name", "description"):
+            self.query_one(f"#{exc.field}-error", Static).update(Text(str(exc)))
+        else:
+            self.notify(escape(describe_error(exc)), severity="error")

@@ -1,0 +1,156 @@
+"""Installation settings (admins): keys switch, limits, users and their roles, key roles."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, Switch
+
+from ...core.errors import InvalidInput
+from ...core.service import SettingsInfo, UserInfo
+from ...core.validate import USER_ROLES
+from ..format import day, text
+
+
+class SettingsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("ctrl+s", "save", "Save settings", id="save"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Label("Settings", classes="section-title")
+        with Horizontal(id="settings-form"):
+            with Vertical():
+                yield Label("API keys enabled")
+                yield Switch(id="enabled")
+            with Vertical():
+                yield Label("Maximum expiry in days (empty: none)")
+                yield Input(id="max-expiry", type="integer")
+            with Vertical():
+                yield Label("Maximum keys per user (1–1000)")
+                yield Input(id="max-keys", type="integer")
+            yield Button("Save (ctrl+s)", id="save", variant="primary")
+        yield Static("", id="settings-error", classes="field-error")
+        with Horizontal(id="people"):
+            with Vertical(id="users-pane"):
+                yield Label("Users", classes="section-title")
+                yield DataTable(id="users", cursor_type="row")
+                with Horizontal(classes="inline-form"):
+                    yield Input(placeholder="login", id="user-login")
+                    yield Select([(r, r) for r in USER_ROLES], value="developer",
+                                 allow_blank=False, id="user-role")
+                    yield Button("Add / set role", id="user-set")
+                    yield Button("Remove", id="user-remove", variant="error")
+            with Vertical(id="roles-pane"):
+                yield Label("Key roles", classes="section-title")
+                yield DataTable(id="roles", cursor_type="row")
+                with Horizontal(classes="inline-form"):
+                    yield Input(placeholder="role name", id="role-name")
+                    yield Button("Add", id="role-add")
+                    yield Button("Remove", id="role-remove", variant="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#users", DataTable).add_columns("Login", "Role", "Since")
+        self.query_one("#roles", DataTable).add_columns("Role")
+        self.load()
+
+    def load(self) -> None:
+        service = self.app.service
+
+        def fetch() -> tuple[SettingsInfo, list[UserInfo], list[str]]:
+            return service.get_settings(), service.list_users(), service.list_roles()
+
+        self.app.run_db(fetch, self._show)
+
+    def _show(self, loaded: tuple[SettingsInfo, list[UserInfo], list[str]]) -> None:
+        settings, users, roles = loaded
+        self.query_one("#enabled", Switch).value = settings.keys_enabled
+        self.query_one("#max-expiry", Input).value = str(settings.max_expiry_days or "")
+        self.query_one("#max-keys", Input).value = str(settings.max_keys_per_user)
+        table = self.query_one("#users", DataTable)
+        table.clear()
+        for user in users:
+            table.add_row(text(user.login), Text(user.role), day(user.created_at),
+                          key=user.login)
+        roles_table = self.query_one("#roles", DataTable)
+        roles_table.clear()
+        for role in roles:
+            roles_table.add_row(text(role), key=role)
+
+    def _run(self, call, message: str) -> None:
+        def done(_result: object) -> None:
+            self.notify(escape(message))
+            self.load()
+
+        def failed(exc: BaseException) -> None:
+            from ..app import describe_error
+
+            self.query_one("#settings-error", Static).update(Text(describe_error(exc)))
+
+        self.query_one("#settings-error", Static).update("")
+        self.app.run_db(call, done, failed=failed)
+
+    def action_save(self) -> None:
+        enabled = self.query_one("#enabled", Switch).value
+        expiry_text = self.query_one("#max-expiry", Input).value.strip()
+        keys_text = self.query_one("#max-keys", Input).value.strip()
+        try:
+            expiry = int(expiry_text) if expiry_text else None
+            max_keys = int(keys_text) if keys_text else None
+        except ValueError:
+            self.query_one("#settings-error", Static).update(
+                Text(str(InvalidInput("limits are whole numbers of days and keys"))))
+            return
+        service = self.app.service
+        self._run(lambda: service.update_settings(
+            keys_enabled=enabled, max_expiry_days=expiry,
+            max_keys_per_user=max_keys), "Settings saved.")
+
+    def _selected(self, table_id: str) -> str | None:
+        table = self.query_one(table_id, DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        service = self.app.service
+        button = event.button.id
+        if button == "save":
+            self.action_save()
+        elif button == "user-set":
+            login = self.query_one("#user-login", Input).value.strip()
+            role = str(self.query_one("#user-role", Select).value)
+            known = self.query_one("#users", DataTable).rows
+            if login in {k.value for k in known}:
+                self._run(lambda: service.set_user_role(login, role), f"{login} is now {role}.")
+            else:
+                self._run(lambda: service.add_user(login, role), f"Added {login} as {role}.")
+        elif button == "user-remove":
+            login = self._selected("#users")
+            if login:
+                self._run(lambda: service.remove_user(login), f"Removed {login}.")
+        elif button == "role-add":
+            name = self.query_one("#role-name", Input).value.strip()
+            self._run(lambda: service.add_role(name), f"Added key role {name}.")
+        elif button == "role-remove":
+            name = self._selected("#roles")
+            if name:
+                self._run(lambda: service.remove_role(name), f"Removed key role {name}.")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "users" and event.row_key is not None:
+            login = event.row_key.value or ""
+            self.query_one("#user-login", Input).value = login
+            row = event.data_table.get_row(event.row_key)
+            role = str(row[1])
+            if role in USER_ROLES:
+                self.query_one("#user-role", Select).value = role
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,166 @@
+"""The key table: a window of rows from the service, never the whole table.
+
+The table holds at most one window of keys. Moving past its last row (or above its first) asks
+the screen for the neighbouring window, so a hundred thousand keys open as fast as a hundred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from ...core.service import KeyInfo
+from ..format import ago, day, expires_cell, status_badge, text
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    min_screen: int  # hidden on screens narrower than this
+    sort: str | None  # the service's sort column, or None
+
+
+COLUMNS = (
+    Column("mark", " ", 3, 0, None),
+    Column("name", "Name", 0, 0, "name"),  # width 0: takes what is left
+    Column("id", "ID", 10, 0, "key_id"),
+    Column("owner", "Owner", 8, 0, "owner"),
+    Column("role", "Role", 11, 100, "role"),
+    Column("created", "Created", 10, 110, "created_at"),
+    Column("updated", "Updated", 10, 140, "updated_at"),
+    Column("expires", "Expires", 10, 0, "expires_at"),
+    Column("used", "Last used", 10, 100, "last_used_at"),
+    Column("status", "Status", 8, 0, "status"),
+)
+MARKED = Text("[x]", style="bold")
+UNMARKED = Text("[ ]", style="dim")
+
+
+class KeyTable(DataTable):
+    """Rows keyed by key ID. Edges of the window post :class:`KeyTable.Edge`."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    class Edge(Message):
+        """The cursor tried to leave the window: ``direction`` is +1 (down) or -1 (up)."""
+
+        def __init__(self, direction: int) -> None:
+            super().__init__()
+            self.direction = direction
+
+    class MarkClicked(Message):
+        def __init__(self, key_id: str) -> None:
+            super().__init__()
+            self.key_id = key_id
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.keys: list[KeyInfo] = []
+        self.shown: tuple[Column, ...] = ()
+        self.more_below = False
+        self.more_above = False
+
+    # -- columns that fit ----------------------------------------------------------------------
+
+    def fit_columns(self, width: int, sort: str, descending: bool) -> bool:
+        """Choose the columns for a screen ``width`` wide; True when they changed."""
+        shown = tuple(c for c in COLUMNS if width >= c.min_screen)
+        fixed = sum(c.width + 2 for c in shown if c.width) + 2 + 2  # padding, name pad, scrollbar
+        name_width = max(12, min(40, width - fixed))
+        key = (shown, name_width, sort, descending)
+        if key == getattr(self, "_fitted", None):
+            return False
+        self._fitted = key
+        self.shown = shown
+        self.clear(columns=True)
+        for column in shown:
+            label = column.label
+            if column.sort == sort:
+                label += " ▼" if descending else " ▲"
+            self.add_column(label, key=column.key, width=column.width or name_width)
+        return True
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def cells(self, key: KeyInfo, marked: bool, now: datetime) -> list[Text | str]:
+        values = {
+            "mark": MARKED if marked else UNMARKED,
+            "name": text(key.name),
+            "id": Text(key.id, style="cyan"),
+            "owner": text(key.owner),
+            "role": text(key.role),
+            "created": day(key.created_at),
+            "updated": day(key.updated_at),
+            "expires": expires_cell(key, now),
+            "used": ago(key.last_used_at, now),
+            "status": status_badge(key, now),
+        }
+        return [values[c.key] for c in self.shown]
+
+    def show_keys(self, keys: list[KeyInfo], marks: set[str], now: datetime,
+                  cursor: int) -> None:
+        self.keys = list(keys)
+        with self.app.batch_update():
+            self.clear()
+            for key in keys:
+                self.add_row(*self.cells(key, key.id in marks, now), key=key.id)
+            if keys:
+                self.move_cursor(row=max(0, min(cursor, len(keys) - 1)), animate=False,
+                                 scroll=True)
+
+    def set_mark(self, key_id: str, marked: bool) -> None:
+        if key_id in self.rows and any(c.key == "mark" for c in self.shown):
+            self.update_cell(key_id, "mark", MARKED if marked else UNMARKED)
+
+    @property
+    def current(self) -> KeyInfo | None:
+        if not self.keys or self.cursor_row < 0 or self.cursor_row >= len(self.keys):
+            return None
+        return self.keys[self.cursor_row]
+
+    # -- the window's edges ---------------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1 and self.more_below:
+            self.post_message(self.Edge(+1))
+            return
+        super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row <= 0 and self.more_above:
+            self.post_message(self.Edge(-1))
+            return
+        super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1 and self.more_below:
+            self.post_message(self.Edge(+1))
+            return
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.cursor_row <= 0 and self.more_above:
+            self.post_message(self.Edge(-1))
+            return
+        super().action_page_up()
+
+    async def _on_click(self, event) -> None:
+        meta = event.style.meta
+        if meta.get("column") == 0 and meta.get("row", -1) >= 0 and self.shown:
+            row = meta["row"]
+            if row < len(self.keys):
+                self.move_cursor(row=row)
+                self.post_message(self.MarkClicked(self.keys[row].id))
+                event.stop()
+                return
+        await super()._on_click(event)
