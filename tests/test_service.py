@@ -6,12 +6,11 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from conftest import NOW
 from sqlalchemy import func, select
 
 from keytui.core.errors import (
-    Conflict,
     InvalidInput,
-    LimitReached,
     NotActive,
     NotFound,
     PermissionDenied,
@@ -19,8 +18,6 @@ from keytui.core.errors import (
 )
 from keytui.core.models import Event, Key, KeyRole, Settings, User
 from keytui.core.service import IssuedKey, KeyInfo, KeyQuery
-
-from conftest import NOW
 
 
 def snapshot(service) -> tuple:
@@ -336,61 +333,6 @@ def test_permits_matches_what_the_methods_enforce(team):
     assert not team["dave"].permits("create") and team["alice"].permits("settings")
 
 
-# -- settings -----------------------------------------------------------------------------------
-
-
-def test_keys_disabled_refuses_verify_and_create(admin):
-    issued = admin.create_key("k")
-    admin.update_settings(keys_enabled=False)
-    assert admin.verify(issued.secret).code == "DISABLED"
-    before = snapshot(admin)
-    with pytest.raises(LimitReached, match="disabled"):
-        admin.create_key("new")
-    assert snapshot(admin) == before
-    admin.update_settings(keys_enabled=True)
-    assert admin.verify(issued.secret).code == "VALID"
-    [off, on] = reversed(events_of(admin, "settings.update"))
-    assert off.details == {"keys_enabled": [True, False]}
-    assert on.details == {"keys_enabled": [False, True]}
-
-
-def test_max_expiry_applies_to_new_keys_only(admin):
-    forever = admin.create_key("forever")
-    admin.update_settings(max_expiry_days=30)
-    assert admin.get_key(forever.key.id).expires_at is None
-    assert admin.verify(forever.secret).valid
-    assert admin.create_key("default").key.expires_at == NOW + timedelta(days=30)
-    assert admin.create_key("short", expires="7d").key.expires_at == NOW + timedelta(days=7)
-    assert admin.create_key("exact", expires="30d").key.expires_at == NOW + timedelta(days=30)
-    before = snapshot(admin)
-    for expires in (None, "never", "31d", "2030-01-01"):
-        with pytest.raises(LimitReached, match="within 30 days"):
-            admin.create_key("long", expires=expires)
-    assert snapshot(admin) == before
-    admin.update_settings(max_expiry_days=None)
-    assert admin.create_key("again", expires="never").key.expires_at is None
-
-
-def test_max_keys_per_user(team):
-    alice, bob = team["alice"], team["bob"]
-    alice.update_settings(max_keys_per_user=2)
-    first = bob.create_key("1").key
-    bob.create_key("2")
-    before = snapshot(bob)
-    with pytest.raises(LimitReached, match=r"maximum per user \(2\)"):
-        bob.create_key("3")
-    with pytest.raises(LimitReached, match="2"):
-        alice.create_key("for bob", owner="bob")
-    assert snapshot(bob) == before
-    alice.create_key("alice has her own count")
-    bob.revoke_key(first.id)  # only active keys count
-    bob.create_key("3")
-    for bad in (0, 1001, -1):
-        with pytest.raises(InvalidInput, match="between 1 and 1000"):
-            alice.update_settings(max_keys_per_user=bad)
-    assert alice.get_settings().max_keys_per_user == 2
-
-
 # -- listing ------------------------------------------------------------------------------------
 
 
@@ -438,11 +380,13 @@ def test_list_filters(listed):
     assert names(alice.list_keys(KeyQuery(status="active"))) == ["golf", "echo", "bravo", "alpha"]
     assert names(alice.list_keys(KeyQuery(owner="bob"))) == ["foxtrot", "charlie", "bravo"]
     assert names(alice.list_keys(KeyQuery(owner="bob", status="active"))) == ["bravo"]
-    assert names(alice.list_keys(KeyQuery(search="CAR"))) == ["echo"]  # owner carol
+    # (Search terms too long to turn up inside a random 10-character ID.)
+    assert names(alice.list_keys(KeyQuery(search="CAROL"))) == ["echo"]  # by owner
     assert names(alice.list_keys(KeyQuery(search=made["bravo"].id[2:8]))) == ["bravo"]
-    assert names(alice.list_keys(KeyQuery(search="ph"))) == ["alpha"]
+    assert names(alice.list_keys(KeyQuery(search="lpha"))) == ["alpha"]
     assert alice.count_keys(status="active") == 4
-    assert alice.count_keys(search="a", owner="bob") == 2  # bravo, charlie
+    assert alice.count_keys(search="bravo", owner="bob") == 1
+    assert alice.count_keys(search="bravo", owner="alice") == 0
     with pytest.raises(InvalidInput):
         alice.list_keys(KeyQuery(status="dead"))
 
@@ -483,53 +427,3 @@ def test_counts(listed):
     alice, _ = listed
     counts = alice.counts()
     assert (counts.active, counts.expired, counts.revoked, counts.total) == (4, 1, 2, 7)
-
-
-# -- users and roles ----------------------------------------------------------------------------
-
-
-def test_last_admin_cannot_be_demoted_or_removed(admin):
-    before = snapshot(admin)
-    with pytest.raises(Conflict, match="last admin"):
-        admin.set_user_role("alice", "developer")
-    with pytest.raises(Conflict, match="last admin"):
-        admin.remove_user("alice")
-    assert snapshot(admin) == before
-    admin.add_user("bob", "admin")
-    admin.set_user_role("alice", "viewer")
-    assert {u.login: u.role for u in admin.list_users()} == {"alice": "viewer", "bob": "admin"}
-
-
-def test_users_add_set_role_remove(admin):
-    admin.add_user("bob", "viewer")
-    with pytest.raises(Conflict, match="already a user"):
-        admin.add_user("bob", "developer")
-    with pytest.raises(InvalidInput):
-        admin.add_user("bad login!", "viewer")
-    with pytest.raises(InvalidInput):
-        admin.add_user("carol", "owner")
-    admin.set_user_role("bob", "developer")
-    admin.remove_user("bob")
-    with pytest.raises(NotFound):
-        admin.remove_user("bob")
-    actions = [e.action for e in admin.list_events(limit=10)][:3]
-    assert actions == ["user.remove", "user.set_role", "user.add"]
-
-
-def test_key_roles(admin):
-    assert admin.list_roles() == ["read-only", "read-write"]
-    admin.add_role("deploy")
-    with pytest.raises(Conflict):
-        admin.add_role("deploy")
-    with pytest.raises(InvalidInput):
-        admin.add_role("Not A Role")
-    key = admin.create_key("k", role="deploy").key
-    before = snapshot(admin)
-    with pytest.raises(Conflict, match="revoke or delete them first"):
-        admin.remove_role("deploy")
-    assert snapshot(admin) == before
-    admin.revoke_key(key.id)
-    admin.remove_role("deploy")
-    assert admin.list_roles() == ["read-only", "read-write"]
-    with pytest.raises(NotFound):
-        admin.remove_role("deploy")
