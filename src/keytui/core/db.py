@@ -154,7 +154,23 @@ def open_database(target: str | os.PathLike[str] | None = None, *, migrate: bool
 def short_reason(exc: BaseException) -> str:
     """The driver's own reason, on one line, without SQL or bound parameters."""
     orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    for known, hint in HINTS.items():
+        if known in reason:
+            return f"{reason} ({hint})"
+    return reason
+
+
+# What a user can do about the driver's commonest reasons; nothing was written in each case.
+HINTS = {
+    "database is locked": f"another process held it for over {BUSY_TIMEOUT_MS // 1000} s; "
+                          "nothing was changed, try again",
+    "database or disk is full": "free some disk space; nothing was changed",
+    "attempt to write a readonly database": "the file or its directory is read-only for you",
+    "unable to open database file": "check that the file and its directory exist and are "
+                                    "writable by you",
+    "file is not a database": "the file is damaged or not a keytui database",
+}
 
 
 def current_revision(database: Database) -> str | None:
