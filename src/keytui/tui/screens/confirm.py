@@ -30,8 +30,9 @@ class ConfirmModal(ModalScreen[bool]):
                 for line in self.body:
                     yield Static(line)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel (n)", id="cancel", variant="default")
-                yield Button(f"{self.confirm_label} (y)", id="confirm", variant="error")
+                yield Button("Cancel (n)", id="cancel", variant="default", compact=True)
+                yield Button(f"{self.confirm_label} (y)", id="confirm", variant="error",
+                             compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

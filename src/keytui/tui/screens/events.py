@@ -48,9 +48,9 @@ class EventsScreen(Screen[None]):
         yield Label(Text("Audit log" + (f" of key {self.key_id}" if self.key_id else "")
                          + " — newest first"), classes="section-title")
         with Horizontal(id="events-filters"):
-            yield Input(placeholder="/ search who, action, key or details", id="event-search")
-            yield Input(self.key_id or "", placeholder="key ID", id="event-key")
-            yield Select([(a, a) for a in ACTIONS], prompt="any action", id="event-action")
+            yield Input(placeholder="/ search who, action, key or details", id="event-search", compact=True)
+            yield Input(self.key_id or "", placeholder="key ID", id="event-key", compact=True)
+            yield Select([(a, a) for a in ACTIONS], prompt="any action", id="event-action", compact=True)
         yield Static(id="chain")
         yield DataTable(id="events", cursor_type="row")
         yield Static(id="events-info")

@@ -38,6 +38,7 @@ class Loaded:
 
 class MainScreen(Screen[None]):
     BINDINGS = [
+        Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "search", "Search", id="search"),
         Binding("space", "toggle_mark", "Mark", id="mark"),
         Binding("n", "new_key", "New", id="new"),
@@ -59,7 +60,6 @@ class MainScreen(Screen[None]):
         Binding("g", "top", "Top", id="top", show=False),
         Binding("G", "bottom", "Bottom", id="bottom", show=False),
         Binding("escape", "clear_search", "Clear search", id="clear", show=False),
-        Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
@@ -79,7 +79,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         with Horizontal(id="search-row"):
-            yield Input(placeholder="/ to search name, ID or owner", id="search")
+            yield Input(placeholder="/ to search name, ID or owner", id="search", compact=True)
             yield Tabs(*(Tab(label, id=f"tab-{tab_id}") for tab_id, label, _ in STATUS_TABS),
                        id="status")
         yield Static(id="problem")
@@ -177,8 +177,6 @@ class MainScreen(Screen[None]):
         line = Text()
         line.append(" keytui ", style="bold reverse")
         line.append("  ")
-        line.append_text(text(app.service.db.display, "dim"))
-        line.append("  ")
         who = f"{app.service.actor} ({app.role or 'not a user'})"
         line.append_text(text(who, "bold"))
         if app.read_only:
@@ -193,6 +191,8 @@ class MainScreen(Screen[None]):
             line.append(f"{c.revoked:,} revoked", style="red")
         if self.settings and not self.settings.keys_enabled:
             line.append("   KEYS DISABLED", style="bold white on red")
+        line.append("   ")
+        line.append_text(text(app.service.db.display, "dim"))
         self.query_one("#header", Static).update(line)
 
     def _paint_info(self) -> None:
@@ -205,7 +205,8 @@ class MainScreen(Screen[None]):
         else:
             first = self.window_start + 1
             parts.append(f"Keys {first:,}–{self.window_start + rows:,} of {self.match_count:,}")
-            parts.append(" matching" if self.search or self.status else "")
+            if self.search or self.status:
+                parts.append(" matching")
         parts.append(f" · sorted by {SORT_LABELS[self.sort]} {'▼' if self.descending else '▲'}",
                      style="dim")
         if self.marks:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from rich.markup import escape
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select
 
 from ...core.service import IssuedKey, SettingsInfo, UserInfo
 from ..app import describe_error
+from ..widgets.field_error import FieldError
 
 EXPIRY_CHOICES = ((30, "30 days"), (60, "60 days"), (90, "90 days"), (365, "365 days"))
 FIELDS = ("name", "description", "owner", "role", "expires", "allowed_hosts")
@@ -34,41 +34,44 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         Binding("escape", "cancel", "Cancel", id="cancel"),
         Binding("ctrl+s", "create", "Create", id="create", priority=True),
     ]
+    #: A create is on its way: a second ctrl+s or click must not make a second key (whose
+    #: secret nobody would see), and esc must not drop the first one's secret.
+    creating = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form new-key"):
             yield Label("New API key", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Label("Name")
-                yield Input(placeholder="e.g. billing worker (prod)", id="name", max_length=100)
-                yield Static("", id="name-error", classes="field-error")
+                yield Input(placeholder="e.g. billing worker (prod)", id="name", max_length=100, compact=True)
+                yield FieldError(id="name-error")
                 yield Label("Description (optional)")
-                yield Input(id="description", max_length=500)
-                yield Static("", id="description-error", classes="field-error")
+                yield Input(id="description", max_length=500, compact=True)
+                yield FieldError(id="description-error")
                 with Horizontal(classes="field-row"):
                     with Vertical():
                         yield Label("Owner")
                         me = self.app.service.actor
-                        yield Select([(me, me)], value=me, id="owner", allow_blank=False)
-                        yield Static("", id="owner-error", classes="field-error")
+                        yield Select([(me, me)], value=me, id="owner", allow_blank=False, compact=True)
+                        yield FieldError(id="owner-error")
                     with Vertical():
                         yield Label("Role")
-                        yield Select([("read-only", "read-only")], id="role", allow_blank=False)
-                        yield Static("", id="role-error", classes="field-error")
+                        yield Select([("read-only", "read-only")], id="role", allow_blank=False, compact=True)
+                        yield FieldError(id="role-error")
                 with Horizontal(classes="field-row"):
                     with Vertical():
                         yield Label("Expires")
-                        yield Select([("90 days", "90d")], id="expires", allow_blank=False)
+                        yield Select([("90 days", "90d")], id="expires", allow_blank=False, compact=True)
                     with Vertical():
                         yield Label("Date (YYYY-MM-DD)")
-                        yield Input(placeholder="2027-06-30", id="date", disabled=True)
-                yield Static("", id="expires-error", classes="field-error")
+                        yield Input(placeholder="2027-06-30", id="date", disabled=True, compact=True)
+                yield FieldError(id="expires-error")
                 yield Label("Allowed hosts (optional; names, IPs or CIDRs, comma-separated)")
-                yield Input(placeholder="any host", id="allowed_hosts")
-                yield Static("", id="allowed_hosts-error", classes="field-error")
+                yield Input(placeholder="any host", id="allowed_hosts", compact=True)
+                yield FieldError(id="allowed_hosts-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel (esc)", id="cancel")
-                yield Button("Create (ctrl+s)", id="create", variant="primary")
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+                yield Button("Create (ctrl+s)", id="create", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
@@ -119,11 +122,14 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.creating:
+            self.dismiss(None)
 
     def action_create(self) -> None:
-        for error in self.query(".field-error"):
-            error.update("")
+        if self.creating:
+            return
+        for error in self.query(FieldError):
+            error.clear()
         name = self.query_one("#name", Input).value
         description = self.query_one("#description", Input).value
         owner = self.query_one("#owner", Select).value
@@ -142,12 +148,14 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                 expires=None if expires in (blank, "never") else str(expires),
                 allowed_hosts=hosts)
 
+        self.creating = True
         self.app.run_db(create, self.dismiss, failed=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
+        self.creating = False
         field = getattr(exc, "field", None)
         message = describe_error(exc)
         if field in FIELDS:
-            self.query_one(f"#{field}-error", Static).update(Text(message))
+            self.query_one(f"#{field}-error", FieldError).show(message)
         else:
             self.notify(escape(message), severity="error")

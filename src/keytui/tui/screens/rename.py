@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label
 
 from ...core.errors import InvalidInput
 from ...core.service import KeyInfo
 from ..app import describe_error
+from ..widgets.field_error import FieldError
 from ..format import text
 
 
@@ -31,14 +32,14 @@ class RenameModal(ModalScreen[bool]):
             yield Label(Text.assemble("Rename ", text(self.key.name, "bold"),
                                       f"  ({self.key.id})"), classes="dialog-title")
             yield Label("Name")
-            yield Input(self.key.name, id="name", max_length=100)
-            yield Static("", id="name-error", classes="field-error")
+            yield Input(self.key.name, id="name", max_length=100, compact=True)
+            yield FieldError(id="name-error")
             yield Label("Description")
-            yield Input(self.key.description, id="description", max_length=500)
-            yield Static("", id="description-error", classes="field-error")
+            yield Input(self.key.description, id="description", max_length=500, compact=True)
+            yield FieldError(id="description-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
@@ -59,13 +60,13 @@ class RenameModal(ModalScreen[bool]):
         name = self.query_one("#name", Input).value
         description = self.query_one("#description", Input).value
         service, key_id = self.app.service, self.key.id
-        for error in self.query(".field-error"):
-            error.update("")
+        for error in self.query(FieldError):
+            error.clear()
         self.app.run_db(lambda: service.rename_key(key_id, name, description),
                         lambda _key: self.dismiss(True), failed=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, InvalidInput) and exc.field in ("name", "description"):
-            self.query_one(f"#{exc.field}-error", Static).update(Text(str(exc)))
+            self.query_one(f"#{exc.field}-error", FieldError).show(str(exc))
         else:
             self.notify(escape(describe_error(exc)), severity="error")

@@ -36,8 +36,8 @@ class RevealModal(ModalScreen[None]):
                               "only its argon2id hash.", style="bold yellow"), id="once")
             yield Static("", id="warning")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Copy (c)", id="copy", variant="primary")
-                yield Button("Done (esc)", id="done")
+                yield Button("Copy (c)", id="copy", variant="primary", compact=True)
+                yield Button("Done (esc)", id="done", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#copy", Button).focus()

@@ -8,11 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Switch
 
-from ...core.errors import InvalidInput
 from ...core.service import SettingsInfo, UserInfo
 from ...core.validate import USER_ROLES
+from ..widgets.field_error import FieldError
 from ..format import day, text
 
 
@@ -24,35 +24,35 @@ class SettingsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Label("Settings", classes="section-title")
-        with Horizontal(id="settings-form"):
-            with Vertical():
-                yield Label("API keys enabled")
+        with Vertical(id="settings-form"):
+            with Horizontal(classes="setting"):
+                yield Label("API keys enabled (off: every verify fails, no new keys)")
                 yield Switch(id="enabled")
-            with Vertical():
-                yield Label("Maximum expiry in days (empty: none)")
-                yield Input(id="max-expiry", type="integer")
-            with Vertical():
-                yield Label("Maximum keys per user (1–1000)")
-                yield Input(id="max-keys", type="integer")
-            yield Button("Save (ctrl+s)", id="save", variant="primary")
-        yield Static("", id="settings-error", classes="field-error")
+            with Horizontal(classes="setting"):
+                yield Label("Maximum expiry of new keys, in days (empty: none)")
+                yield Input(id="max-expiry", type="integer", placeholder="none", compact=True)
+            with Horizontal(classes="setting"):
+                yield Label("Maximum active keys per user (1–1000)")
+                yield Input(id="max-keys", type="integer", compact=True)
+            yield Button("Save settings (ctrl+s)", id="save", variant="primary", compact=True)
+        yield FieldError(id="settings-error")
         with Horizontal(id="people"):
             with Vertical(id="users-pane"):
                 yield Label("Users", classes="section-title")
                 yield DataTable(id="users", cursor_type="row")
                 with Horizontal(classes="inline-form"):
-                    yield Input(placeholder="login", id="user-login")
+                    yield Input(placeholder="login", id="user-login", compact=True)
                     yield Select([(r, r) for r in USER_ROLES], value="developer",
                                  allow_blank=False, id="user-role")
-                    yield Button("Add / set role", id="user-set")
-                    yield Button("Remove", id="user-remove", variant="error")
+                    yield Button("Add / set role", id="user-set", compact=True)
+                    yield Button("Remove", id="user-remove", variant="error", compact=True)
             with Vertical(id="roles-pane"):
                 yield Label("Key roles", classes="section-title")
                 yield DataTable(id="roles", cursor_type="row")
                 with Horizontal(classes="inline-form"):
-                    yield Input(placeholder="role name", id="role-name")
-                    yield Button("Add", id="role-add")
-                    yield Button("Remove", id="role-remove", variant="error")
+                    yield Input(placeholder="role name", id="role-name", compact=True)
+                    yield Button("Add", id="role-add", compact=True)
+                    yield Button("Remove", id="role-remove", variant="error", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -91,9 +91,9 @@ class SettingsScreen(Screen[None]):
         def failed(exc: BaseException) -> None:
             from ..app import describe_error
 
-            self.query_one("#settings-error", Static).update(Text(describe_error(exc)))
+            self.query_one("#settings-error", FieldError).show(describe_error(exc))
 
-        self.query_one("#settings-error", Static).update("")
+        self.query_one("#settings-error", FieldError).clear()
         self.app.run_db(call, done, failed=failed)
 
     def action_save(self) -> None:
@@ -104,8 +104,8 @@ class SettingsScreen(Screen[None]):
             expiry = int(expiry_text) if expiry_text else None
             max_keys = int(keys_text) if keys_text else None
         except ValueError:
-            self.query_one("#settings-error", Static).update(
-                Text(str(InvalidInput("limits are whole numbers of days and keys"))))
+            self.query_one("#settings-error", FieldError).show(
+                "limits are whole numbers of days and keys")
             return
         service = self.app.service
         self._run(lambda: service.update_settings(

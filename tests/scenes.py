@@ -1,0 +1,160 @@
+"""The pictures of keytui: one list of scenes for the snapshot tests and scripts/screenshots.py.
+
+Each scene builds the app with make_app() on the fixed fixture database (frozen clock, seeded
+keys, fixed IDs) and drives it with Pilot to the state it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from keytui.core import keyformat
+from keytui.core.demo import fixture_service
+from keytui.core.service import IssuedKey
+from keytui.tui.app import KeytuiApp, make_app
+
+
+async def settle(pilot) -> None:
+    """Wait until database workers are done and the screen has caught up."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def loaded(pilot) -> None:
+    await settle(pilot)
+
+
+async def search(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("slash", *"billing")
+    await pilot.pause(0.3)
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def bulk_revoke(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("space", "space", "space")
+    await settle(pilot)
+    # mark a revoked key too, so the dialog lists what it skips
+    table = pilot.app.screen.table
+    revoked = next(k for k in table.keys if k.status == "revoked")
+    pilot.app.screen._toggle(revoked.id)
+    await pilot.press("x")
+    await settle(pilot)
+
+
+async def replace(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("r")
+    await settle(pilot)
+
+
+async def delete(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("down", "d")
+    await settle(pilot)
+
+
+async def new_key(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("n")
+    await settle(pilot)
+    await pilot.press(*"billing worker (prod)")
+    await settle(pilot)
+
+
+async def new_key_error(pilot) -> None:
+    await new_key(pilot)
+    for _ in range(len("billing worker (prod)")):
+        await pilot.press("backspace")
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+
+
+EXAMPLE_SECRET_BODY = f"{keyformat.PREFIX}deploy0001_" + "EXAMPLEsecretNOTaREALkey00000000"
+EXAMPLE_SECRET = EXAMPLE_SECRET_BODY + keyformat.checksum(EXAMPLE_SECRET_BODY)
+
+
+async def reveal(pilot) -> None:
+    """The reveal modal, showing an example secret that no key has (a real one must never be
+    in a picture)."""
+    await settle(pilot)
+    from keytui.tui.screens.reveal import RevealModal
+
+    key = pilot.app.service.get_key("deploy0001")
+    await pilot.app.push_screen(RevealModal(IssuedKey(key, EXAMPLE_SECRET)))
+    await settle(pilot)
+
+
+async def reveal_copied(pilot) -> None:
+    await reveal(pilot)
+    await pilot.press("c")
+    await settle(pilot)
+
+
+async def details(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def events(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("E")
+    await settle(pilot)
+
+
+async def settings(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("S")
+    await settle(pilot)
+
+
+async def help_screen(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    size: tuple[int, int]
+    run_before: Callable[..., Awaitable[None]]
+    keys: int = 60
+    read_only: bool = False
+
+
+SCENES = (
+    Scene("main", (120, 36), loaded),
+    Scene("main_80x24", (80, 24), loaded),
+    Scene("empty", (120, 36), loaded, keys=0),
+    Scene("search", (120, 36), search),
+    Scene("bulk_revoke", (120, 36), bulk_revoke),
+    Scene("replace", (120, 36), replace),
+    Scene("delete", (120, 36), delete),
+    Scene("new_key", (120, 36), new_key),
+    Scene("new_key_error", (120, 36), new_key_error),
+    Scene("reveal", (120, 36), reveal),
+    Scene("reveal_copied", (80, 24), reveal_copied),
+    Scene("details", (120, 36), details),
+    Scene("events", (120, 36), events),
+    Scene("settings", (120, 36), settings),
+    Scene("help", (120, 36), help_screen),
+    Scene("read_only", (120, 36), loaded, read_only=True),
+)
+
+
+def scene_app(scene: Scene, directory: Path) -> KeytuiApp:
+    """The app for ``scene`` on a fixture database at a fixed path (the header shows it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{scene.name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    service = fixture_service(str(path), keys=scene.keys)
+    return make_app(service, read_only=scene.read_only)
