@@ -1,0 +1,177 @@
+"""Many hands at once (issue 5): five processes on one database, SQLite and PostgreSQL.
+
+Four admin processes create, rename, replace, revoke and verify their own keys, revoke
+overlapping sets of shared keys, and race replaces against revokes on the same keys; a fifth
+verifies in a loop. Afterwards every key's state, every use count and the exact number of events
+must follow from what the processes report they did, and the audit chain must hold.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from keytui.core.models import Event, Key
+
+WRITERS = 4
+OWN_KEYS = 16
+SHARED = 30
+RACE = 8
+VERIFIES = 300
+
+WORKER = textwrap.dedent("""
+    import json, sys, traceback
+    from collections import Counter
+    from keytui.core.db import open_database
+    from keytui.core.errors import NotActive
+    from keytui.core.hashing import make_hasher
+    from keytui.core.service import KeyService
+
+    url, actor, index, spec_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    spec = json.load(open(spec_file))
+    service = KeyService(open_database(url), actor=actor, face="cli",
+                         hasher=make_hasher(1, 1024), usage_flush_seconds=3600)
+    report = {"own": {}, "renamed": 0, "replaced": [], "revoked": [], "valid": Counter(),
+              "failed_keys": set(), "errors": []}
+
+    def check(secret, expect):
+        result = service.verify(secret)
+        if result.code == "VALID":
+            report["valid"][result.key_id] += 1
+        if expect is not None and result.code != expect:
+            report["errors"].append(f"verify: expected {expect}, got {result.code}")
+        return result
+
+    try:
+        if actor == "verifier":
+            secrets = list(spec["shared"].items()) + list(spec["race"].items())
+            for step in range(spec["verifies"]):
+                key_id, secret = secrets[step % len(secrets)]
+                result = check(secret, None)
+                if result.code not in ("VALID", "REVOKED", "NOT_FOUND"):
+                    report["errors"].append(f"verify: {result.code}")
+                if result.code == "NOT_FOUND":  # a race key replaced meanwhile
+                    report["failed_keys"].add(key_id)
+        else:
+            mine = {}
+            for j in range(spec["own"]):
+                issued = service.create_key(f"{actor} key {j}")
+                mine[issued.key.id] = [issued.secret, j]
+            for key_id, (secret, j) in mine.items():
+                service.rename_key(key_id, f"{actor} key {j} renamed")
+                report["renamed"] += 1
+            for key_id, entry in mine.items():
+                secret, j = entry
+                if j % 2 == 0:
+                    entry[0] = service.replace_key(key_id).secret
+                    report["replaced"].append(key_id)
+                    check(secret, "NOT_FOUND")  # the old secret, at once
+                    report["failed_keys"].add(key_id)
+                check(entry[0], "VALID")
+                if j % 4 == 1:
+                    service.revoke_key(key_id)
+                    report["revoked"].append(key_id)
+                    check(entry[0], "REVOKED")
+            report["own"] = {key_id: secret for key_id, (secret, _j) in mine.items()}
+            shared = sorted(spec["shared"])
+            plan = service.revoke_keys(shared[index * 5: index * 5 + 20])
+            report["revoked"] += [key.id for key in plan.revoke]
+            for key_id in sorted(spec["race"]):
+                if index % 2 == 0:
+                    try:
+                        service.replace_key(key_id)
+                        report["replaced"].append(key_id)
+                    except NotActive:
+                        pass
+                else:
+                    plan = service.revoke_keys([key_id])
+                    report["revoked"] += [key.id for key in plan.revoke]
+    except Exception as exc:
+        report["errors"].append("".join(traceback.format_exception(exc)))
+    finally:
+        service.close()  # flushes use counts and one key.verify_failed event per failed key
+    report["failed_keys"] = sorted(report["failed_keys"])
+    print(json.dumps(report))
+""")
+
+
+def count(session, statement) -> int:
+    return int(session.scalar(statement) or 0)
+
+
+def test_five_processes_on_one_database(make_service, db_url, tmp_path):
+    alice = make_service("alice")
+    for index in range(WRITERS):
+        alice.add_user(f"w{index}", "admin")
+    shared = {alice.create_key(f"shared {n}").key.id: None for n in range(SHARED)}
+    shared = {key_id: alice.replace_key(key_id).secret for key_id in shared}
+    race = {}
+    for n in range(RACE):
+        issued = alice.create_key(f"race {n}")
+        race[issued.key.id] = issued.secret
+    with alice.db.read() as session:
+        events_before = count(session, select(func.count()).select_from(Event))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"own": OWN_KEYS, "shared": shared, "race": race,
+                                "verifies": VERIFIES}))
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    started = time.perf_counter()
+    actors = [f"w{index}" for index in range(WRITERS)] + ["verifier"]
+    children = [subprocess.Popen([sys.executable, str(script), db_url, actor, str(index),
+                                  str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for index, actor in enumerate(actors)]
+    reports = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        reports.append(json.loads(out))
+    elapsed = time.perf_counter() - started
+    for report in reports:
+        assert report["errors"] == []  # no "database is locked", no lost update, no surprise
+
+    own = {key_id: secret for report in reports for key_id, secret in report["own"].items()}
+    revoked = Counter(key_id for report in reports for key_id in report["revoked"])
+    replaced = Counter(key_id for report in reports for key_id in report["replaced"])
+    valid = Counter()
+    for report in reports:
+        valid.update(report["valid"])
+    failed_events = sum(len(report["failed_keys"]) for report in reports)
+    operations = (len(own) + sum(r["renamed"] for r in reports) + sum(replaced.values())
+                  + sum(revoked.values()) + sum(valid.values()))
+    print(f"\n{alice.db.engine.dialect.name}: {len(actors)} processes, {operations} writes and "
+          f"valid verifies (+ failed verifies) in {elapsed:.1f} s")
+
+    # Two admins revoking overlapping sets: every shared key revoked exactly once.
+    assert all(revoked[key_id] == 1 for key_id in shared)
+    # Replace racing revoke: each race key revoked once, replaced only before that.
+    assert all(revoked[key_id] == 1 for key_id in race)
+    assert len(own) == WRITERS * OWN_KEYS
+    assert all(revoked[key_id] <= 1 for key_id in own)
+
+    with alice.db.read() as session:
+        rows = {row.key_id: row for row in session.scalars(select(Key))}
+        events = list(session.execute(select(Event.action, Event.key_id)))
+    per_key = Counter((action, key_id) for action, key_id in events)
+    for key_id, row in rows.items():
+        assert (row.revoked_at is not None) == (revoked[key_id] == 1 or key_id in shared
+                                               or key_id in race), key_id
+        assert per_key["key.revoke", key_id] == revoked[key_id]
+        assert per_key["key.replace", key_id] == replaced[key_id] + (key_id in shared)
+        assert row.use_count == valid[key_id], key_id
+    for key_id, secret in own.items():
+        row = rows[key_id]
+        assert row.name.endswith(" renamed")
+        expected = "REVOKED" if revoked[key_id] else "VALID"
+        assert alice.verify(secret).code == expected
+    assert len(events) == (events_before + len(own) + sum(r["renamed"] for r in reports)
+                           + sum(replaced.values()) + sum(revoked.values()) + failed_events)
+    assert per_key.total() == len(events)
+    status = alice.verify_event_chain()
+    assert status.ok and status.count == len(events), status.message()
