@@ -38,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
             state = self.for_screen.check_action(binding.action.split("(")[0], ())
             style = "" if state else "dim"
             lines.append(f"{key_label(binding.key):>14}  ", style="bold cyan")
-            lines.append(binding.description, style=style)
+            lines.append(binding.tooltip or binding.description, style=style)
             if state is None:
                 lines.append("  (not allowed for your role)", style="dim italic")
             elif state is False:
