@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from ...core.service import EventInfo
+from ...core.validate import visible
 from ..format import text
 
 ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete",
@@ -64,19 +65,17 @@ class EventsScreen(Screen[None]):
         self.check_chain()
 
     def check_chain(self) -> None:
-        service = self.app.service
-        verify = getattr(service, "verify_event_chain", None)
-        if verify is None:
-            return
+        """Walk the hash chain (in a worker) and say whether the log holds."""
+        def done(status) -> None:
+            if status.ok:
+                line = Text(f"Audit chain intact: {status.count:,} events, none altered, removed "
+                            "or reordered.", style="green")
+            else:
+                line = Text(f"AUDIT CHAIN BROKEN at event {status.first_bad_id}: "
+                            f"{visible(status.reason)}", style="bold white on red")
+            self.query_one("#chain", Static).update(line)
 
-        def done(result) -> None:
-            ok = getattr(result, "ok", bool(result))
-            message = ("Audit chain intact: no event altered, removed or reordered." if ok else
-                       f"AUDIT CHAIN BROKEN: {getattr(result, 'reason', '')}")
-            self.query_one("#chain", Static).update(
-                Text(message, style="green" if ok else "bold white on red"))
-
-        self.app.run_db(verify, done, group="chain")
+        self.app.run_db(self.app.service.verify_event_chain, done, group="chain")
 
     def reload(self, delay: float = 0.0) -> None:
         search = self.query_one("#event-search", Input).value
