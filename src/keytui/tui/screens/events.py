@@ -80,8 +80,7 @@ class EventsScreen(Screen[None]):
     def reload(self, delay: float = 0.0) -> None:
         search = self.query_one("#event-search", Input).value
         key_id = self.query_one("#event-key", Input).value.strip() or None
-        action = self.query_one("#event-action", Select).value
-        action = None if action is Select.BLANK else str(action)
+        action = self.query_one("#event-action", Select).selection  # None: any action
         service = self.app.service
 
         def fetch() -> list[EventInfo] | None:

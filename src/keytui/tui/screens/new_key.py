@@ -132,23 +132,19 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
             error.clear()
         name = self.query_one("#name", Input).value
         description = self.query_one("#description", Input).value
-        owner = self.query_one("#owner", Select).value
-        role = self.query_one("#role", Select).value
-        expires = self.query_one("#expires", Select).value
+        owner = self.query_one("#owner", Select).selection
+        role = self.query_one("#role", Select).selection
+        expires = self.query_one("#expires", Select).selection
         if expires == "date":
             expires = self.query_one("#date", Input).value or "missing date"
-        hosts = [h for h in self.query_one("#allowed_hosts", Input).value.replace(",", " ").split()]
+        hosts = self.query_one("#allowed_hosts", Input).value.replace(",", " ").split()
         service = self.app.service
-        blank = Select.BLANK
 
         def create() -> IssuedKey:
             return service.create_key(
-                name, description=description, owner=None if owner is blank else str(owner),
-                role=None if role is blank else str(role),
-                expires=None if expires in (blank, "never") else str(expires),
-                allowed_hosts=hosts)
+                name, description=description, owner=owner, role=role,
+                expires=None if expires in (None, "never") else expires, allowed_hosts=hosts)
 
-        self.creating = True
         self.app.run_db(create, self.dismiss, failed=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
