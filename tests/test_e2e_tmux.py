@@ -1,0 +1,164 @@
+"""End to end in a real terminal: the installed ``keytui`` runs in tmux, read back from its pane.
+
+Its own tmux server (``-L``), so it never touches anyone's session; ``set-clipboard on``, so the
+app's OSC 52 copy lands in tmux's paste buffer, where ``show-buffer`` reads the secret back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keytui.core import keyformat
+from keytui.core.identity import current_login
+from keytui.core.service import KeyService
+
+from .conftest import FAST_HASHER
+
+pytestmark = pytest.mark.e2e
+
+KEYTUI = Path(sys.executable).parent / "keytui"
+
+
+class Terminal:
+    """One tmux server with one pane running a command."""
+
+    def __init__(self, command: list[str], size: tuple[int, int] = (120, 36)) -> None:
+        self.socket = f"keytui-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        env = "env TERM=xterm-256color COLORTERM=truecolor"
+        shell = f"{env} {shlex.join(command)}; echo '[program exited]'; sleep 60"
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(size[0]),
+                  "-y", str(size[1]), shell, ";", "set", "-g", "set-clipboard", "on")
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                              text=True, timeout=10, check=False)
+        if check and done.returncode:
+            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "main", *keys)
+
+    def type(self, text: str) -> None:
+        """Type as a person does, a key at a time. (Keys that arrive in one burst go to the
+        widget focused when they arrive: Textual moves the focus only after "/" is handled.)"""
+        for character in text:
+            self.tmux("send-keys", "-t", "main", "-l", character)
+            time.sleep(0.03)
+
+    def press(self, key: str, settle: float = 0.3) -> None:
+        """A key that moves the focus (or opens a screen), then a moment for it to land."""
+        self.keys(key)
+        time.sleep(settle)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "main")
+
+    def wait(self, pattern: str, gone: bool = False, timeout: float = 10.0) -> str:
+        """Wait until the screen matches ``pattern`` (or, with ``gone``, no longer does)."""
+        end = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if bool(re.search(pattern, screen)) != gone:
+                return screen
+            if time.monotonic() > end:
+                what = "to go" if gone else "to appear"
+                raise AssertionError(f"timed out waiting for {pattern!r} {what}; screen:\n"
+                                     f"{screen}")
+            time.sleep(0.1)
+
+    def clipboard(self) -> str:
+        return self.tmux("show-buffer", check=False)
+
+    def stop(self) -> None:
+        socket = self.tmux("display-message", "-p", "#{socket_path}", check=False).strip()
+        self.tmux("kill-server", check=False)
+        if socket:
+            Path(socket).unlink(missing_ok=True)  # tmux leaves the socket file behind
+
+
+@pytest.fixture
+def tmux_available() -> None:
+    if shutil.which("tmux") is None:
+        if os.environ.get("KEYTUI_REQUIRE_POSTGRES"):  # CI: .ci/run installs tmux
+            pytest.fail("tmux is required here (.ci/run installs it)")
+        pytest.skip("tmux is not installed")
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[tuple[Path, KeyService, dict[str, str]]]:
+    """A database whose admin is this OS login (as the app will act), with a few keys."""
+    path = tmp_path / "e2e.db"
+    service = KeyService.open(str(path), actor=current_login(), hasher=FAST_HASHER)
+    ids = {name: service.create_key(name).key.id
+           for name in ("billing worker (prod)", "search gateway", "mailer batch")}
+    yield path, service, ids
+    service.close()
+
+
+def test_search_revoke_create_copy_and_verify_in_a_real_terminal(tmux_available, seeded):
+    path, service, ids = seeded
+    assert KEYTUI.exists(), f"keytui is not installed next to {sys.executable}"
+    term = Terminal([str(KEYTUI), "--db", str(path)])
+    try:
+        term.wait(r"search gateway", timeout=15)
+        term.wait(r"billing worker")
+
+        # Search: only the billing key stays; enter keeps the filter and returns to the table.
+        term.press("/")
+        term.type("billing")
+        term.wait(r"search gateway", gone=True)
+        assert "billing worker" in term.screen()
+        term.press("Enter")
+
+        # Revoke the key under the cursor: x, then y in the dialog.
+        term.keys("x")
+        term.wait(r"irreversible")
+        term.keys("y")
+        term.wait(r"Revoked 1 key")
+        assert service.get_key(ids["billing worker (prod)"]).status == "revoked"
+        assert service.get_key(ids["search gateway"]).status == "active"
+
+        # Create a key: n, a name, ctrl+s; copy its secret with c.
+        term.press("Escape")
+        term.wait(r"search gateway")
+        term.keys("n")
+        term.wait(r"New API key")
+        time.sleep(0.3)
+        term.type("e2e created")
+        term.keys("C-s")
+        term.wait(r"never be shown again")
+        term.keys("c")
+        term.wait(r"Copied!")
+        secret = term.clipboard()
+        assert keyformat.parse_secret(secret) is not None, repr(secret)
+
+        term.keys("Escape")
+        term.wait(r"never be shown again", gone=True)
+        term.wait(r"e2e created")
+        term.keys("q")
+        term.wait(r"\[program exited\]")
+    finally:
+        term.stop()
+
+    created = [k for k in service.list_keys().keys if k.name == "e2e created"]
+    assert len(created) == 1 and created[0].owner == current_login()
+    assert created[0].id in secret
+    verify = subprocess.run([str(KEYTUI), "--db", str(path), "verify"], input=secret + "\n",
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert secret not in verify.stdout + verify.stderr
+    wrong = subprocess.run([str(KEYTUI), "--db", str(path), "verify"], input=secret[:-1] + "x",
+                           capture_output=True, text=True, timeout=30, check=False)
+    assert wrong.returncode != 0
