@@ -145,6 +145,7 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                 name, description=description, owner=owner, role=role,
                 expires=None if expires in (None, "never") else expires, allowed_hosts=hosts)
 
+        self.creating = True
         self.app.run_db(create, self.dismiss, failed=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
