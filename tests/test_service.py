@@ -6,7 +6,6 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from conftest import NOW
 from sqlalchemy import func, select
 
 from keytui.core.errors import (
@@ -18,6 +17,8 @@ from keytui.core.errors import (
 )
 from keytui.core.models import Event, Key, KeyRole, Settings, User
 from keytui.core.service import IssuedKey, KeyInfo, KeyQuery
+
+from .conftest import NOW
 
 
 def snapshot(service) -> tuple:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import NOW
-from test_service import events_of, snapshot
 
 from keytui.core.errors import Conflict, InvalidInput, LimitReached, NotFound, PermissionDenied
 from keytui.core.service import UNSET
+
+from .conftest import NOW
+from .test_service import events_of, snapshot
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from conftest import FAST_HASHER, NOW
 from sqlalchemy import event, select
 
 import keytui.core.service as service_module
 from keytui.core import keyformat
 from keytui.core.hashing import make_hasher
 from keytui.core.models import Key
+
+from .conftest import FAST_HASHER, NOW
 
 
 @contextmanager
