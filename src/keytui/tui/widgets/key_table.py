@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from ...core.service import KeyInfo
 from ..format import ago, day, expires_cell, status_badge, text
@@ -69,6 +70,11 @@ class KeyTable(DataTable):
         self.shown: tuple[Column, ...] = ()
         self.more_below = False
         self.more_above = False
+        # Keys typed fast after "/" (or pasted over SSH) are all queued here before the focus
+        # moves to the search box; from "/" until the table has the focus again, they belong
+        # in the search box, not to the table's bindings.
+        self.search_box: Input | None = None
+        self.forward_to: Input | None = None
 
     # -- columns that fit ----------------------------------------------------------------------
 
@@ -153,6 +159,30 @@ class KeyTable(DataTable):
             self.post_message(self.Edge(-1))
             return
         super().action_page_up()
+
+    def on_key(self, event: events.Key) -> None:
+        target = self.forward_to
+        if target is None:
+            if event.key == "slash" and self.search_box is not None:
+                # Move the focus now, not after the keys already queued behind this one.
+                event.stop()
+                event.prevent_default()
+                self.forward_to = self.search_box
+                self.screen.set_focus(self.search_box)
+            return
+        if event.is_printable or event.key in ("backspace", "enter"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "backspace":
+                target.action_delete_left()
+            elif event.key == "enter":
+                self.forward_to = None
+                target.post_message(Input.Submitted(target, target.value))
+            else:
+                target.insert_text_at_cursor(event.character or "")
+
+    def on_focus(self) -> None:
+        self.forward_to = None
 
     async def _on_click(self, event) -> None:
         meta = event.style.meta
