@@ -327,3 +327,11 @@ def test_list_text_is_safe_for_a_terminal(db):
 def test_exit_codes_and_one_line_refusals(db, args, code, says):
     # The console script's own exit codes are checked above; these run in process.
     assert says in invoke(*args, "--db", db, code=code).stderr
+
+
+def test_db_option_before_the_command(db):
+    service = service_on(db)
+    key_id = service.create_key("early").key.id
+    service.close()
+    assert json.loads(invoke("--db", db, "keys", "show", key_id, "--json").stdout)["name"] == \
+        "early"
