@@ -21,7 +21,7 @@ from .errors import DatabaseError
 ENV_VAR = "KEYTUI_DATABASE_URL"
 # The newest migration; a test checks it against Alembic's own idea of "head", so opening an
 # up-to-date database costs one SELECT and never imports Alembic.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK = int.from_bytes(b"keytuimg", "big", signed=True)  # pg_advisory_xact_lock key
 

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Integer, String, and_, case, column, func, literal, literal_column, or_
+from sqlalchemy import select, table, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -189,6 +190,63 @@ class Counts:
     @property
     def total(self) -> int:
         return self.active + self.expired + self.revoked
+
+
+# ---------------------------------------------------------------------------------------------
+# Search: a case-insensitive substring of name, ID or owner (LIKE's meaning, on every database).
+# On SQLite the search index of migration 0003 (FTS5 trigrams, rowid = keys.pk, every value
+# followed by SEARCH_PAD) narrows the rows first, and LIKE then decides, so the index changes
+# only the speed. A common term is cheaper without it: scanning newest-first stops after the
+# first screenful. A sample of the newest keys tells the two apart.
+
+SEARCH_PAD = "\x01"  # follows every indexed value (twice); no name, ID or login can hold it
+_SEARCH = table("keys_search", column("rowid", Integer))
+_VOCAB = table("keys_search_vocab", column("term", String))
+_MATCH = literal_column("keys_search").op("MATCH")
+SAMPLE_ROWS = 2_000  # newest keys sampled to judge a term
+SAMPLE_COMMON = 20  # matches in the sample (1%) from which a term counts as common
+
+
+def _fts_string(text: str) -> str:
+    """``text`` as one FTS5 string (a phrase): quotes doubled, nothing else special."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _like(term: str, sqlite: bool):
+    if sqlite:  # SQLite's LIKE already ignores ASCII case, as its lower() does: skip lower()
+        return or_(Key.name.contains(term, autoescape=True),
+                   Key.key_id.contains(term, autoescape=True),
+                   Key.owner.contains(term, autoescape=True))
+    # lower(column) LIKE: the expressions PostgreSQL's pg_trgm indexes are built on
+    return or_(Key.name.icontains(term, autoescape=True),
+               Key.key_id.icontains(term, autoescape=True),
+               Key.owner.icontains(term, autoescape=True))
+
+
+def _folds(char: str) -> set[str]:
+    """The forms the index may hold ``char`` as: FTS5 folds case by Unicode's simple folding,
+    which Python has no function for; between them, these cover it (σ for ς, ß for ẞ...)."""
+    return {form for form in (char, char.lower(), char.casefold()) if len(form) == 1}
+
+
+def _index_match(term: str):
+    """``keys_search MATCH ...``: a superset of the keys whose name, ID or owner holds
+    ``term``, from the SQLite search index; None where the index cannot say."""
+    if SEARCH_PAD in term:
+        return None
+    if len(term) >= 3:
+        return _MATCH(literal(_fts_string(term)))
+    # Every occurrence of a 1-2 character term starts an indexed trigram (the padding sees to
+    # that): the trigrams that start with it, from the vocabulary by range, OR-ed.
+    starts = [a + b for a in _folds(term[0]) for b in (_folds(term[1]) if term[1:] else {""})]
+    ranges = [select(_VOCAB.c.term).where(_VOCAB.c.term >= start,
+                                          _VOCAB.c.term < start + "\U0010ffff")
+              for start in sorted(starts)]
+    found = union_all(*ranges).subquery() if len(ranges) > 1 else ranges[0].subquery()
+    phrases = select(func.group_concat(literal('"') + func.replace(found.c.term, '"', '""')
+                                       + literal('"'), " OR "))
+    nothing = '"' + SEARCH_PAD * 3 + '"'  # a trigram no row holds
+    return _MATCH(func.coalesce(phrases.scalar_subquery(), nothing))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,15 +496,30 @@ class KeyService:
 
     # -- reading keys --------------------------------------------------------------------------
 
-    def _filters(self, search: str, status: Status | None, owner: str | None, now: datetime):
+    def _common(self, term: str, session: Session) -> bool:
+        """Does ``term`` match 1% or more of the newest keys (a scan finds a page at once)?"""
+        sample = select(Key.pk).order_by(Key.pk.desc()).offset(SAMPLE_ROWS).limit(1)
+        hits = session.scalar(select(func.count()).select_from(
+            select(Key.pk).where(Key.pk > func.coalesce(sample.scalar_subquery(), 0),
+                                 _like(term, self.db.is_sqlite))
+            .limit(SAMPLE_COMMON).subquery()))
+        return (hits or 0) >= SAMPLE_COMMON
+
+    def _search(self, term: str, session: Session | None) -> list[Any]:
+        """The conditions for a search term (see SEARCH_PAD above for how they are chosen)."""
+        like = _like(term, self.db.is_sqlite)
+        if not self.db.is_sqlite or session is None or self._common(term, session):
+            return [like]
+        match = _index_match(term)
+        return [like] if match is None else [Key.pk.in_(select(_SEARCH.c.rowid).where(match)),
+                                             like]
+
+    def _filters(self, search: str, status: Status | None, owner: str | None, now: datetime,
+                 session: Session | None = None):
         conditions = []
         term = (search or "").strip()
         if term:
-            conditions.append(or_(
-                Key.name.icontains(term, autoescape=True),
-                Key.key_id.icontains(term, autoescape=True),
-                Key.owner.icontains(term, autoescape=True),
-            ))
+            conditions.extend(self._search(term, session))
         if status:
             if status not in STATUSES:
                 raise InvalidInput(f"{shown(status)} is not a status; choose active, expired or "
@@ -471,9 +544,10 @@ class KeyService:
             order[0] = order[0].nulls_first() if high == query.descending else order[0].nulls_last()
         if query.sort == "created_at":  # creation order is primary-key order
             order = [Key.pk.desc() if query.descending else Key.pk.asc()]
-        statement = (select(Key).where(*self._filters(query.search, query.status, query.owner, now))
-                     .order_by(*order).limit(query.limit + 1).offset(query.offset))
         with self._read() as session:
+            statement = (select(Key)
+                         .where(*self._filters(query.search, query.status, query.owner, now, session))
+                         .order_by(*order).limit(query.limit + 1).offset(query.offset))
             rows = session.scalars(statement).all()
         return KeyPage(tuple(_info(row, now) for row in rows[: query.limit]), query.offset,
                        len(rows) > query.limit)
@@ -490,28 +564,50 @@ class KeyService:
             offset += page_size
 
     def count_keys(self, search: str = "", status: Status | None = None,
-                   owner: str | None = None) -> int:
+                   owner: str | None = None, *, cap: int | None = None) -> int:
+        """How many keys match. With ``cap``, counting stops at ``cap + 1`` (so a result above
+        ``cap`` means "more than cap"), and a common term costs no full scan."""
         now = self.now()
-        statement = select(func.count()).select_from(Key).where(
-            *self._filters(search, status, owner, now))
+        term = (search or "").strip()
         with self._read() as session:
+            match = _index_match(term) if term and self.db.is_sqlite and cap is not None else None
+            if match is not None and len(term) < 2 and self._common(term, session):
+                match = None  # a common character: too many trigrams to OR; LIKE finds them
+            if cap is None:
+                statement = select(func.count()).select_from(Key).where(
+                    *self._filters(search, status, owner, now, session))
+            elif match is None:
+                statement = select(func.count()).select_from(
+                    select(Key.pk).where(*self._filters(search, status, owner, now, session))
+                    .limit(max(0, cap) + 1).subquery())
+            else:  # the index streams its matches; LIKE and the filters check each; stop at cap
+                statement = select(func.count()).select_from(
+                    select(Key.pk).join(_SEARCH, _SEARCH.c.rowid == Key.pk)
+                    .where(match, *self._filters(search, status, owner, now))
+                    .limit(max(0, cap) + 1).subquery())
             return int(session.scalar(statement) or 0)
 
     def counts(self) -> Counts:
-        """How many keys are active, expired and revoked, in one query."""
+        """How many keys are active, expired and revoked: three counts that read indexes only
+        (migration 0003's on revoked_at, expires_at), in one transaction."""
         now = self.now()
-        status = _status_expr(now)
-        statement = select(status, func.count()).select_from(Key).group_by(status)
+
+        def count(*where: Any) -> Any:
+            return select(func.count()).select_from(Key).where(*where)
+
         with self._read() as session:
-            found = dict(session.execute(statement).all())
-        return Counts(found.get("active", 0), found.get("expired", 0), found.get("revoked", 0))
+            total = int(session.scalar(count()) or 0)
+            revoked = int(session.scalar(count(_status_filter("revoked", now))) or 0)
+            expired = int(session.scalar(count(_status_filter("expired", now))) or 0)
+        return Counts(total - revoked - expired, expired, revoked)
 
     def matching_ids(self, search: str = "", status: Status | None = None,
                      owner: str | None = None, limit: int = 100_000) -> list[str]:
         """The IDs (only) of the keys a filter matches, newest first: for "mark all"."""
-        statement = (select(Key.key_id).where(*self._filters(search, status, owner, self.now()))
-                     .order_by(Key.pk.desc()).limit(limit))
         with self._read() as session:
+            statement = (select(Key.key_id)
+                         .where(*self._filters(search, status, owner, self.now(), session))
+                         .order_by(Key.pk.desc()).limit(limit))
             return list(session.scalars(statement))
 
     def get_key(self, key_id: str) -> KeyInfo:
