@@ -136,29 +136,31 @@ class KeyTable(DataTable):
 
     # -- the window's edges ---------------------------------------------------------------------
 
+    def _at_edge(self, direction: int) -> bool:
+        """At the window's last (first) row with more beyond it: ask for the next window."""
+        if direction > 0:
+            edge = self.more_below and self.cursor_row >= self.row_count - 1
+        else:
+            edge = self.more_above and self.cursor_row <= 0
+        if edge:
+            self.post_message(self.Edge(direction))
+        return edge
+
     def action_cursor_down(self) -> None:
-        if self.cursor_row >= self.row_count - 1 and self.more_below:
-            self.post_message(self.Edge(+1))
-            return
-        super().action_cursor_down()
+        if not self._at_edge(+1):
+            super().action_cursor_down()
 
     def action_cursor_up(self) -> None:
-        if self.cursor_row <= 0 and self.more_above:
-            self.post_message(self.Edge(-1))
-            return
-        super().action_cursor_up()
+        if not self._at_edge(-1):
+            super().action_cursor_up()
 
     def action_page_down(self) -> None:
-        if self.cursor_row >= self.row_count - 1 and self.more_below:
-            self.post_message(self.Edge(+1))
-            return
-        super().action_page_down()
+        if not self._at_edge(+1):
+            super().action_page_down()
 
     def action_page_up(self) -> None:
-        if self.cursor_row <= 0 and self.more_above:
-            self.post_message(self.Edge(-1))
-            return
-        super().action_page_up()
+        if not self._at_edge(-1):
+            super().action_page_up()
 
     def on_key(self, event: events.Key) -> None:
         target = self.forward_to
