@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.markup import escape
 from rich.text import Text
@@ -22,6 +22,7 @@ from ..widgets.key_table import COLUMNS, KeyTable
 WINDOW = 100  # rows the table holds at once
 STEP = 50  # rows a window moves by at its edge
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
+COUNT_CAP = 10_000  # a search counts its matches up to here ("of more than 10,000")
 STATUS_TABS = (("all", "All", None), ("active", "Active", "active"),
                ("expired", "Expired", "expired"), ("revoked", "Revoked", "revoked"))
 SORT_CYCLE = [c.sort for c in COLUMNS if c.sort]
@@ -32,8 +33,9 @@ SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
 class Loaded:
     query: KeyQuery
     page: KeyPage
-    total: int
+    total: int  # above COUNT_CAP for a search: "more than COUNT_CAP"
     cursor: int
+    tail: int | None = None  # set: the window ends this many rows before the last one
 
 
 class MainScreen(Screen[None]):
@@ -77,6 +79,7 @@ class MainScreen(Screen[None]):
         self.sort = "created_at"
         self.descending = True
         self.window_start = 0
+        self.tail: int | None = None  # the window counted from the end (after G), not the start
         self.match_count = 0
         self.marks: set[str] = set()
         self.counts: Counts | None = None
@@ -128,22 +131,41 @@ class MainScreen(Screen[None]):
                         descending=self.descending, limit=WINDOW, offset=max(0, offset))
 
     def reload(self, offset: int | None = None, cursor: int | None = None,
-               delay: float = 0.0) -> None:
-        """Fetch one window of keys in a worker; a newer reload supersedes this one."""
+               delay: float = 0.0, *, tail: int | None = None, recount: bool = True) -> None:
+        """Fetch one window of keys in a worker; a newer reload supersedes this one.
+
+        ``tail`` counts the window from the end instead (the reversed order from a small offset,
+        so ``G`` costs no OFFSET of a million rows). ``recount=False`` (paging) keeps the count.
+        A search is counted up to COUNT_CAP; without one, the status counts give the total."""
         if self.app.user is None:
             return
-        query = self.current_query(self.window_start if offset is None else offset)
+        if offset is None and tail is None:
+            offset, tail = (self.window_start, None) if self.tail is None else (0, self.tail)
+        query = self.current_query(offset or 0)
         cursor = self.table.cursor_row if cursor is None else cursor
-        service = self.app.service
+        service, known = self.app.service, self.match_count
 
         def fetch() -> Loaded | None:
             if delay:
                 time.sleep(delay)
                 if get_current_worker().is_cancelled:
                     return None
-            page = service.list_keys(query)
-            total = service.count_keys(query.search, query.status)
-            return Loaded(query, page, total, cursor)
+            if tail is None:
+                page = service.list_keys(query)
+            else:
+                flipped = service.list_keys(replace(query, offset=tail,
+                                                    descending=not query.descending))
+                page = replace(flipped, keys=flipped.keys[::-1])
+            if not recount:
+                total = known
+            elif query.search:
+                total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
+            elif query.status:  # index-only counts, where a filtered count would scan
+                total = getattr(service.counts(), query.status)
+            else:
+                total = service.count_keys()
+            at = cursor(len(page.keys)) if callable(cursor) else cursor
+            return Loaded(query, page, total, at, tail)
 
         self.app.run_db(fetch, self._loaded, group="keys", exclusive=True)
 
@@ -153,16 +175,22 @@ class MainScreen(Screen[None]):
         query = result.query
         if query.search != self.search or query.status != self.status or query.sort != self.sort:
             return  # the user typed on meanwhile: a newer result is on its way
-        if not result.page.keys and query.offset > 0 and result.total:
+        if not result.page.keys and (query.offset > 0 or result.tail) and result.total:
             # The window fell off the end (keys were revoked out of a filter): step back.
-            self.reload(offset=max(0, result.total - WINDOW), cursor=WINDOW)
+            self.reload(tail=0, cursor=WINDOW)
             return
-        self.window_start = query.offset
+        self.tail = result.tail
         self.match_count = result.total
+        if result.tail is None:
+            self.window_start = query.offset
+        else:  # known exactly unless the count was capped
+            self.window_start = max(0, result.total - result.tail - len(result.page.keys))
         self.loaded = True
         table = self.table
-        table.more_above = self.window_start > 0
-        table.more_below = result.page.has_more
+        if result.tail is None:
+            table.more_above, table.more_below = query.offset > 0, result.page.has_more
+        else:
+            table.more_above, table.more_below = result.page.has_more, result.tail > 0
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
         self._paint_info()
         self.refresh_bindings()
@@ -209,6 +237,14 @@ class MainScreen(Screen[None]):
             what = "No keys match" if self.search or self.status else "No keys yet"
             hint = "" if self.search or self.status else " · press n to create one"
             parts.append(what + hint, style="bold")
+        elif self.match_count > COUNT_CAP and self.search:
+            if self.tail is None:
+                parts.append(f"Keys {self.window_start + 1:,}–{self.window_start + rows:,}")
+            elif self.tail == 0:
+                parts.append(f"The last {rows:,} keys")
+            else:
+                parts.append(f"Keys {self.tail + rows:,}–{self.tail + 1:,} from the end")
+            parts.append(f" of more than {COUNT_CAP:,} matching")
         else:
             first = self.window_start + 1
             parts.append(f"Keys {first:,}–{self.window_start + rows:,} of {self.match_count:,}")
@@ -282,24 +318,32 @@ class MainScreen(Screen[None]):
     @on(KeyTable.Edge)
     def _edge(self, event: KeyTable.Edge) -> None:
         row = self.table.cursor_row
-        if event.direction > 0:
-            self.reload(offset=self.window_start + STEP, cursor=row - STEP + 1)
+        if self.tail is not None:  # counted from the end: move the tail, not the offset
+            shown_rows = self.table.row_count
+            if event.direction > 0:
+                new_tail = max(0, self.tail - STEP)
+                self.reload(tail=new_tail, cursor=row - (self.tail - new_tail) + 1, recount=False)
+            else:  # the row above the old first row, wherever it lands in the new window
+                self.reload(tail=self.tail + STEP, recount=False,
+                            cursor=lambda rows: max(0, STEP + rows - shown_rows - 1))
+        elif event.direction > 0:
+            self.reload(offset=self.window_start + STEP, cursor=row - STEP + 1, recount=False)
         else:
             new_offset = max(0, self.window_start - STEP)
-            self.reload(offset=new_offset, cursor=row + (self.window_start - new_offset) - 1)
+            self.reload(offset=new_offset, cursor=row + (self.window_start - new_offset) - 1,
+                        recount=False)
 
     def action_top(self) -> None:
-        if self.window_start == 0:
+        if self.window_start == 0 and self.tail is None:
             self.table.move_cursor(row=0)
         else:
-            self.reload(offset=0, cursor=0)
+            self.reload(offset=0, cursor=0, recount=False)
 
     def action_bottom(self) -> None:
-        last = max(0, self.match_count - WINDOW)
-        if self.window_start == last:
+        if self.tail == 0 or (self.tail is None and not self.table.more_below):
             self.table.move_cursor(row=self.table.row_count - 1)
-        else:
-            self.reload(offset=last, cursor=WINDOW)
+        else:  # the reversed order from offset 0: no OFFSET of a million rows
+            self.reload(tail=0, cursor=WINDOW, recount=False)
 
     @on(DataTable.RowHighlighted)
     def _moved(self) -> None:
