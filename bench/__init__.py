@@ -1,0 +1,1 @@
+"""keytui's benchmark: ``python -m bench`` (or ``./dev bench``); see bench/README.md."""
