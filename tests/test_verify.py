@@ -187,6 +187,10 @@ def test_rehash_upgrades_an_old_hash_on_verify(make_service):
     assert after != before and "m=2048,t=2" in after and not stronger.check_needs_rehash(after)
     assert new.verify(issued.secret).valid  # cached under the new hash
     assert stored_hash(new, issued.key.id) == after  # no rehash the second time
+    # A verifier still on the old settings must not downgrade it (or two verifiers with
+    # different settings would rewrite the hash on every verify).
+    assert old.verify(issued.secret).valid
+    assert stored_hash(old, issued.key.id) == after
 
 
 def test_real_hasher_uses_owasp_parameters(admin):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 TIME_COST = 2
@@ -36,10 +36,17 @@ def verify_secret(stored_hash: str, secret: str, hasher: PasswordHasher = DEFAUL
 
 
 def needs_rehash(stored_hash: str, hasher: PasswordHasher = DEFAULT_HASHER) -> bool:
+    """True when ``stored_hash`` is weaker than ``hasher`` makes. Never a downgrade: verifiers
+    with different settings would otherwise rewrite each other's hashes on every verify."""
     try:
-        return hasher.check_needs_rehash(stored_hash)
+        if not hasher.check_needs_rehash(stored_hash):
+            return False
+        stored = extract_parameters(stored_hash)
     except InvalidHashError:
         return True
+    return (stored.type is not Type.ID or stored.time_cost < hasher.time_cost
+            or stored.memory_cost < hasher.memory_cost or stored.hash_len < hasher.hash_len
+            or stored.salt_len < hasher.salt_len)
 
 
 def fingerprint(secret: str) -> str:
