@@ -455,6 +455,8 @@ class KeyService:
 
     def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
         key_id = key_id.strip().lower() if isinstance(key_id, str) else ""
+        if not keyformat.is_key_id(key_id):  # not even the shape of an ID: no query
+            raise NotFound(f"no key with ID {shown(key_id, 20)}")
         statement = select(Key).where(Key.key_id == key_id)
         if lock:
             statement = statement.with_for_update()
@@ -527,7 +529,8 @@ class KeyService:
     def _filters(self, search: str, status: Status | None, owner: str | None, now: datetime,
                  session: Session | None = None):
         conditions = []
-        term = (search or "").strip()
+        term = validate.term(search)
+        owner = validate.term(owner, "an owner filter")
         if term:
             conditions.extend(self._search(term, session))
         if status:
@@ -652,6 +655,8 @@ class KeyService:
             expires_at = None if expires is DEFAULT_EXPIRY else validate.expiry(expires, now)
         with validate.field("allowed_hosts"):
             hosts = validate.hosts(list(allowed_hosts))
+        with validate.field("role"):
+            role = validate.key_role(role) if role else None
         for _attempt in range(5):
             key_id = keyformat.new_key_id()
             secret = keyformat.new_secret(key_id)
@@ -757,8 +762,9 @@ class KeyService:
     def _plan_revoke(self, session: Session, key_ids: Sequence[str], now: datetime) -> RevokePlan:
         user = self._require(session, "revoke")
         wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
+        shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
         rows = {row.key_id: row for row in session.scalars(
-            select(Key).where(Key.key_id.in_(wanted)))} if wanted else {}
+            select(Key).where(Key.key_id.in_(shaped)))} if shaped else {}
         revoke: list[KeyInfo] = []
         skipped: list[Skipped] = []
         for key_id in wanted:
@@ -993,7 +999,7 @@ class KeyService:
             User.role == "admin", User.login != login)) or 0)
 
     def set_user_role(self, login: str, role: str) -> UserInfo:
-        role = validate.user_role(role)
+        role, login = validate.user_role(role), validate.term(login, "a login")
         with self.db.write() as session:
             self._require(session, "users")
             user = session.get(User, login)
@@ -1007,6 +1013,7 @@ class KeyService:
             return UserInfo(user.login, user.role, user.created_at)
 
     def remove_user(self, login: str) -> None:
+        login = validate.term(login, "a login")
         with self.db.write() as session:
             self._require(session, "users")
             user = session.get(User, login)
@@ -1034,6 +1041,7 @@ class KeyService:
             return name
 
     def remove_role(self, name: str) -> None:
+        name = validate.term(name, "a role name")
         with self.db.write() as session:
             self._require(session, "roles")
             role = session.get(KeyRole, name)
@@ -1060,6 +1068,8 @@ class KeyService:
         if limit < 1 or offset < 0:
             raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
         statement = select(Event).order_by(Event.id.desc()).limit(limit).offset(offset)
+        key_id, action = validate.term(key_id, "a key ID"), validate.term(action, "an action")
+        search = validate.term(search)
         if key_id:
             statement = statement.where(Event.key_id == key_id.strip().lower())
         if action:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from .errors import InvalidInput, KeytuiError
 
 NAME_MAX = 100
+TERM_MAX = 200
 DESCRIPTION_MAX = 500
 MAX_EXPIRY_DAYS = 36_500
 _LOGIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
@@ -94,8 +95,23 @@ def key_role(value: str) -> str:
     return value
 
 
+def term(value: str | None, what: str = "a search") -> str:
+    """A search term or filter: bounded and printable (NUL would break PostgreSQL), stripped."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text")
+    if len(value) > TERM_MAX:
+        raise InvalidInput(f"{what} is at most {TERM_MAX} characters (this one has {len(value)})")
+    if not value.isprintable():
+        raise InvalidInput(f"{what} may hold printable characters only, not {shown(value)}")
+    return value.strip()
+
+
 def host(value: str) -> str:
     """A host name (``*.example.com`` allowed), an IP address or a CIDR network, normalised."""
+    if isinstance(value, str) and len(value) > 300:  # bounded before any parsing
+        raise InvalidInput(f"{shown(value)} is not a host name, an IP address or a CIDR network")
     text = value.strip().lower() if isinstance(value, str) else ""
     if not text:
         raise InvalidInput("an allowed host cannot be empty")
