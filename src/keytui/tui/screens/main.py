@@ -143,7 +143,7 @@ class MainScreen(Screen[None]):
             offset, tail = (self.window_start, None) if self.tail is None else (0, self.tail)
         query = self.current_query(offset or 0)
         cursor = self.table.cursor_row if cursor is None else cursor
-        service, known = self.app.service, self.match_count
+        service, known, counts = self.app.service, self.match_count, self.counts
 
         def fetch() -> Loaded | None:
             if delay:
@@ -160,6 +160,8 @@ class MainScreen(Screen[None]):
                 total = known
             elif query.search:
                 total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
+            elif counts is not None:  # the header's counts (refresh_counts keeps them current)
+                total = getattr(counts, query.status) if query.status else counts.total
             elif query.status:  # index-only counts, where a filtered count would scan
                 total = getattr(service.counts(), query.status)
             else:
@@ -204,6 +206,10 @@ class MainScreen(Screen[None]):
         def done(result: tuple[Counts, SettingsInfo]) -> None:
             self.counts, self.settings = result
             self._paint_header()
+            if self.loaded and not self.search:  # counts after a change: the total is theirs
+                c = self.counts
+                self.match_count = getattr(c, self.status) if self.status else c.total
+                self._paint_info()
 
         self.app.run_db(fetch, done, group="counts", exclusive=True)
 
