@@ -335,3 +335,21 @@ def test_db_option_before_the_command(db):
     service.close()
     assert json.loads(invoke("--db", db, "keys", "show", key_id, "--json").stdout)["name"] == \
         "early"
+
+
+def test_usage_errors_are_one_line_naming_the_help(tmp_path):
+    """A mistyped command or option: one line on stderr, exit 2, and where the help is."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    keytui = Path(sys.executable).parent / "keytui"
+    for args, words in ((["keys", "lst"], "No such command 'lst'"),
+                        (["keys", "create"], "Missing option '--name'"),
+                        (["keys", "list", "--limit", "x"], "--limit")):
+        done = subprocess.run([str(keytui), "--db", str(tmp_path / "k.db"), *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert words in lines[0] and "--help" in lines[0]

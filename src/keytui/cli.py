@@ -131,6 +131,22 @@ class KeytuiGroup(click.Group):
             if isinstance(obj, State) and ctx.parent is None:
                 obj.close()
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Usage errors in one line too: what was wrong, and where the help is."""
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "keytui"
+            fail(f"{exc.format_message()} (see: {command} --help)", exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            fail("cancelled, nothing changed", 1)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
 
 # -- commands ------------------------------------------------------------------------------------
 
