@@ -13,7 +13,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, insert, select
 
@@ -186,6 +186,8 @@ def test_service_under_arbitrary_input(admin, name, description, owner, hosts, n
     ["keys", "create", "list", "show", "rename", "revoke", "delete", "replace", "--name",
      "--description", "--allowed-host", "--owner", "--json", "--yes", "users", "add", "roles",
      "events", "verify", "settings", "set", "--search", "--max-keys-per-user"])), max_size=8))
+@example(command="keys", args=["list", "\x1b]52;c;ZXZpbA==\x07"])  # click echoed it raw once
+@example(command="keys", args=["--\x1b[2J"])
 def test_cli_under_arbitrary_arguments(sqlite_url, command, args):
     """Always a command first: bare ``keytui`` would open the full-screen app."""
     runner = CliRunner()
