@@ -134,6 +134,10 @@ def test_cli_shows_stored_escapes_harmlessly(admin, db_url):
             "key_id": "evil000001", "name": evil_sql, "description": evil_sql, "owner": evil_sql,
             "role": evil_sql, "secret_hash": "x", "created_at": now, "updated_at": now,
             "use_count": 0, "allowed_hosts": json.dumps([evil_sql])}])
+        session.execute(insert(Event), [{  # a forged event: breaks the chain, shown harmlessly
+            "at": now, "actor": evil_sql, "action": evil_sql, "key_id": evil_sql[:16],
+            "face": evil_sql[:16], "details": json.dumps({"x": evil_sql}), "prev_hash": "0",
+            "hash": "0"}])
     runner = CliRunner()
     outputs = []
     for args in (["keys", "list"], ["keys", "show", "evil000001"], ["keys", "list", "--json"],

@@ -520,8 +520,8 @@ def events(ctx, key_id, action, limit, as_json) -> None:
         return
     for event in found:
         details = json.dumps(event.details, ensure_ascii=True, sort_keys=True)
-        click.echo(f"{when(event.at)}  {fit(event.actor, 12):<12}  {event.action:<16}  "
-                   f"{event.key_id or '-':<10}  {event.face:<4}  {details}")
+        click.echo(f"{when(event.at)}  {fit(event.actor, 12):<12}  {safe(event.action):<16}  "
+                   f"{safe(event.key_id or '-'):<10}  {safe(event.face):<4}  {details}")
 
 
 @events.command("verify")
