@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from sqlalchemy import Integer, String, and_, case, column, func, literal, literal_column, or_
-from sqlalchemy import bindparam, select, table, union_all, update
+from sqlalchemy import bindparam, null, select, table, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -217,7 +217,7 @@ def _like(term: str, sqlite: bool):
         return or_(Key.name.contains(term, autoescape=True),
                    Key.key_id.contains(term, autoescape=True),
                    Key.owner.contains(term, autoescape=True))
-    # lower(column) LIKE: the expressions PostgreSQL's pg_trgm indexes are built on
+    # column ILIKE, as SQLAlchemy renders icontains there: what the pg_trgm indexes serve
     return or_(Key.name.icontains(term, autoescape=True),
                Key.key_id.icontains(term, autoescape=True),
                Key.owner.icontains(term, autoescape=True))
@@ -280,6 +280,12 @@ def _status_filter(status: Status, now: datetime):
     if status == "expired":
         return and_(Key.revoked_at.is_(None), Key.expires_at.is_not(None), Key.expires_at <= now)
     return and_(Key.revoked_at.is_(None), or_(Key.expires_at.is_(None), Key.expires_at > now))
+
+
+# "revoked_at IS NULL" where another condition should choose the index: SQLite's planner, with
+# no statistics, takes it for a selective equality and walks ix_keys_revoked_at (90% of a big
+# table: a 10,000-key revoke took 33 s on 1,000,000 keys). Wrapped, it is a plain filter.
+_UNREVOKED = func.coalesce(Key.revoked_at, null()).is_(None)
 
 
 def _status_of(row: Key, now: datetime) -> Status:
@@ -611,7 +617,8 @@ class KeyService:
         with self._read() as session:
             total = int(session.scalar(count()) or 0)
             revoked = int(session.scalar(count(_status_filter("revoked", now))) or 0)
-            expired = int(session.scalar(count(_status_filter("expired", now))) or 0)
+            expired = int(session.scalar(count(_UNREVOKED, Key.expires_at.is_not(None),
+                                               Key.expires_at <= now)) or 0)
         return Counts(total - revoked - expired, expired, revoked)
 
     def matching_ids(self, search: str = "", status: Status | None = None,
@@ -800,7 +807,7 @@ class KeyService:
                 ids = targets[chunk: chunk + 500]
                 result = session.execute(
                     update(Key)
-                    .where(Key.key_id.in_(ids), Key.revoked_at.is_(None))
+                    .where(Key.key_id.in_(ids), _UNREVOKED)
                     .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
                     .returning(Key.key_id)
                     .execution_options(synchronize_session=False)

@@ -7,10 +7,11 @@ after it (a character no name, ID or login can hold), so that every occurrence o
 vocabulary instead of a full scan. The index only narrows the candidates: the service still
 applies the LIKE condition, so results stay exactly LIKE's.
 
-Both: an index on (revoked_at, expires_at), so the status counts read no table rows.
+Both: an index on (expires_at, revoked_at), so the status counts read no table rows.
 
-PostgreSQL: GIN ``gin_trgm_ops`` indexes on lower(name), lower(key_id) and lower(owner), the very
-expressions the service's case-insensitive LIKE uses.
+PostgreSQL: GIN ``gin_trgm_ops`` indexes on name, key_id and owner. The service's search is
+``column ILIKE '%term%'`` there (SQLAlchemy's icontains), which these indexes serve as they are
+(trigrams are case-folded); indexes on lower(column) would go unused.
 
 Revision ID: 0003
 Revises: 0002
@@ -31,8 +32,9 @@ def _values(row: str) -> str:
 
 
 def upgrade() -> None:
-    # The status counts: "expired" (not revoked, expires_at <= now) from this index alone.
-    op.create_index("ix_keys_revoked_at_expires_at", "keys", ["revoked_at", "expires_at"])
+    # The status counts: "expired" (not revoked, expires_at <= now) from this index alone. Not
+    # (revoked_at, expires_at): SQLite would take that for "revoked_at IS NULL" everywhere.
+    op.create_index("ix_keys_expires_at_revoked_at", "keys", ["expires_at", "revoked_at"])
     if op.get_bind().dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE keys_search USING fts5("
                    "name, key_id, owner, content='', tokenize='trigram')")
@@ -57,11 +59,11 @@ def upgrade() -> None:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for column in ("name", "key_id", "owner"):
             op.execute(f"CREATE INDEX ix_keys_{column}_trgm ON keys "
-                       f"USING gin (lower({column}) gin_trgm_ops)")
+                       f"USING gin ({column} gin_trgm_ops)")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_keys_revoked_at_expires_at", "keys")
+    op.drop_index("ix_keys_expires_at_revoked_at", "keys")
     if op.get_bind().dialect.name == "sqlite":
         for trigger in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER IF EXISTS keys_search_{trigger}")
