@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from ..core.clock import Clock
-from ..core.db import short_reason
+from ..core.db import short_reason, world_readable
 from ..core.errors import KeytuiError
 from ..core.service import KeyService, UserInfo
 
@@ -57,6 +57,10 @@ class KeytuiApp(App[None]):
         from .screens.main import MainScreen
 
         self.push_screen(MainScreen())
+        path = self.service.db.sqlite_path
+        if path is not None and world_readable(path):
+            self.notify(escape(f"{path} is readable by other users; run: chmod 600 {path}"),
+                        title="Database file", severity="warning", timeout=15)
 
     def now(self) -> datetime:
         return self.clock()

@@ -1,0 +1,88 @@
+"""Secrets made in the app go nowhere but the reveal dialog and the terminal's clipboard."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+
+from keytui.core.models import Event
+from keytui.tui.app import make_app
+
+from .scenes import settle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pictures() -> list[Path]:
+    return sorted((ROOT / "screenshots").glob("*.svg")) + sorted(
+        (ROOT / "tests" / "__snapshots__").rglob("*.svg"))
+
+
+def test_secrets_from_the_app_leak_nowhere(admin):
+    secrets: list[str] = []
+
+    async def run() -> None:
+        app = make_app(admin)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            await pilot.press("n", *"leak check", "ctrl+s")
+            await settle(pilot)
+            await pilot.press("c")
+            secrets.append(app.clipboard)
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("r")
+            await settle(pilot)
+            await pilot.press("y")
+            await settle(pilot)
+            await pilot.press("c")
+            secrets.append(app.clipboard)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.clipboard == ""  # gone from the app once the reveal closed
+            notes = " ".join(str(n.message) for n in app._notifications)
+            assert not any(secret in notes for secret in secrets)
+
+    asyncio.run(run())
+    assert len(secrets) == 2 and all(s.startswith("kt_") for s in secrets)
+    assert secrets[0] != secrets[1]
+    assert admin.verify(secrets[1]).valid and not admin.verify(secrets[0]).valid
+
+    # Nothing holds them: the events, the database files (when SQLite), the pictures, argv.
+    with admin.db.read() as session:
+        details = " ".join(e.details for e in session.scalars(select(Event)))
+    path = admin.db.sqlite_path
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")] if path else []
+    for secret in secrets:
+        random_part = secret.split("_", 2)[2].encode()
+        assert secret not in details
+        for file in files + pictures():
+            if file.exists():
+                assert random_part not in file.read_bytes(), file
+        assert secret not in " ".join(Path(f"/proc/{os.getpid()}/cmdline").read_text()
+                                      .split("\0"))
+
+
+def test_the_app_warns_when_others_can_read_the_database(tmp_path, clock):
+    from keytui.core.service import KeyService
+
+    from .conftest import FAST_HASHER
+
+    path = tmp_path / "shared.db"
+    service = KeyService.open(str(path), actor="alice", clock=clock, hasher=FAST_HASHER)
+    os.chmod(path, 0o644)
+
+    async def run() -> list[str]:
+        app = make_app(service)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            return [str(n.message) for n in app._notifications]
+
+    try:
+        notes = asyncio.run(run())
+    finally:
+        service.close()
+    assert any("readable by other users" in note and "chmod 600" in note for note in notes)
