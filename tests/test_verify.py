@@ -244,3 +244,10 @@ def test_rejected_verifies_are_not_counted_as_use(admin):
     admin.verify(keyformat.new_secret(issued.key.id))
     admin.flush_usage()
     assert admin.get_key(issued.key.id).use_count == 0
+
+
+def test_an_ipv4_mapped_caller_matches_its_ipv4_network(admin):
+    """Dual-stack servers report IPv4 callers as ::ffff:a.b.c.d."""
+    issued = admin.create_key("mapped", allowed_hosts=["10.0.0.0/8"])
+    assert admin.verify(issued.secret, host="::ffff:10.1.2.3").code == "VALID"
+    assert admin.verify(issued.secret, host="::ffff:192.168.1.1").code == "HOST_NOT_ALLOWED"

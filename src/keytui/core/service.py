@@ -318,6 +318,8 @@ def _host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1 (dual-stack sockets)
     for entry in allowed:
         try:
             network = ipaddress.ip_network(entry, strict=False)
