@@ -75,7 +75,7 @@ def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
         row["prev_hash"] = previous
         row["hash"] = previous = chain_hash(previous, row)
     for start in range(0, len(rows), 1000):
-        session.execute(insert(Event), rows[start: start + 1000])
+        session.execute(insert(Event.__table__), rows[start: start + 1000])  # Core: faster
     return len(rows)
 
 

@@ -772,8 +772,9 @@ class KeyService:
         user = self._require(session, "revoke")
         wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
-        rows = {row.key_id: row for row in session.scalars(
-            select(Key).where(Key.key_id.in_(shaped)))} if shaped else {}
+        # Plain rows, not ORM objects: a 10,000-key revoke spent most of its time building them.
+        rows = {row.key_id: row for row in session.execute(
+            select(*Key.__table__.c).where(Key.key_id.in_(shaped)))} if shaped else {}
         revoke: list[KeyInfo] = []
         skipped: list[Skipped] = []
         for key_id in wanted:
