@@ -103,6 +103,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
+        self.table.search_box = self.query_one("#search", Input)
         self.table.focus()
         self.table.fit_columns(self.size.width or self.app.size.width, self.sort, self.descending)
         self.app.run_db(self.app.service.whoami, self._got_user)
@@ -120,7 +121,7 @@ class MainScreen(Screen[None]):
             self.query_one("#info", Static).update("")
             self._paint_header()
             return
-        self.refresh_bindings()
+        self.update_footer()
         self.reload(offset=0, cursor=0)
         self.refresh_counts()
 
@@ -195,7 +196,7 @@ class MainScreen(Screen[None]):
             table.more_above, table.more_below = result.page.has_more, result.tail > 0
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
         self._paint_info()
-        self.refresh_bindings()
+        self.update_footer()
 
     def refresh_counts(self) -> None:
         service = self.app.service
@@ -353,7 +354,7 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted)
     def _moved(self) -> None:
-        self.refresh_bindings()
+        self.update_footer()
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
@@ -368,7 +369,7 @@ class MainScreen(Screen[None]):
             self.marks.add(key_id)
         self.table.set_mark(key_id, key_id in self.marks)
         self._paint_info()
-        self.refresh_bindings()
+        self.update_footer()
 
     def action_toggle_mark(self) -> None:
         key = self.table.current
@@ -399,9 +400,19 @@ class MainScreen(Screen[None]):
             for key in self.table.keys:
                 self.table.set_mark(key.id, key.id in self.marks)
         self._paint_info()
-        self.refresh_bindings()
+        self.update_footer()
 
     # -- who may do what (the rule is the service's; this only sets the footer) ---------------
+
+    FOOTER_ACTIONS = ("rename", "replace", "delete", "revoke", "details", "new_key", "settings")
+
+    def update_footer(self) -> None:
+        """Refresh the footer only when what it shows would change: rebuilding it costs more
+        than repainting the whole table, and moving the cursor rarely changes it."""
+        state = tuple(self.check_action(action, ()) for action in self.FOOTER_ACTIONS)
+        if state != getattr(self, "_footer_state", None):
+            self._footer_state = state
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.app
