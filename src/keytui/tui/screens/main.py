@@ -89,7 +89,8 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         with Horizontal(id="search-row"):
-            yield Input(placeholder="/ to search name, ID or owner", id="search", compact=True)
+            yield Input(placeholder="/ to search name, ID or owner", id="search", compact=True,
+                        select_on_focus=False)  # keys typed before the focus lands stay
             yield Tabs(*(Tab(label, id=f"tab-{tab_id}") for tab_id, label, _ in STATUS_TABS),
                        id="status")
         yield Static(id="problem")
