@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
@@ -116,6 +117,19 @@ class KeyTable(DataTable):
         lines = [list(Segment.apply_style(segments, style + component_style, post_style))]
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def _update_dimensions(self, new_rows) -> None:
+        """Every column has a fixed width and every row one line, so nothing needs measuring
+        (DataTable measures each new cell for auto-width columns): only the size changes."""
+        rows = self.rows
+        if any(column.auto_width for column in self.columns.values()) or any(
+                rows[key].auto_height for key in new_rows if key in rows):
+            super()._update_dimensions(new_rows)
+            return
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width,
+                                 self._total_row_height + header)
 
     # -- columns that fit ----------------------------------------------------------------------
 
