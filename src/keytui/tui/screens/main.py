@@ -236,7 +236,7 @@ class MainScreen(Screen[None]):
             line.append("   KEYS DISABLED", style="bold white on red")
         line.append("   ")
         line.append_text(text(app.service.db.display, "dim"))
-        self.query_one("#header", Static).update(line)
+        self.query_one("#header", Static).update(line, layout=False)  # one line, fixed height
 
     def _paint_info(self) -> None:
         rows = len(self.table.keys)
@@ -262,7 +262,7 @@ class MainScreen(Screen[None]):
                      style="dim")
         if self.marks:
             parts.append(f" · {len(self.marks):,} marked", style="bold magenta")
-        self.query_one("#info", Static).update(parts)
+        self.query_one("#info", Static).update(parts, layout=False)  # one line, fixed height
 
     def on_resize(self) -> None:
         if self.table.fit_columns(self.size.width, self.sort, self.descending) and self.loaded:
