@@ -419,12 +419,12 @@ class MainScreen(Screen[None]):
         app = self.app
         if action in ("rename", "replace", "delete", "revoke", "details"):
             key = self.table.current if self.is_mounted else None
+            if action == "details":
+                return True if key is not None else None
             if action == "revoke" and self.marks:
                 return app.may("revoke")
-            if key is None:
-                return None if action != "details" else None
-            if action == "details":
-                return True
+            if key is None:  # nothing to act on: greyed, or hidden in read-only mode
+                return False if app.may(action) is False else None
             return app.may(action, key.owner)
         if action in ("new_key", "settings"):
             return app.may(action)
