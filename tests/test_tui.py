@@ -92,9 +92,11 @@ async def until(pilot: Pilot, condition: Callable[[], object], what: str = "",
 
 
 async def started(app: KeytuiApp, pilot: Pilot) -> MainScreen:
-    """The main screen once its first window of keys is shown."""
-    await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded,
-                "the main screen to load")
+    """The main screen once its first window of keys and the header's counts are shown
+    (the counts follow the first window)."""
+    await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded
+                and app.screen.counts is not None, "the main screen to load")
+    await pilot.pause()
     return app.screen  # type: ignore[return-value]
 
 
@@ -821,3 +823,26 @@ async def test_expiring_keys_stand_out(service, clock):
         screen = await started(app, pilot)
         assert cell(screen, soon.id, "status") == "expiring"
         assert cell(screen, later.id, "status") == "active"
+
+
+@tui
+async def test_the_first_window_paints_before_the_counts_then_the_total_follows(service):
+    """First paint does not wait for counting every key (no unfiltered count_keys: the
+    header's index-only counts bring the total right after)."""
+    seed_demo(service, 300)
+    counted: list[tuple] = []
+    count_keys = service.count_keys
+
+    def recording(*args, **kwargs):
+        counted.append((args, kwargs))
+        return count_keys(*args, **kwargs)
+
+    service.count_keys = recording
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded,
+                    "the first window")
+        assert plain(app.screen.query_one("#info", Static)).startswith("Keys 1–100 of ")
+        await until(pilot, lambda: "of 300" in plain(app.screen.query_one("#info", Static)),
+                    "the total")
+    assert counted == []

@@ -33,7 +33,7 @@ SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
 class Loaded:
     query: KeyQuery
     page: KeyPage
-    total: int  # above COUNT_CAP for a search: "more than COUNT_CAP"
+    total: int | None  # above COUNT_CAP for a search: "more than"; None: not counted yet
     cursor: int
     tail: int | None = None  # set: the window ends this many rows before the last one
 
@@ -123,8 +123,7 @@ class MainScreen(Screen[None]):
             self._paint_header()
             return
         self.update_footer()
-        self.reload(offset=0, cursor=0)
-        self.refresh_counts()
+        self.reload(offset=0, cursor=0)  # the header's counts follow the first window
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -164,6 +163,10 @@ class MainScreen(Screen[None]):
                 total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
             elif counts is not None:  # the header's counts (refresh_counts keeps them current)
                 total = getattr(counts, query.status) if query.status else counts.total
+            elif tail is None and query.offset == 0:
+                # The first window, before the header's counts: paint the keys now; the
+                # counts (refresh_counts, started by _loaded) bring the total right after.
+                total = None if page.has_more else len(page.keys)
             elif query.status:  # index-only counts, where a filtered count would scan
                 total = getattr(service.counts(), query.status)
             else:
@@ -198,6 +201,8 @@ class MainScreen(Screen[None]):
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
         self._paint_info()
         self.update_footer()
+        if self.counts is None:
+            self.refresh_counts()
 
     def refresh_counts(self) -> None:
         service = self.app.service
@@ -245,6 +250,8 @@ class MainScreen(Screen[None]):
             what = "No keys match" if self.search or self.status else "No keys yet"
             hint = "" if self.search or self.status else " · press n to create one"
             parts.append(what + hint, style="bold")
+        elif self.match_count is None:  # the first window, its count on the way
+            parts.append(f"Keys 1–{rows:,} of …")
         elif self.match_count > COUNT_CAP and self.search:
             if self.tail is None:
                 parts.append(f"Keys {self.window_start + 1:,}–{self.window_start + rows:,}")
