@@ -84,16 +84,14 @@ def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
 
-@pytest.fixture
-def make_service(db_url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
-    """``make_service(actor="alice")``: services on one shared database; the first actor to
-    open it becomes its admin."""
+def _services(url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
+    """A factory of services on one database, all closed at the end of the test."""
     opened: list[KeyService] = []
 
     def make(actor: str = "alice", face: str = "api", **kwargs) -> KeyService:
         kwargs.setdefault("hasher", FAST_HASHER)
         kwargs.setdefault("clock", clock)
-        service = KeyService(open_database(db_url), actor=actor, face=face, **kwargs)
+        service = KeyService(open_database(url), actor=actor, face=face, **kwargs)
         service.bootstrap()
         opened.append(service)
         return service
@@ -101,6 +99,20 @@ def make_service(db_url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyS
     yield make
     for service in opened:
         service.close()
+
+
+@pytest.fixture
+def make_service(db_url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
+    """``make_service(actor="alice")``: services on one shared database (SQLite, then
+    PostgreSQL); the first actor to open it becomes its admin."""
+    yield from _services(db_url, clock)
+
+
+@pytest.fixture
+def make_sqlite_service(sqlite_url: str,
+                        clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
+    """The same on SQLite only, for tests of a face rather than of the database."""
+    yield from _services(sqlite_url, clock)
 
 
 @pytest.fixture

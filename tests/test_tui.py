@@ -11,7 +11,7 @@ import asyncio
 import functools
 import inspect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -21,8 +21,6 @@ from sqlalchemy.exc import OperationalError
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static
 
-from keytui.core.clock import FrozenClock
-from keytui.core.db import open_database
 from keytui.core.demo import seed_demo
 from keytui.core.errors import NotFound, PermissionDenied
 from keytui.core.models import Event, Key
@@ -36,7 +34,6 @@ from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
 from keytui.tui.screens.reveal import RevealModal
 
-from .conftest import FAST_HASHER
 
 SIZE = (120, 36)
 
@@ -56,20 +53,9 @@ def tui(test: Callable) -> Callable:
 
 
 @pytest.fixture
-def open_as(sqlite_url: str, clock: FrozenClock) -> Iterator[Callable[[str], KeyService]]:
+def open_as(make_sqlite_service) -> Callable[[str], KeyService]:
     """``open_as("bob")``: a service for that login on the test's one SQLite database."""
-    opened: list[KeyService] = []
-
-    def make(actor: str) -> KeyService:
-        service = KeyService(open_database(sqlite_url), actor=actor, face="tui",
-                             hasher=FAST_HASHER, clock=clock)
-        service.bootstrap()
-        opened.append(service)
-        return service
-
-    yield make
-    for service in opened:
-        service.close()
+    return lambda actor: make_sqlite_service(actor, face="tui")
 
 
 @pytest.fixture
