@@ -100,10 +100,12 @@ class KeyTable(DataTable):
             return super()._render_cell(row_index, column_index, base_style, width, cursor,
                                         hover)
         cell = self._get_row_renderables(row_index).cells[column_index]
-        text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+        text = cell if isinstance(cell, Text) else Text(str(cell))
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
-        text.truncate(inner, overflow="ellipsis")
+        if text.cell_len > inner:  # cut a copy: the row keeps its full text
+            text = text.copy()
+            text.truncate(inner, overflow="ellipsis")
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
