@@ -177,6 +177,13 @@ class KeyTable(DataTable):
             self.clear()
             for key in keys:
                 self.add_row(*self.cells(key, key.id in marks, now), key=key.id)
+            if self._require_update_dimensions and not self._updated_cells:
+                # Settle the size now (it costs nothing here: no measuring), so the cursor
+                # can be scrolled into view in this frame, not in a second paint after it.
+                self._require_update_dimensions = False
+                new_rows = self._new_rows.copy()
+                self._new_rows.clear()
+                self._update_dimensions(new_rows)
             if keys:
                 self.move_cursor(row=max(0, min(cursor, len(keys) - 1)), animate=False,
                                  scroll=True)
