@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from ...core.keyformat import mask
 from ...core.service import EventInfo, KeyInfo
 from ..format import ago, stamp, status_badge, text
 from .events import event_cells
@@ -58,7 +59,7 @@ class KeyDetailsScreen(Screen[None]):
         rows: list[tuple[str, Text]] = [
             ("Name", text(key.name, "bold")),
             ("ID", Text(key.id, style="cyan")),
-            ("Secret", Text(f"kt_{key.id}_…  (shown only when created or replaced)", "dim")),
+            ("Secret", Text(f"{mask(key.id)}  (shown only when created or replaced)", "dim")),
             ("Description", text(key.description or "-")),
             ("Status", status_badge(key, now)),
             ("Owner", text(key.owner)),

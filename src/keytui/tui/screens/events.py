@@ -19,8 +19,8 @@ from ...core.validate import visible
 from ..format import text
 
 ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete",
-           "settings.update", "user.add", "user.set_role", "user.remove", "role.add",
-           "role.remove")
+           "key.verify_failed", "settings.update", "user.add", "user.set_role", "user.remove", "role.add",
+           "role.remove", "demo.seed")
 PAGE = 200
 
 
