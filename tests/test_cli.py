@@ -303,8 +303,8 @@ def test_bulk_revoke_reports_skipped_keys(db):
     assert body["skipped"] == [{"id": done, "reason": "already revoked"},
                                {"id": "zzzzzzzzzz", "reason": "not found"}]
     text = invoke("keys", "revoke", active, done, "--yes", "--db", db, code=1, answer=True)
-    assert text.stderr.splitlines() == [f"keytui: skipped {active}: already revoked",
-                                        f"keytui: skipped {done}: already revoked"]
+    assert text.stderr.splitlines() == [
+        f"keytui: skipped 2: {active} (already revoked), {done} (already revoked)"]
 
 
 def test_list_text_is_safe_for_a_terminal(db):
@@ -353,3 +353,11 @@ def test_usage_errors_are_one_line_naming_the_help(tmp_path):
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
         assert words in lines[0] and "--help" in lines[0]
+
+
+def test_a_revoke_of_many_unknown_ids_says_so_in_one_line(db):
+    """Hypothesis found `keys revoke '' 0 00` printing a line per ID."""
+    service_on(db).close()
+    result = invoke("keys", "revoke", "", "0", "00", "--yes", "--db", db, code=1, answer=True)
+    assert result.stderr.splitlines() == [
+        "keytui: skipped 3: '' (not found), 0 (not found), 00 (not found)"]

@@ -338,8 +338,10 @@ def keys_revoke(key_ids, yes, as_json) -> None:
 
 
 def report_skipped(skipped) -> None:
-    for item in skipped:
-        click.echo(f"keytui: skipped {safe(item.id)}: {safe(item.reason)}", err=True)
+    """One line, however many were skipped: each ID with its reason."""
+    if skipped:
+        items = ", ".join(f"{safe(item.id) or repr('')} ({safe(item.reason)})" for item in skipped)
+        click.echo(f"keytui: skipped {len(skipped)}: {items}", err=True)
 
 
 @keys.command("delete")
