@@ -15,9 +15,12 @@ import textwrap
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
+from keytui.core.db import open_database
 from keytui.core.models import Event, Key
+from keytui.core.service import KeyService
 
 WRITERS = 4
 OWN_KEYS = 16
@@ -175,3 +178,46 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
     assert per_key.total() == len(events)
     status = alice.verify_event_chain()
     assert status.ok and status.count == len(events), status.message()
+
+
+@pytest.mark.postgres
+def test_a_usage_flush_takes_row_locks_before_the_chain_lock(postgres_url, clock):
+    """A flush that wrote its verify_failed events (the chain lock) before its usage updates
+    (row locks) deadlocked with a replace holding the row and waiting for the chain."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    from keytui.core.audit import ADVISORY_LOCK_ID
+    from .conftest import FAST_HASHER, reset_postgres
+
+    reset_postgres(postgres_url)
+    service = KeyService(open_database(postgres_url), actor="alice", hasher=FAST_HASHER,
+                         clock=clock)
+    service.bootstrap()
+    key = service.create_key("busy")
+    with service.db.read() as session:
+        pk = session.scalar(select(Key.pk).where(Key.key_id == key.key.id))
+    service._usage.add(pk, clock())  # a use and a wrong secret, waiting to be written
+    service._failed.add(key.key.id, clock())
+    engine = create_engine(postgres_url)
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(text("SELECT 1 FROM keys WHERE pk = :pk FOR UPDATE"), {"pk": pk})
+    flushing = threading.Thread(target=service.flush_usage)
+    flushing.start()
+    try:
+        time.sleep(0.5)  # the flush is now waiting for the row
+        with engine.connect() as probe:
+            free = probe.execute(text("SELECT pg_try_advisory_xact_lock(:id)"),
+                                 {"id": ADVISORY_LOCK_ID}).scalar()
+            probe.rollback()
+        assert free, "the flush holds the chain lock while waiting for a row lock"
+    finally:
+        holder.rollback()
+        holder.close()
+        flushing.join(timeout=10)
+        engine.dispose()
+    assert service.get_key(key.key.id).use_count == 1
+    assert service.list_events(action="key.verify_failed")
+    service.close()

@@ -929,12 +929,9 @@ class KeyService:
             return
         try:
             with self.db.write() as session:
-                if failed:
-                    self._events(session, [
-                        ("key.verify_failed", key_id,
-                         {"count": count, "last": last.isoformat().replace("+00:00", "Z")})
-                        for key_id, (count, last) in sorted(failed.items())])
-                for pk, (count, last) in pending.items():
+                # Row locks first and in key order, the chain lock (taken by the events) last:
+                # the order every writer follows, so a flush never deadlocks with a replace.
+                for pk, (count, last) in sorted(pending.items()):
                     session.execute(
                         update(Key).where(Key.pk == pk).values(
                             use_count=Key.use_count + count,
@@ -943,6 +940,11 @@ class KeyService:
                                 else_=Key.last_used_at,
                             ),
                         ).execution_options(synchronize_session=False))
+                if failed:
+                    self._events(session, [
+                        ("key.verify_failed", key_id,
+                         {"count": count, "last": last.isoformat().replace("+00:00", "Z")})
+                        for key_id, (count, last) in sorted(failed.items())])
         except SQLAlchemyError:  # keep the counts for the next try
             for buffer, taken in ((self._usage, pending), (self._failed, failed)):
                 with buffer.lock:
