@@ -81,7 +81,7 @@ def build_sqlite(keys: int, log) -> tuple[Path, float | None]:
     log(f"building {path.name} ({keys:,} demo keys)...")
     start = time.perf_counter()
     service = KeyService.open(str(path), face="tui")
-    seed_demo(service, keys, chunk=50_000)
+    seed_demo(service, keys)
     service.close()
     return path, time.perf_counter() - start
 
@@ -126,7 +126,7 @@ def postgres_url(keys: int, log) -> str | None:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
             log(f"building PostgreSQL {name} ({keys:,} demo keys)...")
             service = KeyService.open(target, face="tui")
-            seed_demo(service, keys, chunk=50_000)
+            seed_demo(service, keys)
             with service.db.engine.connect() as connection:
                 connection.execute(text("ANALYZE keys"))
                 connection.commit()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from . import keyformat
 from .hashing import hash_secret
@@ -35,34 +36,119 @@ HOSTS = ((), (), (), ("10.0.0.0/8",), ("api.example.com",), ("*.internal.example
 _INDEX_NEW_ROWS = ("INSERT INTO keys_search(rowid, name, key_id, owner) SELECT pk, "
                    "name || char(1, 1), key_id || char(1, 1), owner || char(1, 1) "
                    "FROM keys WHERE pk > ?")
+_COLUMNS = ("key_id", "name", "description", "owner", "role", "secret_hash", "created_at",
+            "updated_at", "expires_at", "revoked_at", "revoked_by", "last_used_at", "use_count",
+            "allowed_hosts")
 
 
-def _insert_keys(session, rows: list[dict]) -> None:
-    """Insert many keys in this transaction by Core executemany (the ORM's bulk path is
-    slower). On SQLite the search index's per-row trigger costs more than the insert itself:
-    it is lifted for this one transaction and the new rows are indexed in one statement."""
+def _demo_rows(rng: random.Random, count: int, now: datetime, owners: list[str],
+               roles: list[str], shared_hash: str, revokers: list[str],
+               stamp: Callable[[datetime], object]) -> list[tuple]:
+    """``count`` demo keys as tuples in ``_COLUMNS`` order, oldest first (so pk order is age
+    order), each time as ``stamp`` gives it for the driver. Choices are drawn a column at a
+    time: a million rows in seconds."""
+    # IDs from random bytes, each mapped onto the alphabet (a slight bias is fine for demo data).
+    alphabet, width = keyformat.ID_ALPHABET.encode(), keyformat.ID_LENGTH
+    to_id = bytes(alphabet[b % len(alphabet)] for b in range(256))
+    ids: list[str] = []
+    seen: set[str] = set()
+    while len(ids) < count:
+        text = rng.randbytes(width * (count - len(ids))).translate(to_id).decode()
+        for start in range(0, len(text), width):
+            key_id = text[start:start + width]
+            if key_id not in seen:
+                seen.add(key_id)
+                ids.append(key_id)
+    services = rng.choices(SERVICES, k=count)
+    purposes = rng.choices(PURPOSES, k=count)
+    places = rng.choices(ENVIRONMENTS, k=count)
+    row_owners = rng.choices(owners, k=count)
+    row_roles = rng.choices(roles, k=count)
+    hosts = [json.dumps(list(choice)) for choice in HOSTS]
+    row_hosts = rng.choices(hosts, k=count)
+    spans = rng.choices((30, 60, 90, 365), k=count)
+    random_ = rng.random
+    rows = []
+    for n in range(count):
+        created = now - timedelta(days=730 * (1 - n / count), minutes=int(random_() * 601))
+        fate = random_()
+        revoked_at = expires_at = last_used = revoked_by = None
+        if fate < 0.12:
+            revoked_at = created + (now - created) * random_()
+            revoked_by = revokers[n & 1]
+        elif fate > 0.45:
+            expires_at = created + timedelta(days=spans[n])
+            if fate < 0.5:  # a few that expire within the week
+                expires_at = now + timedelta(days=1 + int(random_() * 6),
+                                             hours=int(random_() * 24))
+        use_count = 0
+        if random_() < 0.8:
+            minutes = 1 + int(random_() * 60 * 24 * 90)
+            last_used = max(created, now - timedelta(minutes=minutes)).replace(second=0,
+                                                                            microsecond=0)
+            use_count = 1 + int(random_() * 250_000)
+        service_name = services[n]
+        created_stamp = stamp(created)
+        revoked_stamp = None if revoked_at is None else stamp(revoked_at)
+        rows.append((ids[n], f"{service_name} {purposes[n]} ({places[n]})",
+                     f"Used by the {service_name} team", row_owners[n], row_roles[n],
+                     shared_hash, created_stamp, revoked_stamp or created_stamp,
+                     None if expires_at is None else stamp(expires_at), revoked_stamp,
+                     revoked_by, None if last_used is None else stamp(last_used), use_count,
+                     row_hosts[n]))
+    return rows
+
+
+def _sqlite_time(value: datetime) -> str:
+    """What SQLAlchemy's SQLite DateTime stores: naive UTC, always six fraction digits."""
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
+def _insert_keys(session, rows: list[tuple]) -> None:
+    """Insert many keys in this transaction through the driver's executemany: SQLAlchemy's
+    per-row processing would cost more than the insert.
+
+    On SQLite the search index's per-row trigger costs more than the insert itself: it is
+    lifted for this one transaction and the new rows are indexed in one statement. When the
+    rows outnumber the keys already there, the secondary indexes are dropped and built again
+    after the insert (a sort is cheaper than a million scattered B-tree inserts). All of it is
+    one transaction: a reader sees the keys and their indexes together or not at all."""
     connection = session.connection()
-    trigger = None
-    if connection.dialect.name == "sqlite":
-        trigger = connection.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
-            "AND name = 'keys_search_insert'").scalar()
-    if trigger is None:
-        connection.execute(insert(Key.__table__), rows)
+    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO keys ({', '.join(_COLUMNS)}) "
+           f"VALUES ({', '.join([placeholder] * len(_COLUMNS))})")
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql(sql, rows)
         return
-    after = connection.execute(select(func.max(Key.pk))).scalar() or 0
-    connection.exec_driver_sql("DROP TRIGGER keys_search_insert")
-    connection.execute(insert(Key.__table__), rows)
-    connection.exec_driver_sql(_INDEX_NEW_ROWS, (after,))
-    connection.exec_driver_sql(trigger)
+    run = connection.exec_driver_sql
+    trigger = run("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                  "AND name = 'keys_search_insert'").scalar()
+    after, present = run("SELECT coalesce(max(pk), 0), count(*) FROM keys").one()
+    indexes = []
+    if len(rows) > present:
+        indexes = run("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                      "AND tbl_name = 'keys' AND sql IS NOT NULL").all()
+    for name, _ in indexes:
+        run(f'DROP INDEX "{name}"')
+    if trigger is not None:
+        run("DROP TRIGGER keys_search_insert")
+    run("PRAGMA cache_size = -262144")  # 256 MiB while it lasts, for the unique ID index
+    try:
+        run(sql, rows)
+        for _, create in indexes:
+            run(create)
+    finally:
+        run("PRAGMA cache_size = -2000")  # SQLite's default
+    if trigger is not None:
+        run(_INDEX_NEW_ROWS, (after,))
+        run(trigger)
 
 
-def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 10_000) -> None:
+def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 1_000_000) -> None:
     """Add ``count`` demo keys (and their owners and roles) to ``service``'s database."""
     rng = random.Random(seed)
     now = service.now()
     shared_hash = hash_secret(keyformat.new_secret(keyformat.new_key_id()), service.hasher)
-    owners = [service.actor, *OWNERS]
     with service.db.write() as session:
         known = set(session.scalars(select(User.login)))
         for login, role in OWNERS.items():
@@ -72,48 +158,15 @@ def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 10
         for role in EXTRA_ROLES:
             if role not in roles:
                 session.add(KeyRole(name=role, created_at=now - timedelta(days=400)))
-    roles = ["read-only", "read-write", *EXTRA_ROLES]
-    taken: set[str] = set()
-    made = 0
-    while made < count:
-        rows = []
-        for _ in range(min(chunk, count - made)):
-            key_id = "".join(rng.choice(keyformat.ID_ALPHABET) for _ in range(keyformat.ID_LENGTH))
-            if key_id in taken:
-                continue
-            taken.add(key_id)
-            # Spread creation over the past two years, oldest first, so pk order is age order.
-            created = now - timedelta(days=730 * (1 - (made + len(rows)) / max(count, 1)),
-                                      minutes=rng.randint(0, 600))
-            fate = rng.random()
-            revoked_at = expires_at = last_used = None
-            revoked_by = None
-            if fate < 0.12:
-                revoked_at = created + (now - created) * rng.random()
-                revoked_by = rng.choice(["alice", service.actor])
-            if fate > 0.45:
-                span = rng.choice((30, 60, 90, 365))
-                expires_at = created + timedelta(days=span)
-                if 0.45 < fate < 0.5:  # a few that expire within the week
-                    expires_at = now + timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 23))
-            if rng.random() < 0.8:
-                last_used = max(created, now - timedelta(minutes=rng.randint(1, 60 * 24 * 90)))
-                last_used = last_used.replace(second=0, microsecond=0)
-            service_name = rng.choice(SERVICES)
-            rows.append({
-                "key_id": key_id,
-                "name": f"{service_name} {rng.choice(PURPOSES)} ({rng.choice(ENVIRONMENTS)})",
-                "description": f"Used by the {service_name} team",
-                "owner": rng.choice(owners), "role": rng.choice(roles),
-                "secret_hash": shared_hash, "created_at": created,
-                "updated_at": revoked_at or created, "expires_at": expires_at,
-                "revoked_at": revoked_at, "revoked_by": revoked_by, "last_used_at": last_used,
-                "use_count": rng.randint(1, 250_000) if last_used else 0,
-                "allowed_hosts": json.dumps(list(rng.choice(HOSTS))),
-            })
+        taken = set(session.scalars(select(Key.key_id))) if count else set()
+    stamp = _sqlite_time if service.db.is_sqlite else (lambda value: value)
+    rows = [row for row in _demo_rows(rng, count, now, [service.actor, *OWNERS],
+                                      ["read-only", "read-write", *EXTRA_ROLES], shared_hash,
+                                      ["alice", service.actor], stamp)
+            if row[0] not in taken]
+    for start in range(0, len(rows), chunk):
         with service.db.write() as session:
-            _insert_keys(session, rows)
-        made += len(rows)
+            _insert_keys(session, rows[start:start + chunk])
     with service.db.write() as session:
         append_events(session, [{
             "at": now, "actor": service.actor, "action": "demo.seed", "key_id": None,
