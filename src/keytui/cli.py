@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .core.errors import InvalidInput, KeytuiError
+from .core.errors import InvalidInput, KeytuiError, is_sqlalchemy_error
 from .core.validate import visible
 
 FACE = "cli"
@@ -114,13 +114,13 @@ class KeytuiGroup(click.Group):
     """Turns the service's refusals into one line and an exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             return super().invoke(ctx)
         except KeytuiError as exc:
             fail(str(exc), exc.exit_code)
-        except SQLAlchemyError as exc:
+        except Exception as exc:
+            if not is_sqlalchemy_error(exc):
+                raise
             from .core.db import short_reason
 
             fail(f"database error: {short_reason(exc)}", 1)
@@ -166,7 +166,7 @@ def main(ctx: click.Context, read_only: bool) -> None:
     if ctx.invoked_subcommand is None:
         from .tui.run import run_app
 
-        run_app(state().service, read_only=read_only)
+        run_app(state().db, read_only=read_only)
 
 
 @main.group(cls=KeytuiGroup)
@@ -563,9 +563,9 @@ def demo(count, db_path, read_only) -> None:
             if service.counts().total == 0 and count:
                 click.echo(f"Seeding {count} demo keys…", err=True)
                 seed_demo(service, count)
-            from .tui.run import run_app
+            from .tui.run import run_app_on
 
-            run_app(service, read_only=read_only)
+            run_app_on(service, read_only=read_only)
         finally:
             service.close()
 

@@ -17,29 +17,10 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError
+from .location import HEAD_REVISION, resolve_url
 
-ENV_VAR = "KEYTUI_DATABASE_URL"
-# The newest migration; a test checks it against Alembic's own idea of "head", so opening an
-# up-to-date database costs one SELECT and never imports Alembic.
-HEAD_REVISION = "0003"
 BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK = int.from_bytes(b"keytuimg", "big", signed=True)  # pg_advisory_xact_lock key
-
-
-def default_path() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path("keytui", appauthor=False) / "keytui.db"
-
-
-def resolve_url(target: str | os.PathLike[str] | None) -> str:
-    """``--db`` takes a path or a URL; nothing given means $KEYTUI_DATABASE_URL, else the default."""
-    if target is None or str(target) == "":
-        target = os.environ.get(ENV_VAR) or default_path()
-    target = str(target)
-    if "://" in target:
-        return target
-    return "sqlite:///" + str(Path(target).expanduser().resolve())
 
 
 def _prepare_sqlite_file(path: Path) -> None:

@@ -3,6 +3,8 @@
 Messages never contain a secret: the service only ever formats IDs, names and logins into them.
 """
 
+import sys
+
 
 class KeytuiError(Exception):
     """Base class: a refusal the user can read and act on."""
@@ -46,3 +48,11 @@ class Conflict(KeytuiError):
 
 class DatabaseError(KeytuiError):
     """The database could not be opened or written; the message says which and why."""
+
+
+def is_sqlalchemy_error(exc: BaseException) -> bool:
+    """Did SQLAlchemy raise ``exc``? Asked without importing it: if it raised, it is loaded
+    (and the app starts before it is)."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.SQLAlchemyError)
+

@@ -13,9 +13,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import Integer, String, and_, case, column, func, literal, literal_column, or_
@@ -41,156 +40,27 @@ from .hashing import DEFAULT_HASHER, fingerprint, hash_secret, needs_rehash, ver
 from .identity import current_login
 from .models import Event, Key, KeyRole, Settings, User
 from .validate import shown
-
-Status = Literal["active", "expired", "revoked"]
-STATUSES: tuple[Status, ...] = ("active", "expired", "revoked")
-SORTABLE = ("name", "key_id", "owner", "role", "created_at", "updated_at", "expires_at",
-            "last_used_at", "status")
-KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
-ADMIN_ACTIONS = ("settings", "users", "roles")
-UNSET: Any = object()
-DEFAULT_EXPIRY: Any = object()  # "the installation's maximum expiry, or never"
-
-
-# ---------------------------------------------------------------------------------------------
-# What the service hands out: plain, immutable values, safe to pass between threads.
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    id: str
-    name: str
-    description: str
-    owner: str
-    role: str
-    status: Status
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    revoked_by: str | None
-    last_used_at: datetime | None
-    use_count: int
-    allowed_hosts: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat().replace("+00:00", "Z") if value else None
-
-        return {
-            "id": self.id, "name": self.name, "description": self.description,
-            "owner": self.owner, "role": self.role, "status": self.status,
-            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
-            "expires_at": iso(self.expires_at), "revoked_at": iso(self.revoked_at),
-            "revoked_by": self.revoked_by, "last_used_at": iso(self.last_used_at),
-            "use_count": self.use_count, "allowed_hosts": list(self.allowed_hosts),
-        }
-
-    def expires_within(self, now: datetime, days: int = 7) -> bool:
-        return (self.status == "active" and self.expires_at is not None
-                and self.expires_at - now <= timedelta(days=days))
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    """The result of create and replace: the only place a secret ever leaves the service."""
-
-    key: KeyInfo
-    secret: str = field(repr=False)
-
-    def __repr__(self) -> str:  # never let a secret reach a log through repr()
-        return f"IssuedKey(key={self.key.id!r}, secret=<hidden>)"
-
-
-@dataclass(frozen=True)
-class KeyQuery:
-    search: str = ""
-    status: Status | None = None
-    owner: str | None = None
-    sort: str = "created_at"
-    descending: bool = True
-    limit: int = 50
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class KeyPage:
-    keys: tuple[KeyInfo, ...]
-    offset: int
-    has_more: bool  # one more row than asked for was found
-
-
-@dataclass(frozen=True)
-class Skipped:
-    id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class RevokePlan:
-    """Which of the asked-for keys a revoke would (or did) revoke, and which it skips and why."""
-
-    revoke: tuple[KeyInfo, ...]
-    skipped: tuple[Skipped, ...]
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    login: str
-    role: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class SettingsInfo:
-    keys_enabled: bool
-    max_expiry_days: int | None
-    max_keys_per_user: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"keys_enabled": self.keys_enabled, "max_expiry_days": self.max_expiry_days,
-                "max_keys_per_user": self.max_keys_per_user}
-
-
-@dataclass(frozen=True)
-class EventInfo:
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    key_id: str | None
-    face: str
-    details: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at.isoformat().replace("+00:00", "Z"),
-                "actor": self.actor, "action": self.action, "key_id": self.key_id,
-                "face": self.face, "details": self.details}
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    valid: bool
-    code: str  # VALID MALFORMED NOT_FOUND REVOKED EXPIRED DISABLED HOST_NOT_ALLOWED
-    key_id: str | None = None
-    owner: str | None = None
-    role: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"valid": self.valid, "code": self.code, "key_id": self.key_id,
-                "owner": self.owner, "role": self.role}
-
-
-@dataclass(frozen=True)
-class Counts:
-    active: int
-    expired: int
-    revoked: int
-
-    @property
-    def total(self) -> int:
-        return self.active + self.expired + self.revoked
-
+from .values import (  # re-exported: the faces import the service's values from here too
+    DEFAULT_EXPIRY,
+    SORTABLE,
+    STATUSES,
+    UNSET,
+    Counts,
+    EventInfo,
+    IssuedKey,
+    KeyInfo,
+    KeyPage,
+    KeyQuery,
+    RevokePlan,
+    SettingsInfo,
+    Skipped,
+    Status,
+    UserInfo,
+    VerifyResult,
+    permits,
+    key_info,
+    status_of,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Search: a case-insensitive substring of name, ID or owner (LIKE's meaning, on every database).
@@ -249,23 +119,6 @@ def _index_match(term: str):
     return _MATCH(func.coalesce(phrases.scalar_subquery(), nothing))
 
 
-# ---------------------------------------------------------------------------------------------
-# Permissions: the whole rule, in one function.
-
-
-def permits(user_role: str | None, login: str, action: str, key_owner: str | None = None) -> bool:
-    """May a user with ``user_role`` do ``action`` (to a key owned by ``key_owner``)?
-
-    admin: everything. developer: create, replace, rename, revoke and delete their own keys.
-    viewer (and anyone unknown): read only.
-    """
-    if user_role == "admin":
-        return True
-    if user_role == "developer" and action in KEY_ACTIONS:
-        return key_owner is None or key_owner == login
-    return False
-
-
 def _status_expr(now: datetime):
     return case(
         (Key.revoked_at.is_not(None), "revoked"),
@@ -286,24 +139,6 @@ def _status_filter(status: Status, now: datetime):
 # no statistics, takes it for a selective equality and walks ix_keys_revoked_at (90% of a big
 # table: a 10,000-key revoke took 33 s on 1,000,000 keys). Wrapped, it is a plain filter.
 _UNREVOKED = func.coalesce(Key.revoked_at, null()).is_(None)
-
-
-def _status_of(row: Key, now: datetime) -> Status:
-    if row.revoked_at is not None:
-        return "revoked"
-    if row.expires_at is not None and row.expires_at <= now:
-        return "expired"
-    return "active"
-
-
-def _info(row: Key, now: datetime) -> KeyInfo:
-    return KeyInfo(
-        id=row.key_id, name=row.name, description=row.description, owner=row.owner,
-        role=row.role, status=_status_of(row, now), created_at=row.created_at,
-        updated_at=row.updated_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
-        revoked_by=row.revoked_by, last_used_at=row.last_used_at, use_count=row.use_count,
-        allowed_hosts=tuple(json.loads(row.allowed_hosts or "[]")),
-    )
 
 
 def _host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
@@ -570,7 +405,7 @@ class KeyService:
                          .where(*self._filters(query.search, query.status, query.owner, now, session))
                          .order_by(*order).limit(query.limit + 1).offset(query.offset))
             rows = session.scalars(statement).all()
-        return KeyPage(tuple(_info(row, now) for row in rows[: query.limit]), query.offset,
+        return KeyPage(tuple(key_info(row, now) for row in rows[: query.limit]), query.offset,
                        len(rows) > query.limit)
 
     def iter_keys(self, query: KeyQuery = KeyQuery(), page_size: int = 500) -> Iterable[KeyInfo]:
@@ -634,7 +469,7 @@ class KeyService:
 
     def get_key(self, key_id: str) -> KeyInfo:
         with self._read() as session:
-            return _info(self._key(session, key_id), self.now())
+            return key_info(self._key(session, key_id), self.now())
 
     # -- changing keys -------------------------------------------------------------------------
 
@@ -710,7 +545,7 @@ class KeyService:
                     self._event(session, "key.create", key_id, name=name, owner=owner, role=role,
                                 expires_at=expires_at.isoformat() if expires_at else None,
                                 allowed_hosts=hosts)
-                    return IssuedKey(_info(row, now), secret)
+                    return IssuedKey(key_info(row, now), secret)
             except IntegrityError:
                 continue  # the random ID was taken: draw another
         raise DatabaseError("could not find a free key ID; try again")
@@ -734,14 +569,14 @@ class KeyService:
         with self.db.write() as session:
             row = self._key(session, key_id, lock=True)
             self._require(session, "replace", row.owner)
-            status = _status_of(row, now)
+            status = status_of(row.revoked_at, row.expires_at, now)
             if status != "active":
                 raise NotActive(f"key {key_id} is {status}; only active keys can be replaced")
             row.secret_hash = secret_hash
             row.updated_at = now
             session.flush()
             self._event(session, "key.replace", key_id, name=row.name)
-            return IssuedKey(_info(row, now), secret)
+            return IssuedKey(key_info(row, now), secret)
 
     def rename_key(self, key_id: str, name: str | None = None,
                    description: str | None = None) -> KeyInfo:
@@ -766,7 +601,7 @@ class KeyService:
                 row.updated_at = now
                 session.flush()
                 self._event(session, "key.rename", row.key_id, **changes)
-            return _info(row, now)
+            return key_info(row, now)
 
     def _plan_revoke(self, session: Session, key_ids: Sequence[str], now: datetime) -> RevokePlan:
         user = self._require(session, "revoke")
@@ -782,7 +617,7 @@ class KeyService:
             if row is None:
                 skipped.append(Skipped(key_id, "not found"))
                 continue
-            status = _status_of(row, now)
+            status = status_of(row.revoked_at, row.expires_at, now)
             if status == "revoked":
                 skipped.append(Skipped(key_id, "already revoked"))
             elif status == "expired":
@@ -791,7 +626,7 @@ class KeyService:
                 skipped.append(Skipped(key_id, f"not yours (owner {row.owner})"
                                        if user.role == "developer" else "not permitted"))
             else:
-                revoke.append(_info(row, now))
+                revoke.append(key_info(row, now))
         return RevokePlan(tuple(revoke), tuple(skipped))
 
     def plan_revoke(self, key_ids: Sequence[str]) -> RevokePlan:
@@ -854,7 +689,7 @@ class KeyService:
             rows = [self._key(session, key_id, lock=True) for key_id in wanted]
             for row in rows:
                 self._require(session, "delete", row.owner)
-            deleted = tuple(_info(row, now) for row in rows)
+            deleted = tuple(key_info(row, now) for row in rows)
             for row in rows:
                 session.delete(row)
             self._events(session, [("key.delete", row.key_id, {"name": row.name,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markup import escape
 from textual import work
@@ -14,9 +15,12 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from ..core.clock import Clock
-from ..core.db import short_reason, world_readable
-from ..core.errors import KeytuiError
-from ..core.service import KeyService, UserInfo
+from ..core.errors import KeytuiError, is_sqlalchemy_error
+from ..core.first_window import FirstWindow
+from ..core.values import UserInfo, permits
+
+if TYPE_CHECKING:
+    from ..core.service import KeyService
 
 T = TypeVar("T")
 
@@ -29,9 +33,9 @@ def describe_error(exc: BaseException) -> str:
     hold IDs, names and logins only)."""
     if isinstance(exc, KeytuiError):
         return str(exc)
-    from sqlalchemy.exc import SQLAlchemyError
+    if is_sqlalchemy_error(exc):
+        from ..core.db import short_reason
 
-    if isinstance(exc, SQLAlchemyError):
         return f"database error: {short_reason(exc)}"
     return f"unexpected error: {type(exc).__name__}"
 
@@ -42,14 +46,41 @@ class KeytuiApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, service: KeyService, *, clock: Clock | None = None,
-                 read_only: bool = False) -> None:
+    def __init__(self, service: KeyService | None, *, clock: Clock | None = None,
+                 read_only: bool = False, opener: Callable[[], KeyService] | None = None,
+                 first: FirstWindow | None = None, actor: str | None = None) -> None:
+        """Either a ``service``, or an ``opener`` that makes one in the background while the
+        ``first`` window (read without it) is painted: see core/first_window.py."""
         super().__init__()
-        self.service = service
+        if service is None and (opener is None or first is None or actor is None or not clock):
+            raise ValueError("give a service, or an opener with its first window, actor, clock")
+        self._service = service
+        self._opener = opener
+        self._opened = threading.Event()
+        self._open_error: BaseException | None = None
+        self.first_window = first  # taken by the main screen when it mounts
+        self._first_path = first.path if first else ""
+        self.actor = service.actor if service else actor
         self.clock = clock or service.clock
         self.read_only = read_only
         self.user: UserInfo | None = None
         self.user_error: str | None = None
+        if service is not None:
+            self._opened.set()
+
+    @property
+    def service(self) -> KeyService:
+        """The service. Until the background open is done (the first half second after a
+        start with a first window) this waits for it; workers are the ones that call it then."""
+        if self._service is None:
+            self._opened.wait()
+            if self._service is None:
+                raise self._open_error or RuntimeError("the service did not open")
+        return self._service
+
+    @property
+    def db_display(self) -> str:
+        return self._service.db.display if self._service else self._first_path
 
     # -- start -----------------------------------------------------------------------------
 
@@ -57,6 +88,41 @@ class KeytuiApp(App[None]):
         from .screens.main import MainScreen
 
         self.push_screen(MainScreen())
+        if self._service is None:
+            self.run_worker(self._open_service, thread=True, group="open", exit_on_error=False)
+        else:
+            self._service_opened()
+
+    def _open_service(self) -> None:
+        """In a thread: import and open the service (SQLAlchemy, migrations check, argon2)."""
+        try:
+            self._service = self._opener()
+        except Exception as exc:  # noqa: BLE001 - the app ends, and run_app says why
+            self._open_error = exc
+            self._opened.set()
+            self.call_from_thread(self.exit, None, 1)
+            return
+        self._opened.set()
+        self.call_from_thread(self._service_opened)
+
+    def close_service(self) -> None:
+        """After the app: close the service it opened itself (usage buffered, engine)."""
+        if self._opener is not None and self._service is not None:
+            self._service.close()
+
+    def raise_open_error(self) -> None:
+        """After the app: the reason the background open failed, as the CLI reports errors."""
+        if self._open_error is None:
+            return
+        if isinstance(self._open_error, KeytuiError):
+            raise self._open_error
+        from ..core.errors import DatabaseError
+
+        raise DatabaseError(describe_error(self._open_error)) from self._open_error
+
+    def _service_opened(self) -> None:
+        from ..core.db import world_readable
+
         path = self.service.db.sqlite_path
         if path is not None and world_readable(path):
             self.notify(escape(f"{path} is readable by other users; run: chmod 600 {path}"),
@@ -79,9 +145,7 @@ class KeytuiApp(App[None]):
         if action == "settings":
             return True if self.role == "admin" else None
         service_action = {"new_key": "create"}.get(action, action)
-        from ..core.service import permits
-
-        return True if permits(self.role, self.service.actor, service_action, owner) else None
+        return True if permits(self.role, self.actor, service_action, owner) else None
 
     # -- database work off the event loop ----------------------------------------------------
 
@@ -150,7 +214,9 @@ class KeytuiApp(App[None]):
         self.deliver_screenshot()
 
 
-def make_app(service: KeyService, *, clock: Clock | None = None,
-             read_only: bool = False) -> KeytuiApp:
-    """The one factory: the CLI, the tests and the screenshot script all build the app here."""
-    return KeytuiApp(service, clock=clock, read_only=read_only)
+def make_app(service: KeyService | None, *, clock: Clock | None = None,
+             read_only: bool = False, **start: Any) -> KeytuiApp:
+    """The one factory: the CLI, the tests and the screenshot script all build the app here
+    (``start``: the opener, first window and actor of a start before the service, see
+    ``KeytuiApp``)."""
+    return KeytuiApp(service, clock=clock, read_only=read_only, **start)

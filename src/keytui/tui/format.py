@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from ..core.service import KeyInfo
+from ..core.values import KeyInfo
 from ..core.validate import visible
 
 STATUS_STYLE = {"active": "bold green", "expired": "bold yellow", "revoked": "bold red"}

@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
-from ..core.service import KeyService
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.service import KeyService
+
+FACE = "tui"
 
 
-def run_app(service: KeyService, *, read_only: bool = False) -> None:
+def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -> None:
+    """The app on the database at ``target``. When the first window can be read without the
+    service (core/first_window.py), it is painted at once and the service opens behind it;
+    otherwise the service opens first (creating or upgrading the database, or saying why not)."""
+    from ..core.clock import system_clock
+    from ..core.first_window import read_first_window
+    from ..core.identity import current_login
+    from .app import make_app
+    from .screens.main import WINDOW
+
+    actor = current_login()
+    first = read_first_window(target, actor, system_clock(), WINDOW)
+    if first is None:
+        from ..core.service import KeyService
+
+        with KeyService.open(target, actor=actor, face=FACE) as service:
+            make_app(service, read_only=read_only).run()
+        return
+
+    def opener() -> KeyService:
+        from ..core.service import KeyService
+
+        return KeyService.open(target, actor=actor, face=FACE)
+
+    app = make_app(None, clock=system_clock, read_only=read_only, opener=opener, first=first,
+                   actor=actor)
+    try:
+        app.run()
+    finally:
+        app.close_service()
+    app.raise_open_error()
+
+
+def run_app_on(service: KeyService, *, read_only: bool = False) -> None:
+    """The app on a service already open (``keytui demo``)."""
     from .app import make_app
 
     make_app(service, read_only=read_only).run()

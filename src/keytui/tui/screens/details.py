@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from ...core.keyformat import mask
-from ...core.service import EventInfo, KeyInfo
+from ...core.values import EventInfo, KeyInfo
 from ..format import ago, stamp, status_badge, text
 from .events import event_cells
 

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from ...core.service import EventInfo
+from ...core.values import EventInfo
 from ...core.validate import visible
 from ..format import text
 

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
-from ...core.service import Counts, IssuedKey, KeyPage, KeyQuery, RevokePlan, SettingsInfo
+from ...core.values import Counts, IssuedKey, KeyPage, KeyQuery, RevokePlan, SettingsInfo
 from ..format import text
 from ..widgets.key_table import COLUMNS, KeyTable
 
@@ -107,12 +107,22 @@ class MainScreen(Screen[None]):
         self.table.search_box = self.query_one("#search", Input)
         self.table.focus()
         self.table.fit_columns(self.size.width or self.app.size.width, self.sort, self.descending)
-        self.app.run_db(self.app.service.whoami, self._got_user)
+        first, self.app.first_window = self.app.first_window, None
+        if first is None:
+            self.app.run_db(lambda: self.app.service.whoami(), self._got_user)
+            return
+        # Read before the service loaded (core/first_window.py): paint it in this very frame.
+        self.app.user = first.user
+        self._paint_header()
+        self.update_footer()
+        page = first.page
+        self._loaded(Loaded(self.current_query(0), page,
+                            None if page.has_more else len(page.keys), 0))
 
     def _got_user(self, user) -> None:
         self.app.user = user
         if user is None:
-            login = self.app.service.actor
+            login = self.app.actor
             message = (f"{login!r} is not a keytui user of this database. An admin can add you "
                        f"with: keytui users add {login} --role developer")
             self.app.user_error = message
@@ -122,6 +132,7 @@ class MainScreen(Screen[None]):
             self.query_one("#info", Static).update("")
             self._paint_header()
             return
+        self._paint_header()
         self.update_footer()
         self.reload(offset=0, cursor=0)  # the header's counts follow the first window
 
@@ -144,13 +155,14 @@ class MainScreen(Screen[None]):
             offset, tail = (self.window_start, None) if self.tail is None else (0, self.tail)
         query = self.current_query(offset or 0)
         cursor = self.table.cursor_row if cursor is None else cursor
-        service, known, counts = self.app.service, self.match_count, self.counts
+        app, known, counts = self.app, self.match_count, self.counts
 
         def fetch() -> Loaded | None:
             if delay:
                 time.sleep(delay)
                 if get_current_worker().is_cancelled:
                     return None
+            service = app.service  # in the worker: it may still be loading (see KeytuiApp)
             if tail is None:
                 page = service.list_keys(query)
             else:
@@ -205,9 +217,10 @@ class MainScreen(Screen[None]):
             self.refresh_counts()
 
     def refresh_counts(self) -> None:
-        service = self.app.service
+        app = self.app
 
         def fetch() -> tuple[Counts, SettingsInfo]:
+            service = app.service  # in the worker: it may still be loading (see KeytuiApp)
             return service.counts(), service.get_settings()
 
         def done(result: tuple[Counts, SettingsInfo]) -> None:
@@ -225,7 +238,7 @@ class MainScreen(Screen[None]):
         line = Text()
         line.append(" keytui ", style="bold reverse")
         line.append("  ")
-        who = f"{app.service.actor} ({app.role or 'not a user'})"
+        who = f"{app.actor} ({app.role or 'not a user'})"
         line.append_text(text(who, "bold"))
         if app.read_only:
             line.append("  read-only", style="bold magenta")
@@ -240,7 +253,7 @@ class MainScreen(Screen[None]):
         if self.settings and not self.settings.keys_enabled:
             line.append("   KEYS DISABLED", style="bold white on red")
         line.append("   ")
-        line.append_text(text(app.service.db.display, "dim"))
+        line.append_text(text(app.db_display, "dim"))
         self.query_one("#header", Static).update(line, layout=False)  # one line, fixed height
 
     def _paint_info(self) -> None:

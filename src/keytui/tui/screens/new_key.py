@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from ...core.service import IssuedKey, SettingsInfo, UserInfo
+from ...core.values import IssuedKey, SettingsInfo, UserInfo
 from ..app import describe_error
 from ..widgets.field_error import FieldError
 
@@ -51,7 +51,7 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                 with Horizontal(classes="field-row"):
                     with Vertical():
                         yield Label("Owner")
-                        me = self.app.service.actor
+                        me = self.app.actor
                         yield Select([(me, me)], value=me, id="owner", allow_blank=False, compact=True)
                         yield FieldError(id="owner-error")
                     with Vertical():
@@ -84,7 +84,7 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
 
     def _fill(self, loaded: tuple[list[UserInfo], list[str], SettingsInfo]) -> None:
         users, roles, settings = loaded
-        me = self.app.service.actor
+        me = self.app.actor
         owner = self.query_one("#owner", Select)
         if self.app.role == "admin":
             owner.set_options([(u.login, u.login) for u in users])

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from ...core.errors import InvalidInput
-from ...core.service import KeyInfo
+from ...core.values import KeyInfo
 from ..app import describe_error
 from ..widgets.field_error import FieldError
 from ..format import text

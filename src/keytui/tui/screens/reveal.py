@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from ...core.service import IssuedKey
+from ...core.values import IssuedKey
 from ..format import text
 
 

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Switch
 
-from ...core.service import SettingsInfo, UserInfo
+from ...core.values import SettingsInfo, UserInfo
 from ...core.validate import USER_ROLES
 from ..widgets.field_error import FieldError
 from ..format import day, text

@@ -18,7 +18,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from ...core.service import KeyInfo
+from ...core.values import KeyInfo
 from ..format import ago, day, expires_cell, status_badge, text
 
 
