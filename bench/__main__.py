@@ -177,7 +177,11 @@ def session(db: Path, terms: dict[str, tuple[str, str]], repeat: int, log) -> di
             for _ in range(repeat):
                 term.keys("Escape")
                 term.wait(*top)
-                term.keys("/")  # keys after it go to the search box, in order
+                before = term.screen()
+                term.keys("/")
+                # Type once the search box has the focus (the footer shows its bindings), as a
+                # person does: keys sent 3 ms after "/" would wait behind that repaint.
+                term.wait_change(before, timeout=5.0)
                 since = term.type(term_text)
                 expect = [r"No keys match"] if not first else [first, r"matching"]
                 raws.append(term.wait(*expect, since=since))

@@ -8,8 +8,12 @@ event that no longer holds.
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import UTC
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 from sqlalchemy import func, select, text, update
 
@@ -229,3 +233,22 @@ def test_concurrent_writers_in_threads_never_fork_the_chain(make_service):
         prev = list(session.scalars(select(Event.prev_hash)))
     assert len(prev) == len(set(prev)) == 2 + 4 * 30
     assert alice.verify_event_chain().ok
+
+
+_TEXT = st.text(st.characters(), max_size=30)  # any code point: quotes, controls, astral
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.datetimes(timezones=st.just(UTC)), actor=_TEXT, action=_TEXT,
+       key_id=st.none() | _TEXT, face=_TEXT, details=st.dictionaries(_TEXT, _TEXT | st.none()))
+def test_canonical_is_sorted_compact_ascii_json(at, actor, action, key_id, face, details):
+    """The hand-spelled canonical text is exactly what json.dumps gives (hashes depend on it)."""
+    assert audit.details_json(details) == json.dumps(details, sort_keys=True,
+                                                     separators=(",", ":"))
+    details = audit.details_json(details)
+    moment = at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    expected = json.dumps({"at": moment, "actor": actor, "action": action, "key_id": key_id,
+                           "face": face, "details": details},
+                          sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert audit.canonical(at, actor, action, key_id, face, details) == expected
+    assert audit.canonical(moment, actor, action, key_id, face, details) == expected

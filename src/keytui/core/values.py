@@ -171,6 +171,10 @@ def status_of(revoked_at: datetime | None, expires_at: datetime | None, now: dat
     return "active"
 
 
+def _hosts(stored: str | None) -> tuple[str, ...]:
+    return () if not stored or stored == "[]" else tuple(json.loads(stored))
+
+
 def key_info(row: Any, now: datetime) -> KeyInfo:
     """A key's value from a row of the keys table (anything with its columns as attributes)."""
     return KeyInfo(
@@ -178,7 +182,7 @@ def key_info(row: Any, now: datetime) -> KeyInfo:
         role=row.role, status=status_of(row.revoked_at, row.expires_at, now),
         created_at=row.created_at, updated_at=row.updated_at, expires_at=row.expires_at,
         revoked_at=row.revoked_at, revoked_by=row.revoked_by, last_used_at=row.last_used_at,
-        use_count=row.use_count, allowed_hosts=tuple(json.loads(row.allowed_hosts or "[]")),
+        use_count=row.use_count, allowed_hosts=_hosts(row.allowed_hosts),
     )
 
 
