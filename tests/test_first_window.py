@@ -11,6 +11,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from textual.widgets._footer import FooterKey
 
 from keytui.core.demo import seed_demo
 from keytui.core.errors import DatabaseError
@@ -70,6 +71,10 @@ def test_the_app_start_imports_no_sqlalchemy_and_no_argon2():
     assert json.loads(result.stdout) == []
 
 
+def footer_text(screen: MainScreen) -> str:
+    return " ".join(str(key.description) for key in screen.query(FooterKey))
+
+
 @tui
 async def test_the_first_window_paints_before_the_service_opens(seeded, sqlite_url, clock):
     release = threading.Event()
@@ -93,6 +98,9 @@ async def test_the_first_window_paints_before_the_service_opens(seeded, sqlite_u
         release.set()
         await until(pilot, lambda: screen.counts is not None, "the counts, once it opened")
         assert screen.counts == seeded.counts() and opened
+        # the footer, mounted just after the first paint, shows the screen's keys
+        await until(pilot, lambda: "Revoke" in footer_text(screen), "the footer's keys")
+        assert "Events" in footer_text(screen) and "Help" in footer_text(screen)
         await pilot.press("E")  # the service is there: the audit log opens as ever
         await until(pilot, lambda: app.screen is not screen, "the events screen")
     app.close_service()

@@ -96,7 +96,8 @@ class MainScreen(Screen[None]):
         yield Static(id="problem")
         yield KeyTable(id="keys")
         yield Static(id="info")
-        yield Footer()
+        # The footer (a dozen widgets, each styled) is mounted just after the first paint:
+        # it cost a sixth of the time to the first window of keys on screen.
 
     @property
     def table(self) -> KeyTable:
@@ -107,6 +108,7 @@ class MainScreen(Screen[None]):
         self.table.search_box = self.query_one("#search", Input)
         self.table.focus()
         self.table.fit_columns(self.size.width or self.app.size.width, self.sort, self.descending)
+        self.call_after_refresh(self._mount_footer)
         first, self.app.first_window = self.app.first_window, None
         if first is None:
             self.app.run_db(lambda: self.app.service.whoami(), self._got_user)
@@ -118,6 +120,12 @@ class MainScreen(Screen[None]):
         page = first.page
         self._loaded(Loaded(self.current_query(0), page,
                             None if page.has_more else len(page.keys), 0))
+
+    async def _mount_footer(self) -> None:
+        if not (self.is_mounted and self.is_attached):  # the app ended in its first frame
+            return
+        await self.mount(Footer())
+        self.refresh_bindings()  # the footer shows the bindings as of its first update
 
     def _got_user(self, user) -> None:
         self.app.user = user
