@@ -49,6 +49,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def fmt_ms(values: list[float]) -> str:
+    return " / ".join(f"{v * 1000:.0f}" for v in values) + " ms"
+
+
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -167,13 +171,13 @@ def session(db: Path, terms: dict[str, tuple[str, str]], repeat: int, log) -> di
     oldest = service.list_keys(KeyQuery(limit=1, descending=False)).keys[0].id
     total = service.count_keys()
     service.close()
-    result: dict[str, object] = {"search": {}, "search_raw": {}}
+    result: dict[str, object] = {"search": {}, "search_raw": {}, "search_counted": {}}
     with Terminal("session", [*KEYTUI, "--db", str(db)]) as term:
         term.wait(INFO_TOP)
         result["rss_start_mb"] = term.rss_mb()
         top = (rf"Keys 1–\d+ of {total:,}", newest)
         for label, (term_text, first) in terms.items():
-            raws = []
+            raws, counts = [], []
             for _ in range(repeat):
                 term.keys("Escape")
                 term.wait(*top)
@@ -185,7 +189,11 @@ def session(db: Path, terms: dict[str, tuple[str, str]], repeat: int, log) -> di
                 since = term.type(term_text)
                 expect = [r"No keys match"] if not first else [first, r"matching"]
                 raws.append(term.wait(*expect, since=since))
+                if first:  # the count of matches follows the window (see _count_matches)
+                    counts.append(term.wait(r"of [\d,]+ matching|more than [\d,]+ matching",
+                                            since=since))
             result["search_raw"][label] = raws
+            result["search_counted"][label] = counts
             log(f"  search {label!r}: {median(raws) * 1000:.0f} ms keystroke to screen")
         term.keys("Escape")
         term.wait(*top)
@@ -227,13 +235,20 @@ def service_figures(db: Path, keys: int, fast: bool, log) -> dict[str, object]:
     copy = work_copy(db)
     service = KeyService.open(str(copy), face="api")
     out: dict[str, object] = {}
-    active = [k.id for k in service.list_keys(KeyQuery(status="active", limit=11_000)).keys]
-    big = min(10_000, len(active) - 1_000)
-    out["revoke_1000"] = timed(lambda: service.revoke_keys(active[:1_000]), 1)
-    out["revoke_10000"] = timed(lambda: service.revoke_keys(active[1_000:1_000 + big]), 1)
+    # Three revokes of each size, of different active keys (medians, as every figure here).
+    rounds = 1 if fast else 3
+    active = [k.id for k in service.list_keys(
+        KeyQuery(status="active", limit=11_000 * rounds)).keys]
+    big = min(10_000, len(active) // rounds - 1_000)
+    batches = [active[i::rounds] for i in range(rounds)]
+    os.sync()  # the copy's writes reach the disk first, not during the revokes' commits
+    out["revoke_1000"] = [timed(lambda b=b: service.revoke_keys(b[:1_000]), 1)[0]
+                          for b in batches]
+    out["revoke_10000"] = [timed(lambda b=b: service.revoke_keys(b[1_000:1_000 + big]), 1)[0]
+                           for b in batches]
     out["revoke_10000_n"] = big
-    log(f"  revoke 1,000: {out['revoke_1000'][0] * 1000:.0f} ms; {big:,}: "
-        f"{out['revoke_10000'][0] * 1000:.0f} ms")
+    log(f"  revoke 1,000: {fmt_ms(out['revoke_1000'])}; {big:,}: "
+        f"{fmt_ms(out['revoke_10000'])}")
     # verify: a real argon2id key (OWASP's minimum, as keytui stores them)
     if "bench" not in {user.login for user in service.list_users()}:
         service.add_user("bench", "developer")  # an owner with no demo keys, under the limit
@@ -337,9 +352,13 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
     for label, raws in big_session["search_raw"].items():
         raw = median(raws)
         value = max(0.0, raw - DEBOUNCE)
+        counted = big_session["search_counted"].get(label)
+        note = f"raw {raw * 1000:.0f} ms incl. debounce"
+        if counted:
+            note += f"; count shown at {(median(counted) - DEBOUNCE) * 1000:.0f} ms"
         rows.append(Row(f"search keystroke -> repaint: {label} ({terms[label][0]!r})", value,
                         "s", "<= 100 ms after the 150 ms debounce", value / 0.1, value <= 0.1,
-                        note=f"raw {raw * 1000:.0f} ms incl. debounce", samples=raws))
+                        note=note, samples=raws))
     for label, samples in big_session["moves"].items():
         if not samples:
             rows.append(Row(label, None, "s", "<= 100 ms", passed=False, note="not measured"))
@@ -355,11 +374,11 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
 
     log("service figures (revoke, verify)...")
     figures = service_figures(big, keys, fast, log)
-    r1, r10 = figures["revoke_1000"][0], figures["revoke_10000"][0]
+    r1, r10 = median(figures["revoke_1000"]), median(figures["revoke_10000"])
     rows.append(Row(f"bulk revoke {figures['revoke_10000_n']:,} keys, events included", r10, "s",
-                    "<= 1 s", r10 / 1.0, r10 <= 1.0))
+                    "<= 1 s", r10 / 1.0, r10 <= 1.0, samples=figures["revoke_10000"]))
     rows.append(Row("bulk revoke 1,000 keys, events included", r1, "s", "<= 150 ms", r1 / 0.15,
-                    r1 <= 0.15))
+                    r1 <= 0.15, samples=figures["revoke_1000"]))
     cached = figures["verify_cached_per_s"]
     rows.append(Row("verify, secret seen before (status re-read)", cached, "/s", ">= 5,000/s",
                     cached / 5000, cached >= 5000))

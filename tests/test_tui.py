@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -832,3 +833,50 @@ async def test_the_first_window_paints_before_the_counts_then_the_total_follows(
         await until(pilot, lambda: "of 300" in plain(app.screen.query_one("#info", Static)),
                     "the total")
     assert counted == []
+
+
+@tui
+async def test_a_search_shows_its_window_first_and_its_count_right_after(service, monkeypatch):
+    """Counting a search's matches can cost more than finding the first hundred: the window
+    is painted at once, the count follows (and a count for an older search is dropped)."""
+    seed_demo(service, 300)
+    gate = [threading.Event()]
+    real_count = service.count_keys
+
+    def slow_count(*args, **kwargs):
+        if args and args[0]:  # a search's count waits until the test lets it go
+            gate[0].wait(10)
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(service, "count_keys", slow_count)
+    expected = service.list_keys(KeyQuery(search="e", limit=100))
+    total = real_count("e", cap=10_000)
+    assert expected.has_more and total > 100
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await started(app, pilot)
+        await pilot.press("slash", "e")
+        await until(pilot, lambda: [k.id for k in screen.table.keys]
+                    == [k.id for k in expected.keys], "the window of matches")
+        info = screen.query_one("#info", Static)
+        assert screen.match_count is None and "Keys 1–100 of … matching" in plain(info)
+        gate[0].set()
+        await until(pilot, lambda: screen.match_count == total, "the count")
+        assert f"Keys 1–100 of {total:,} matching" in plain(info)
+        await pilot.press("enter", "G")  # keep the filter; the last window, from the end
+        await until(pilot, lambda: screen.tail == 0 and screen.table.keys, "the last window")
+        assert f"of {total:,} matching" in plain(info)
+
+        # G before the count is in: the last window waits for a count of its own
+        gate[0] = threading.Event()
+        await pilot.press("slash", "backspace", "a", "enter")
+        await until(pilot, lambda: screen.search == "a" and screen.table.keys
+                    and screen.match_count is None, "the window for 'a'")
+        await pilot.press("G")
+        await pilot.pause(0.2)
+        gate[0].set()
+        total_a = real_count("a", cap=10_000)
+        await until(pilot, lambda: screen.tail == 0 and screen.match_count == total_a,
+                    "the last window for 'a'")
+        last = service.list_keys(KeyQuery(search="a", limit=100, descending=False)).keys
+        assert screen.table.keys[-1].id == last[0].id

@@ -177,13 +177,18 @@ class MainScreen(Screen[None]):
                 flipped = service.list_keys(replace(query, offset=tail,
                                                     descending=not query.descending))
                 page = replace(flipped, keys=flipped.keys[::-1])
-            if not recount:
+            first = tail is None and query.offset == 0
+            if not recount and known is not None:
                 total = known
+            elif query.search and first:
+                # The window goes on screen now; _count_matches brings the count right after
+                # (counting a search's matches can cost more than finding the first hundred).
+                total = None if page.has_more else len(page.keys)
             elif query.search:
                 total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
             elif counts is not None:  # the header's counts (refresh_counts keeps them current)
                 total = getattr(counts, query.status) if query.status else counts.total
-            elif tail is None and query.offset == 0:
+            elif first:
                 # The first window, before the header's counts: paint the keys now; the
                 # counts (refresh_counts, started by _loaded) bring the total right after.
                 total = None if page.has_more else len(page.keys)
@@ -223,6 +228,24 @@ class MainScreen(Screen[None]):
         self.update_footer()
         if self.counts is None:
             self.refresh_counts()
+        if result.total is None and query.search:
+            self._count_matches(query)
+
+    def _count_matches(self, query: KeyQuery) -> None:
+        """Count a search's matches (up to COUNT_CAP) once its first window is on screen."""
+        app = self.app
+
+        def count() -> int:
+            return app.service.count_keys(query.search, query.status, cap=COUNT_CAP)
+
+        def done(total: int) -> None:
+            if (query.search, query.status) != (self.search, self.status):
+                return  # the user typed on: that search counts its own
+            if self.match_count is None:
+                self.match_count = total
+                self._paint_info()
+
+        self.app.run_db(count, done, group="count", exclusive=True)
 
     def refresh_counts(self) -> None:
         app = self.app
@@ -272,7 +295,7 @@ class MainScreen(Screen[None]):
             hint = "" if self.search or self.status else " · press n to create one"
             parts.append(what + hint, style="bold")
         elif self.match_count is None:  # the first window, its count on the way
-            parts.append(f"Keys 1–{rows:,} of …")
+            parts.append(f"Keys 1–{rows:,} of …" + (" matching" if self.search else ""))
         elif self.match_count > COUNT_CAP and self.search:
             if self.tail is None:
                 parts.append(f"Keys {self.window_start + 1:,}–{self.window_start + rows:,}")
