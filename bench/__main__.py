@@ -253,15 +253,17 @@ def service_figures(db: Path, keys: int, fast: bool, log) -> dict[str, object]:
     if "bench" not in {user.login for user in service.list_users()}:
         service.add_user("bench", "developer")  # an owner with no demo keys, under the limit
     fresh = [service.create_key(f"bench verify {i}", owner="bench", expires=None)
-             for i in range(5)]
+             for i in range(8)]
     hasher: PasswordHasher = DEFAULT_HASHER
     stored = hash_secret(fresh[0].secret)
     argon = timed(lambda: hasher.verify(stored, fresh[0].secret), 7)
-    new = []
-    for issued in fresh:
-        verifier = KeyService.open(str(copy), face="api")  # a process that never saw it
-        new.append(timed(lambda v=verifier, s=issued.secret: v.verify(s), 1)[0])
-        verifier.close()
+    # A running verifier (another service, as another process) meets secrets it has never
+    # seen: the first call of the process warms it up and is not counted; each of the rest is
+    # a new secret, so each costs one argon2 verify plus keytui's work around it.
+    verifier = KeyService.open(str(copy), face="api")
+    assert verifier.verify(fresh[-1].secret).valid
+    new = [timed(lambda s=issued.secret: verifier.verify(s), 1)[0] for issued in fresh[:-1]]
+    verifier.close()
     out["argon2_verify"] = argon
     out["verify_new"] = new
     secret = fresh[0].secret

@@ -94,13 +94,21 @@ async def test_the_first_window_paints_before_the_service_opens(seeded, sqlite_u
         assert not opened and not release.is_set()  # painted with no service at all
         assert [key.id for key in screen.table.keys] == [key.id for key in first.page.keys]
         assert screen.counts is None
-        assert app.may("revoke") is True  # alice is an admin: the footer offers it already
+        assert app.may("revoke") is True  # alice is an admin...
+        # ...but what needs the service is greyed until it is there: the event loop never waits
+        assert screen.check_action("revoke", ()) is None
+        assert screen.check_action("events", ()) is None
+        await pilot.press("x", "E")
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        assert screen.check_action("toggle_mark", ()) is True  # marking needs no service
         release.set()
         await until(pilot, lambda: screen.counts is not None, "the counts, once it opened")
         assert screen.counts == seeded.counts() and opened
         # the footer, mounted just after the first paint, shows the screen's keys
         await until(pilot, lambda: "Revoke" in footer_text(screen), "the footer's keys")
         assert "Events" in footer_text(screen) and "Help" in footer_text(screen)
+        assert screen.check_action("events", ()) is True
         await pilot.press("E")  # the service is there: the audit log opens as ever
         await until(pilot, lambda: app.screen is not screen, "the events screen")
     app.close_service()
@@ -119,3 +127,19 @@ async def test_a_failed_background_open_ends_the_app_with_its_reason(seeded, sql
     assert app.return_code == 1
     with pytest.raises(DatabaseError, match="disk I/O error"):
         app.raise_open_error()
+
+
+def test_times_are_read_as_sqlite_holds_them():
+    from datetime import UTC, datetime
+
+    from keytui.core.clock import sqlite_time
+
+    noon = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert sqlite_time("2026-11-22 12:00:00.000000") == noon  # as SQLAlchemy writes them
+    assert sqlite_time("2026-11-22 12:00:00.250000") == noon.replace(microsecond=250_000)
+    assert sqlite_time("2026-11-22 12:00:00") == noon
+    assert sqlite_time("2026-11-22T14:00:00+02:00") == noon  # written elsewhere, with an offset
+    assert sqlite_time("2026-11-22 12:00:00Z") == noon
+    assert sqlite_time("2026-11-22T12:00:00.1+0200").hour == 10
+    assert sqlite_time("2026-11-22") == noon.replace(hour=0)
+    assert all(sqlite_time(v).tzinfo is not None for v in ("2026-11-22", "2026-11-22 12:00:00"))

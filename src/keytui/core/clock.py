@@ -8,6 +8,18 @@ from datetime import UTC, datetime
 Clock = Callable[[], datetime]
 
 
+def sqlite_time(value: str) -> datetime:
+    """A time as SQLite holds it (naive UTC text, as SQLAlchemy writes it) made aware UTC;
+    text with an offset is converted. One C call for the usual case."""
+    if len(value) == 26 and value[19] == "." and value[20:].isdigit():  # as SQLAlchemy writes
+        return _parse(value + "+00:00")
+    moment = _parse(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_parse = datetime.fromisoformat
+
+
 def system_clock() -> datetime:
     return datetime.now(UTC)
 

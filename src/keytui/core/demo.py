@@ -43,15 +43,15 @@ _COLUMNS = ("key_id", "name", "description", "owner", "role", "secret_hash", "cr
 
 def _demo_rows(rng: random.Random, count: int, now: datetime, owners: list[str],
                roles: list[str], shared_hash: str, revokers: list[str],
-               stamp: Callable[[datetime], object]) -> list[tuple]:
+               stamp: Callable[[datetime], object], taken: set[str]) -> list[tuple]:
     """``count`` demo keys as tuples in ``_COLUMNS`` order, oldest first (so pk order is age
-    order), each time as ``stamp`` gives it for the driver. Choices are drawn a column at a
-    time: a million rows in seconds."""
+    order), each time as ``stamp`` gives it for the driver, no ID among ``taken``. Choices are
+    drawn a column at a time: a million rows in seconds."""
     # IDs from random bytes, each mapped onto the alphabet (a slight bias is fine for demo data).
     alphabet, width = keyformat.ID_ALPHABET.encode(), keyformat.ID_LENGTH
     to_id = bytes(alphabet[b % len(alphabet)] for b in range(256))
     ids: list[str] = []
-    seen: set[str] = set()
+    seen = set(taken)
     while len(ids) < count:
         text = rng.randbytes(width * (count - len(ids))).translate(to_id).decode()
         for start in range(0, len(text), width):
@@ -113,6 +113,8 @@ def _insert_keys(session, rows: list[tuple]) -> None:
     rows outnumber the keys already there, the secondary indexes are dropped and built again
     after the insert (a sort is cheaper than a million scattered B-tree inserts). All of it is
     one transaction: a reader sees the keys and their indexes together or not at all."""
+    if not rows:
+        return
     connection = session.connection()
     placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO keys ({', '.join(_COLUMNS)}) "
@@ -160,18 +162,18 @@ def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 1_
                 session.add(KeyRole(name=role, created_at=now - timedelta(days=400)))
         taken = set(session.scalars(select(Key.key_id))) if count else set()
     stamp = _sqlite_time if service.db.is_sqlite else (lambda value: value)
-    rows = [row for row in _demo_rows(rng, count, now, [service.actor, *OWNERS],
-                                      ["read-only", "read-write", *EXTRA_ROLES], shared_hash,
-                                      ["alice", service.actor], stamp)
-            if row[0] not in taken]
-    for start in range(0, len(rows), chunk):
+    rows = _demo_rows(rng, count, now, [service.actor, *OWNERS],
+                      ["read-only", "read-write", *EXTRA_ROLES], shared_hash,
+                      ["alice", service.actor], stamp, taken)
+    starts = list(range(0, len(rows), chunk)) or [0]
+    for start in starts:
         with service.db.write() as session:
             _insert_keys(session, rows[start:start + chunk])
-    with service.db.write() as session:
-        append_events(session, [{
-            "at": now, "actor": service.actor, "action": "demo.seed", "key_id": None,
-            "face": service.face, "details": details_json({"keys": count}),
-        }])
+            if start == starts[-1]:  # the event commits with the last keys
+                append_events(session, [{
+                    "at": now, "actor": service.actor, "action": "demo.seed", "key_id": None,
+                    "face": service.face, "details": details_json({"keys": len(rows)}),
+                }])
 
 
 FIXTURE_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from urllib.parse import quote
 
+from .clock import sqlite_time
 from .location import HEAD_REVISION, SQLITE_PREFIX, resolve_url
 from .values import KeyPage, UserInfo, key_info
 
@@ -37,8 +38,8 @@ class FirstWindow:
 
 
 def _time(value: str | None) -> datetime | None:
-    """SQLite keeps naive UTC text; SQLAlchemy's DateTime reads it back the same way."""
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    """SQLite keeps naive UTC text: read as models.UTCDateTime reads it."""
+    return None if value is None else sqlite_time(value)
 
 
 def read_first_window(target: str | os.PathLike[str] | None, actor: str, now: datetime,
@@ -68,15 +69,15 @@ def read_first_window(target: str | os.PathLike[str] | None, actor: str, now: da
             rows = connection.execute(
                 f"SELECT {', '.join(_KEY_COLUMNS)} FROM keys ORDER BY pk DESC LIMIT ?",
                 (limit + 1,)).fetchall()
-    except (sqlite3.Error, ValueError):
+        keys = []
+        for row in rows[:limit]:
+            values = dict(zip(_KEY_COLUMNS, row, strict=True))
+            for name in _TIMES:
+                values[name] = _time(values[name])
+            keys.append(key_info(SimpleNamespace(**values), now))
+        return FirstWindow(path, UserInfo(user[0], user[1], _time(user[2])),
+                           KeyPage(tuple(keys), 0, len(rows) > limit))
+    except (sqlite3.Error, ValueError, TypeError):  # anything odd: the service will say
         return None
     finally:
         connection.close()
-    keys = []
-    for row in rows[:limit]:
-        values = dict(zip(_KEY_COLUMNS, row, strict=True))
-        for name in _TIMES:
-            values[name] = _time(values[name])
-        keys.append(key_info(SimpleNamespace(**values), now))
-    return FirstWindow(path, UserInfo(user[0], user[1], _time(user[2])),
-                       KeyPage(tuple(keys), 0, len(rows) > limit))

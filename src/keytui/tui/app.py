@@ -71,7 +71,8 @@ class KeytuiApp(App[None]):
     @property
     def service(self) -> KeyService:
         """The service. Until the background open is done (the first half second after a
-        start with a first window) this waits for it; workers are the ones that call it then."""
+        start with a first window) this waits for it: only workers ask for it then, as the
+        actions that need it are greyed out until ``service_ready``."""
         if self._service is None:
             self._opened.wait()
             if self._service is None:
@@ -99,11 +100,17 @@ class KeytuiApp(App[None]):
             self._service = self._opener()
         except Exception as exc:  # noqa: BLE001 - the app ends, and run_app says why
             self._open_error = exc
-            self._opened.set()
             self.call_from_thread(self.exit, None, 1)
             return
-        self._opened.set()
+        finally:
+            self._opened.set()  # whatever happened: nobody waits for ever
         self.call_from_thread(self._service_opened)
+
+    @property
+    def service_ready(self) -> bool:
+        """Is the service open? Until it is, screens grey out what needs it (see
+        MainScreen.check_action), so the event loop never waits for it."""
+        return self._service is not None
 
     def close_service(self) -> None:
         """After the app: close the service it opened itself (usage buffered, engine)."""
@@ -123,10 +130,22 @@ class KeytuiApp(App[None]):
     def _service_opened(self) -> None:
         from ..core.db import world_readable
 
+        if self._opener is not None:  # started from the first window: now the real thing
+            self.run_db(self.service.whoami, self._user_confirmed)
         path = self.service.db.sqlite_path
         if path is not None and world_readable(path):
             self.notify(escape(f"{path} is readable by other users; run: chmod 600 {path}"),
                         title="Database file", severity="warning", timeout=15)
+
+    def _user_confirmed(self, user: UserInfo | None) -> None:
+        """The acting user as the service reads them (the role may have changed since the
+        first window was read); the screen's keys follow what it may now do."""
+        from .screens.main import MainScreen
+
+        self.user = user
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.user_confirmed(user)
 
     def now(self) -> datetime:
         return self.clock()

@@ -25,6 +25,9 @@ SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
 COUNT_CAP = 10_000  # a search counts its matches up to here ("of more than 10,000")
 STATUS_TABS = (("all", "All", None), ("active", "Active", "active"),
                ("expired", "Expired", "expired"), ("revoked", "Revoked", "revoked"))
+# Actions that call the service from the event loop: greyed until it has opened.
+NEEDS_SERVICE = frozenset({"details", "new_key", "rename", "replace", "revoke", "delete",
+                           "mark_all", "events", "settings"})
 SORT_CYCLE = [c.sort for c in COLUMNS if c.sort]
 SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
 
@@ -126,6 +129,13 @@ class MainScreen(Screen[None]):
             return
         await self.mount(Footer())
         self.refresh_bindings()  # the footer shows the bindings as of its first update
+
+    def user_confirmed(self, user) -> None:
+        """The service's own reading of the acting user, after a start from the first window."""
+        if user is None:
+            self._got_user(None)
+        else:
+            self.update_footer()
 
     def _got_user(self, user) -> None:
         self.app.user = user
@@ -456,7 +466,7 @@ class MainScreen(Screen[None]):
 
     # -- who may do what (the rule is the service's; this only sets the footer) ---------------
 
-    FOOTER_ACTIONS = ("rename", "replace", "delete", "revoke", "details", "new_key", "settings")
+    FOOTER_ACTIONS = tuple(sorted(NEEDS_SERVICE))  # the ones whose state can change
 
     def update_footer(self) -> None:
         """Refresh the footer only when what it shows would change: rebuilding it costs more
@@ -468,6 +478,8 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.app
+        if action in NEEDS_SERVICE and not app.service_ready:
+            return None  # greyed for the first half second, while the service opens
         if action in ("rename", "replace", "delete", "revoke", "details"):
             key = self.table.current if self.is_mounted else None
             if action == "details":
