@@ -8,6 +8,7 @@ tests skip, unless $KEYTUI_REQUIRE_POSTGRES=1 (as in .ci/run), where a skip beco
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -119,3 +120,18 @@ def make_sqlite_service(sqlite_url: str,
 def admin(make_service) -> KeyService:
     """alice, admin of a new database."""
     return make_service("alice")
+
+
+@pytest.fixture
+def tmux_available() -> None:
+    """Tests that drive keytui in a real terminal: skipped without tmux, except in CI."""
+    if shutil.which("tmux") is None:
+        if os.environ.get("KEYTUI_REQUIRE_POSTGRES"):  # CI: .ci/run installs tmux
+            pytest.fail("tmux is required here (.ci/run installs it)")
+        pytest.skip("tmux is not installed")
+
+
+def altered(secret: str) -> str:
+    """``secret`` with its last character changed (to another one: 1 in 62 end in x)."""
+    return secret[:-1] + ("x" if secret[-1] != "x" else "y")
+

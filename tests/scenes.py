@@ -48,16 +48,14 @@ async def bulk_revoke(pilot) -> None:
     await settle(pilot)
 
 
-async def replace(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("r")
-    await settle(pilot)
+def pressing(*keys: str) -> Callable[..., Awaitable[None]]:
+    """A scene that settles, presses ``keys`` and settles again (a dialog or a screen open)."""
+    async def run(pilot) -> None:
+        await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
 
-
-async def delete(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("down", "d")
-    await settle(pilot)
+    return run
 
 
 async def new_key(pilot) -> None:
@@ -97,30 +95,6 @@ async def reveal_copied(pilot) -> None:
     await settle(pilot)
 
 
-async def details(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def events(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("E")
-    await settle(pilot)
-
-
-async def settings(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("S")
-    await settle(pilot)
-
-
-async def help_screen(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("question_mark")
-    await settle(pilot)
-
-
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -136,16 +110,16 @@ SCENES = (
     Scene("empty", (120, 36), loaded, keys=0),
     Scene("search", (120, 36), search),
     Scene("bulk_revoke", (120, 36), bulk_revoke),
-    Scene("replace", (120, 36), replace),
-    Scene("delete", (120, 36), delete),
+    Scene("replace", (120, 36), pressing("r")),
+    Scene("delete", (120, 36), pressing("down", "d")),
     Scene("new_key", (120, 36), new_key),
     Scene("new_key_error", (120, 36), new_key_error),
     Scene("reveal", (120, 36), reveal),
     Scene("reveal_copied", (80, 24), reveal_copied),
-    Scene("details", (120, 36), details),
-    Scene("events", (120, 36), events),
-    Scene("settings", (120, 36), settings),
-    Scene("help", (120, 36), help_screen),
+    Scene("details", (120, 36), pressing("enter")),
+    Scene("events", (120, 36), pressing("E")),
+    Scene("settings", (120, 36), pressing("S")),
+    Scene("help", (120, 36), pressing("question_mark")),
     Scene("read_only", (120, 36), loaded, read_only=True),
 )
 

@@ -252,3 +252,21 @@ def test_canonical_is_sorted_compact_ascii_json(at, actor, action, key_id, face,
                           sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert audit.canonical(at, actor, action, key_id, face, details) == expected
     assert audit.canonical(moment, actor, action, key_id, face, details) == expected
+
+
+def test_every_action_the_service_records_is_one_the_events_filter_offers(admin):
+    from keytui.core.values import EVENT_ACTIONS
+
+    ids = busy(admin)
+    admin.set_user_role("bob", "viewer")
+    admin.remove_user("bob")
+    admin.add_role("ops")
+    admin.remove_role("ops")
+    admin.delete_keys([ids[0]])
+    seed_demo(admin, 10)
+    issued = admin.create_key("probe")
+    admin.replace_key(issued.key.id)
+    assert not admin.verify(issued.secret).valid  # the old secret: a failed verify
+    admin.flush_usage()
+    recorded = {event.action for event in admin.list_events(limit=1000)}
+    assert recorded == set(EVENT_ACTIONS)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("build 10,000 demo keys", "first paint, 10,000 keys", "first paint, 100 keys",
@@ -24,8 +22,7 @@ FIGURES = ("build 10,000 demo keys", "first paint, 10,000 keys", "first paint, 1
            "PostgreSQL")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="the benchmark drives keytui in tmux")
-def test_benchmark_runs_at_10000_keys(tmp_path):
+def test_benchmark_runs_at_10000_keys(tmux_available, tmp_path):  # it drives keytui in tmux
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "bench", "--keys", "10000", "--fast", "--json",

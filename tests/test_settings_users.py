@@ -156,3 +156,18 @@ def test_key_roles(admin):
     assert admin.list_roles() == ["read-only", "read-write"]
     with pytest.raises(NotFound):
         admin.remove_role("deploy")
+
+
+def test_put_user_adds_or_changes_the_role_and_says_which(team):
+    admin = team["alice"]
+    user, added = admin.put_user("erin", "viewer")
+    assert added and user.role == "viewer"
+    user, added = admin.put_user("erin", "developer")
+    assert not added and user.role == "developer"
+    assert [e.action for e in admin.list_events(limit=2)] == ["user.set_role", "user.add"]
+    with pytest.raises(PermissionDenied):
+        team["bob"].put_user("frank", "viewer")
+    with pytest.raises(InvalidInput):
+        admin.put_user("not a login!", "viewer")
+    with pytest.raises(Conflict):  # the last admin keeps the role
+        admin.put_user("alice", "viewer")

@@ -20,8 +20,9 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
+from keytui.core import keyformat
 from keytui.core.demo import seed_demo
 from keytui.core.errors import NotFound, PermissionDenied
 from keytui.core.models import Event, Key
@@ -30,7 +31,7 @@ from keytui.tui.app import KeytuiApp, make_app
 from keytui.tui.screens.confirm import ConfirmModal
 from keytui.tui.screens.details import KeyDetailsScreen
 from keytui.tui.screens.help import HelpScreen, key_label
-from keytui.tui.screens.main import MainScreen
+from keytui.tui.screens.main import SORT_CYCLE, MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
 from keytui.tui.screens.reveal import RevealModal
@@ -320,7 +321,7 @@ async def test_replace_shows_new_secret_copy_and_forget(service):
         await pilot.press("y")
         reveal = await modal(app, pilot, RevealModal)
         new_secret = plain(reveal.query_one("#secret", Static))
-        assert new_secret.startswith("kt_") or new_secret, new_secret
+        assert keyformat.parse_secret(new_secret) is not None, "not a keytui secret"
         assert new_secret != old_secret
         assert not service.verify(old_secret).valid  # takes effect at once
         result = service.verify(new_secret)
@@ -880,3 +881,64 @@ async def test_a_search_shows_its_window_first_and_its_count_right_after(service
                     "the last window for 'a'")
         last = service.list_keys(KeyQuery(search="a", limit=100, descending=False)).keys
         assert screen.table.keys[-1].id == last[0].id
+
+
+@tui
+async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(service):
+    seed_demo(service, 150)
+
+    def ids(sort: str, descending: bool) -> list[str]:
+        page = service.list_keys(KeyQuery(sort=sort, descending=descending, limit=100))
+        return [key.id for key in page.keys]
+
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await started(app, pilot)
+        assert screen.sort == "created_at"
+        await pilot.press("s")  # created_at is followed by the next sortable column
+        following = SORT_CYCLE[(SORT_CYCLE.index("created_at") + 1) % len(SORT_CYCLE)]
+        await until(pilot, lambda: screen.sort == following and [k.id for k in screen.table.keys]
+                    == ids(following, screen.descending), "the next column's order")
+        before = screen.descending
+        await pilot.press("o")
+        await until(pilot, lambda: screen.descending is not before
+                    and [k.id for k in screen.table.keys] == ids(following, not before),
+                    "the reversed order")
+        assert ("▼" if not before else "▲") in plain(screen.query_one("#info", Static))
+        await pilot.click("#keys", offset=(12, 0))  # the Name header
+        await until(pilot, lambda: screen.sort == "name"
+                    and [k.id for k in screen.table.keys] == ids("name", True), "by name")
+        await pilot.click("#keys", offset=(12, 0))  # the same header again: reversed
+        await until(pilot, lambda: screen.sort == "name" and not screen.descending
+                    and [k.id for k in screen.table.keys] == ids("name", False), "name, A-Z")
+
+
+@tui
+async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service):
+    from keytui.tui.screens.settings import SettingsScreen
+
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("S")
+        screen = await modal(app, pilot, SettingsScreen)
+        await until(pilot, lambda: screen.query_one("#max-keys", Input).value == "100")
+        screen.query_one("#max-keys", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: service.get_settings().max_keys_per_user == 7, "saved")
+
+        screen.query_one("#user-login", Input).value = "erin"
+        screen.query_one("#user-role", Select).value = "viewer"
+        await pilot.click("#user-set")
+        await until(pilot, lambda: any(u.login == "erin" and u.role == "viewer"
+                                       for u in service.list_users()), "erin added")
+        await until(pilot, lambda: "erin" in {k.value for k in
+                                              screen.query_one("#users", DataTable).rows})
+        await pilot.pause(0.3)  # the reloaded table highlights its first row into the form
+        screen.query_one("#user-login", Input).value = "erin"
+        screen.query_one("#user-role", Select).value = "developer"
+        await pilot.click("#user-set")
+        await until(pilot, lambda: any(u.login == "erin" and u.role == "developer"
+                                       for u in service.list_users()), "erin's new role")
+        messages = " ".join(str(n.message) for n in notifications(app))
+        assert "Added erin as viewer." in messages and "erin is now developer." in messages

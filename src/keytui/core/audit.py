@@ -52,9 +52,12 @@ def canonical(at: datetime | str, actor: str, action: str, key_id: str | None, f
             + ',"key_id":' + ("null" if key_id is None else _quote(key_id)) + "}")
 
 
-def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
-    body = canonical(*(event[name] for name in HASHED_FIELDS))
+def _link(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode("ascii")).hexdigest()
+
+
+def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    return _link(prev_hash, canonical(*(event[name] for name in HASHED_FIELDS)))
 
 
 _DETAILS = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -91,7 +94,7 @@ def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
         body = canonical(moment, row["actor"], row["action"], row["key_id"], row["face"],
                          row["details"])
         row["prev_hash"] = previous
-        row["hash"] = previous = hashlib.sha256((previous + body).encode("ascii")).hexdigest()
+        row["hash"] = previous = _link(previous, body)
     for start in range(0, len(rows), 1000):
         session.execute(insert(Event.__table__), rows[start: start + 1000])  # Core: faster
     return len(rows)

@@ -864,6 +864,14 @@ class KeyService:
                 self._event(session, "user.set_role", login=login, role=[old_role, role])
             return UserInfo(user.login, user.role, user.created_at)
 
+    def put_user(self, login: str, role: str) -> tuple[UserInfo, bool]:
+        """Give ``login`` the ``role``: a new user, or a role change for one who exists (as a
+        form with one "add / set role" button asks). True when the user was added."""
+        try:
+            return self.set_user_role(login, role), False
+        except NotFound:
+            return self.add_user(login, role), True
+
     def remove_user(self, login: str) -> None:
         login = validate.term(login, "a login")
         with self.db.write() as session:

@@ -20,6 +20,10 @@ KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
 ADMIN_ACTIONS = ("settings", "users", "roles")
 UNSET: Any = object()
 DEFAULT_EXPIRY: Any = object()  # "the installation's maximum expiry, or never"
+# Every action an event can record (a test drives each through the service and checks it).
+EVENT_ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete",
+                 "key.verify_failed", "settings.update", "user.add", "user.set_role",
+                 "user.remove", "role.add", "role.remove", "demo.seed")
 
 
 # ---------------------------------------------------------------------------------------------

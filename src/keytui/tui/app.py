@@ -58,8 +58,7 @@ class KeytuiApp(App[None]):
         self._opener = opener
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
-        self.first_window = first  # taken by the main screen when it mounts
-        self._first_path = first.path if first else ""
+        self._first = first  # handed to the main screen, which paints it
         self.actor = service.actor if service else actor
         self.clock = clock or service.clock
         self.read_only = read_only
@@ -81,14 +80,14 @@ class KeytuiApp(App[None]):
 
     @property
     def db_display(self) -> str:
-        return self._service.db.display if self._service else self._first_path
+        return self._service.db.display if self._service else self._first.path
 
     # -- start -----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         from .screens.main import MainScreen
 
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self._first))
         if self._service is None:
             self.run_worker(self._open_service, thread=True, group="open", exit_on_error=False)
         else:

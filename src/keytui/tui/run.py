@@ -22,18 +22,17 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     from .screens.main import WINDOW
 
     actor = current_login()
-    first = read_first_window(target, actor, system_clock(), WINDOW)
-    if first is None:
-        from ..core.service import KeyService
-
-        with KeyService.open(target, actor=actor, face=FACE) as service:
-            make_app(service, read_only=read_only).run()
-        return
 
     def opener() -> KeyService:
         from ..core.service import KeyService
 
         return KeyService.open(target, actor=actor, face=FACE)
+
+    first = read_first_window(target, actor, system_clock(), WINDOW)
+    if first is None:
+        with opener() as service:
+            make_app(service, read_only=read_only).run()
+        return
 
     app = make_app(None, clock=system_clock, read_only=read_only, opener=opener, first=first,
                    actor=actor)

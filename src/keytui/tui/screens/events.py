@@ -14,13 +14,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from ...core.values import EventInfo
+from ...core.values import EVENT_ACTIONS, EventInfo
 from ...core.validate import visible
 from ..format import text
 
-ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete",
-           "key.verify_failed", "settings.update", "user.add", "user.set_role", "user.remove", "role.add",
-           "role.remove", "demo.seed")
 PAGE = 200
 
 
@@ -51,7 +48,8 @@ class EventsScreen(Screen[None]):
         with Horizontal(id="events-filters"):
             yield Input(placeholder="/ search who, action, key or details", id="event-search", compact=True)
             yield Input(self.key_id or "", placeholder="key ID", id="event-key", compact=True)
-            yield Select([(a, a) for a in ACTIONS], prompt="any action", id="event-action", compact=True)
+            yield Select([(a, a) for a in EVENT_ACTIONS], prompt="any action", id="event-action",
+                         compact=True)
         yield Static(id="chain")
         yield DataTable(id="events", cursor_type="row")
         yield Static(id="events-info")

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
+from ...core.first_window import FirstWindow
 from ...core.values import Counts, IssuedKey, KeyPage, KeyQuery, RevokePlan, SettingsInfo
 from ..format import text
 from ..widgets.key_table import COLUMNS, KeyTable
@@ -39,6 +40,11 @@ class Loaded:
     total: int | None  # above COUNT_CAP for a search: "more than"; None: not counted yet
     cursor: int
     tail: int | None = None  # set: the window ends this many rows before the last one
+
+
+def uncounted(page: KeyPage) -> int | None:
+    """The total of a first window before any count: exact when the window holds them all."""
+    return None if page.has_more else len(page.keys)
 
 
 class MainScreen(Screen[None]):
@@ -75,8 +81,10 @@ class MainScreen(Screen[None]):
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, first: FirstWindow | None = None) -> None:
+        """``first``: the window read before the service opened, painted on mount."""
         super().__init__()
+        self.first = first
         self.search = ""
         self.status: str | None = None
         self.sort = "created_at"
@@ -112,7 +120,7 @@ class MainScreen(Screen[None]):
         self.table.focus()
         self.table.fit_columns(self.size.width or self.app.size.width, self.sort, self.descending)
         self.call_after_refresh(self._mount_footer)
-        first, self.app.first_window = self.app.first_window, None
+        first = self.first
         if first is None:
             self.app.run_db(lambda: self.app.service.whoami(), self._got_user)
             return
@@ -120,9 +128,7 @@ class MainScreen(Screen[None]):
         self.app.user = first.user
         self._paint_header()
         self.update_footer()
-        page = first.page
-        self._loaded(Loaded(self.current_query(0), page,
-                            None if page.has_more else len(page.keys), 0))
+        self._loaded(Loaded(self.current_query(0), first.page, uncounted(first.page), 0))
 
     async def _mount_footer(self) -> None:
         if not (self.is_mounted and self.is_attached):  # the app ended in its first frame
@@ -193,7 +199,7 @@ class MainScreen(Screen[None]):
             elif query.search and first:
                 # The window goes on screen now; _count_matches brings the count right after
                 # (counting a search's matches can cost more than finding the first hundred).
-                total = None if page.has_more else len(page.keys)
+                total = uncounted(page)
             elif query.search:
                 total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
             elif counts is not None:  # the header's counts (refresh_counts keeps them current)
@@ -201,7 +207,7 @@ class MainScreen(Screen[None]):
             elif first:
                 # The first window, before the header's counts: paint the keys now; the
                 # counts (refresh_counts, started by _loaded) bring the total right after.
-                total = None if page.has_more else len(page.keys)
+                total = uncounted(page)
             elif query.status:  # index-only counts, where a filtered count would scan
                 total = getattr(service.counts(), query.status)
             else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
@@ -83,9 +86,10 @@ class SettingsScreen(Screen[None]):
         for role in roles:
             roles_table.add_row(text(role), key=role)
 
-    def _run(self, call, message: str) -> None:
-        def done(_result: object) -> None:
-            self.notify(escape(message))
+    def _run(self, call, message: str | Callable[[Any], str]) -> None:
+        """``call`` in a worker; then ``message`` (or ``message(result)``), and a reload."""
+        def done(result: object) -> None:
+            self.notify(escape(message(result) if callable(message) else message))
             self.load()
 
         def failed(exc: BaseException) -> None:
@@ -126,11 +130,9 @@ class SettingsScreen(Screen[None]):
         elif button == "user-set":
             login = self.query_one("#user-login", Input).value.strip()
             role = str(self.query_one("#user-role", Select).value)
-            known = self.query_one("#users", DataTable).rows
-            if login in {k.value for k in known}:
-                self._run(lambda: service.set_user_role(login, role), f"{login} is now {role}.")
-            else:
-                self._run(lambda: service.add_user(login, role), f"Added {login} as {role}.")
+            self._run(lambda: service.put_user(login, role),
+                      lambda put: f"Added {login} as {role}." if put[1] else
+                      f"{login} is now {role}.")
         elif button == "user-remove":
             login = self._selected("#users")
             if login:

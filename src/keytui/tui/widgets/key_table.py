@@ -251,6 +251,9 @@ class KeyTable(DataTable):
         self.forward_to = None
 
     async def _on_click(self, event) -> None:
+        """A click on a row's ``[ ]`` marks it. Any other click is DataTable's own: Textual
+        calls its ``_on_click`` after this one (calling it here too sorted twice per header
+        click, which reversed the order at once)."""
         meta = event.style.meta
         if meta.get("column") == 0 and meta.get("row", -1) >= 0 and self.shown:
             row = meta["row"]
@@ -258,5 +261,4 @@ class KeyTable(DataTable):
                 self.move_cursor(row=row)
                 self.post_message(self.MarkClicked(self.keys[row].id))
                 event.stop()
-                return
-        await super()._on_click(event)
+                event.prevent_default()  # not DataTable's: it would select the row too
