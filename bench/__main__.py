@@ -103,7 +103,8 @@ def postgres_url(keys: int, log) -> str | None:
     """A PostgreSQL database with ``keys`` demo keys, kept between runs; None without a server
     ($KEYTUI_BENCH_POSTGRES_URL, else $KEYTUI_TEST_POSTGRES_URL)."""
     server = os.environ.get("KEYTUI_BENCH_POSTGRES_URL") or os.environ.get(
-        "KEYTUI_TEST_POSTGRES_URL")
+        "KEYTUI_TEST_POSTGRES_URL"
+    )
     if not server:
         return None
     from sqlalchemy import create_engine, text
@@ -116,8 +117,9 @@ def postgres_url(keys: int, log) -> str | None:
     name = f"keytui_bench_{keys}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                   {"n": name})
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        )
         if not exists:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     target = url.set(database=name).render_as_string(hide_password=False)
@@ -172,14 +174,24 @@ def search_rows(title: str, measured: dict, terms: dict[str, tuple[str, str]]) -
         note = f"raw {raw * 1000:.0f} ms incl. debounce"
         if counted:
             note += f"; count shown at {(median(counted) - DEBOUNCE) * 1000:.0f} ms"
-        rows.append(Row(f"{title}: {label} ({terms[label][0]!r})", value, "s",
-                        "<= 100 ms after the 150 ms debounce", value / 0.1, value <= 0.1,
-                        note=note, samples=raws))
+        rows.append(
+            Row(
+                f"{title}: {label} ({terms[label][0]!r})",
+                value,
+                "s",
+                "<= 100 ms after the 150 ms debounce",
+                value / 0.1,
+                value <= 0.1,
+                note=note,
+                samples=raws,
+            )
+        )
     return rows
 
 
-def session(db: Path | str, terms: dict[str, tuple[str, str]], repeat: int, log, *,
-            with_moves: bool = True) -> dict[str, object]:
+def session(
+    db: Path | str, terms: dict[str, tuple[str, str]], repeat: int, log, *, with_moves: bool = True
+) -> dict[str, object]:
     """One keytui in tmux: search keystrokes, G / page down / g, and its memory."""
     from keytui.core.service import KeyQuery, KeyService
 
@@ -207,8 +219,9 @@ def session(db: Path | str, terms: dict[str, tuple[str, str]], repeat: int, log,
                 expect = [r"No keys match"] if not first else [first, r"matching"]
                 raws.append(term.wait(*expect, since=since))
                 if first:  # the count of matches follows the window (see _count_matches)
-                    counts.append(term.wait(r"of [\d,]+ matching|more than [\d,]+ matching",
-                                            since=since))
+                    counts.append(
+                        term.wait(r"of [\d,]+ matching|more than [\d,]+ matching", since=since)
+                    )
             result["search_raw"][label] = raws
             result["search_counted"][label] = counts
             log(f"  search {label!r}: {median(raws) * 1000:.0f} ms keystroke to screen")
@@ -254,23 +267,22 @@ def service_figures(db: Path, keys: int, fast: bool, log) -> dict[str, object]:
     out: dict[str, object] = {}
     # Three revokes of each size, of different active keys (medians, as every figure here).
     rounds = 1 if fast else 3
-    active = [k.id for k in service.list_keys(
-        KeyQuery(status="active", limit=11_000 * rounds)).keys]
+    active = [
+        k.id for k in service.list_keys(KeyQuery(status="active", limit=11_000 * rounds)).keys
+    ]
     big = min(10_000, len(active) // rounds - 1_000)
     batches = [active[i::rounds] for i in range(rounds)]
     os.sync()  # the copy's writes reach the disk first, not during the revokes' commits
-    out["revoke_1000"] = [timed(lambda b=b: service.revoke_keys(b[:1_000]), 1)[0]
-                          for b in batches]
-    out["revoke_10000"] = [timed(lambda b=b: service.revoke_keys(b[1_000:1_000 + big]), 1)[0]
-                           for b in batches]
+    out["revoke_1000"] = [timed(lambda b=b: service.revoke_keys(b[:1_000]), 1)[0] for b in batches]
+    out["revoke_10000"] = [
+        timed(lambda b=b: service.revoke_keys(b[1_000 : 1_000 + big]), 1)[0] for b in batches
+    ]
     out["revoke_10000_n"] = big
-    log(f"  revoke 1,000: {fmt_ms(out['revoke_1000'])}; {big:,}: "
-        f"{fmt_ms(out['revoke_10000'])}")
+    log(f"  revoke 1,000: {fmt_ms(out['revoke_1000'])}; {big:,}: {fmt_ms(out['revoke_10000'])}")
     # verify: a real argon2id key (OWASP's minimum, as keytui stores them)
     if "bench" not in {user.login for user in service.list_users()}:
         service.add_user("bench", "developer")  # an owner with no demo keys, under the limit
-    fresh = [service.create_key(f"bench verify {i}", owner="bench", expires=None)
-             for i in range(8)]
+    fresh = [service.create_key(f"bench verify {i}", owner="bench", expires=None) for i in range(8)]
     hasher: PasswordHasher = DEFAULT_HASHER
     stored = hash_secret(fresh[0].secret)
     argon = timed(lambda: hasher.verify(stored, fresh[0].secret), 7)
@@ -291,8 +303,10 @@ def service_figures(db: Path, keys: int, fast: bool, log) -> dict[str, object]:
         service.verify(secret)
         count += 1
     out["verify_cached_per_s"] = count / (time.perf_counter() - start)
-    log(f"  verify: cached {out['verify_cached_per_s']:,.0f}/s, new {median(new) * 1000:.1f} ms, "
-        f"argon2 {median(argon) * 1000:.1f} ms")
+    log(
+        f"  verify: cached {out['verify_cached_per_s']:,.0f}/s, new {median(new) * 1000:.1f} ms, "
+        f"argon2 {median(argon) * 1000:.1f} ms"
+    )
     service.close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
@@ -302,8 +316,10 @@ def service_figures(db: Path, keys: int, fast: bool, log) -> dict[str, object]:
 def raw_like(db: Path, term: str, repeat: int) -> list[float]:
     """The baseline: SQLite's own LIKE over name, ID and owner, newest first, one page."""
     connection = sqlite3.connect(db)
-    sql = ("SELECT * FROM keys WHERE name LIKE ?1 OR key_id LIKE ?1 OR owner LIKE ?1 "
-           "ORDER BY pk DESC LIMIT 101")
+    sql = (
+        "SELECT * FROM keys WHERE name LIKE ?1 OR key_id LIKE ?1 OR owner LIKE ?1 "
+        "ORDER BY pk DESC LIMIT 101"
+    )
     pattern = f"%{term}%"
     samples = timed(lambda: connection.execute(sql, (pattern,)).fetchall(), repeat)
     connection.close()
@@ -316,9 +332,11 @@ def postgres_search(url: str, terms: dict[str, tuple[str, str]], repeat: int) ->
     service = KeyService.open(url, face="tui")
     out = {}
     for label, (text, _first) in terms.items():
+
         def search(text: str = text) -> None:
             service.list_keys(KeyQuery(search=text, limit=100))
             service.count_keys(text, cap=10_000)
+
         search()
         out[label] = timed(search, repeat)
     service.close()
@@ -334,8 +352,14 @@ def pick_terms(db: Path) -> dict[str, tuple[str, str]]:
 
     service = KeyService.open(str(db), face="tui")
     sample = service.list_keys(KeyQuery(limit=1, offset=service.count_keys() // 2)).keys[0]
-    terms = {"1 char, common": "a", "2 chars, rare": "q7", "common word": "prod",
-             "rare (an ID)": sample.id[:6], "no match": "zzqxj", "1 char, no match": "é"}
+    terms = {
+        "1 char, common": "a",
+        "2 chars, rare": "q7",
+        "common word": "prod",
+        "rare (an ID)": sample.id[:6],
+        "no match": "zzqxj",
+        "1 char, no match": "é",
+    }
     out = {}
     for label, text in terms.items():
         page = service.list_keys(KeyQuery(search=text, limit=1))
@@ -350,8 +374,16 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
     big, built = build_sqlite(keys, log)
     small, _ = build_sqlite(100, log)
     if built is not None:
-        rows.append(Row(f"build {keys:,} demo keys (seed_demo)", built, "s", "< 60 s",
-                        built / 60, built < 60))
+        rows.append(
+            Row(
+                f"build {keys:,} demo keys (seed_demo)",
+                built,
+                "s",
+                "< 60 s",
+                built / 60,
+                built < 60,
+            )
+        )
     terms = pick_terms(big)
 
     log("first paint...")
@@ -359,11 +391,27 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
     paint_small = first_paint(small, repeat)
     paint_bare = bare_first_paint(repeat)
     pb, ps = median(paint_big), median(paint_small)
-    rows.append(Row(f"first paint, {keys:,} keys", pb, "s", "<= 1.3x 100 keys, < 0.6 s",
-                    pb / ps, pb <= 1.3 * ps and pb < 0.6, samples=paint_big))
+    rows.append(
+        Row(
+            f"first paint, {keys:,} keys",
+            pb,
+            "s",
+            "<= 1.3x 100 keys, < 0.6 s",
+            pb / ps,
+            pb <= 1.3 * ps and pb < 0.6,
+            samples=paint_big,
+        )
+    )
     rows.append(Row("first paint, 100 keys", ps, "s", "(reference)", samples=paint_small))
-    rows.append(Row("baseline: bare Textual app, 100-row DataTable", median(paint_bare), "s",
-                    "(reference)", samples=paint_bare))
+    rows.append(
+        Row(
+            "baseline: bare Textual app, 100-row DataTable",
+            median(paint_bare),
+            "s",
+            "(reference)",
+            samples=paint_bare,
+        )
+    )
 
     log("screen session (search, G, page down, g)...")
     big_session = session(big, terms, repeat, log)
@@ -374,54 +422,143 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
             rows.append(Row(label, None, "s", "<= 100 ms", passed=False, note="not measured"))
             continue
         value = median(samples)
-        rows.append(Row(f"{label} in the table", value, "s", "<= 100 ms", value / 0.1,
-                        value <= 0.1, samples=samples))
+        rows.append(
+            Row(
+                f"{label} in the table",
+                value,
+                "s",
+                "<= 100 ms",
+                value / 0.1,
+                value <= 0.1,
+                samples=samples,
+            )
+        )
     rss, rss_small = big_session["rss_mb"], small_session["rss_mb"]
     limit = 1.2 * rss_small + 30
-    rows.append(Row(f"memory (RSS) of the app, {keys:,} keys", rss, "MiB",
-                    "<= 1.2x 100 keys + 30 MB", rss / limit, rss <= limit,
-                    note=f"100 keys: {rss_small:.0f} MiB; at first paint {big_session['rss_start_mb']:.0f}"))
+    rows.append(
+        Row(
+            f"memory (RSS) of the app, {keys:,} keys",
+            rss,
+            "MiB",
+            "<= 1.2x 100 keys + 30 MB",
+            rss / limit,
+            rss <= limit,
+            note=f"100 keys: {rss_small:.0f} MiB; at first paint {big_session['rss_start_mb']:.0f}",
+        )
+    )
 
     log("service figures (revoke, verify)...")
     figures = service_figures(big, keys, fast, log)
     r1, r10 = median(figures["revoke_1000"]), median(figures["revoke_10000"])
-    rows.append(Row(f"bulk revoke {figures['revoke_10000_n']:,} keys, events included", r10, "s",
-                    "<= 1 s", r10 / 1.0, r10 <= 1.0, samples=figures["revoke_10000"]))
-    rows.append(Row("bulk revoke 1,000 keys, events included", r1, "s", "<= 150 ms", r1 / 0.15,
-                    r1 <= 0.15, samples=figures["revoke_1000"]))
+    rows.append(
+        Row(
+            f"bulk revoke {figures['revoke_10000_n']:,} keys, events included",
+            r10,
+            "s",
+            "<= 1 s",
+            r10 / 1.0,
+            r10 <= 1.0,
+            samples=figures["revoke_10000"],
+        )
+    )
+    rows.append(
+        Row(
+            "bulk revoke 1,000 keys, events included",
+            r1,
+            "s",
+            "<= 150 ms",
+            r1 / 0.15,
+            r1 <= 0.15,
+            samples=figures["revoke_1000"],
+        )
+    )
     cached = figures["verify_cached_per_s"]
-    rows.append(Row("verify, secret seen before (status re-read)", cached, "/s", ">= 5,000/s",
-                    cached / 5000, cached >= 5000))
+    rows.append(
+        Row(
+            "verify, secret seen before (status re-read)",
+            cached,
+            "/s",
+            ">= 5,000/s",
+            cached / 5000,
+            cached >= 5000,
+        )
+    )
     argon, new = median(figures["argon2_verify"]), median(figures["verify_new"])
-    rows.append(Row("verify, new secret", new, "s", "<= 1.2x one argon2 verify", new / argon,
-                    new <= 1.2 * argon, samples=figures["verify_new"]))
-    rows.append(Row("baseline: one argon2id verify (t=2, m=19 MiB)", argon, "s", "(reference)",
-                    samples=figures["argon2_verify"]))
+    rows.append(
+        Row(
+            "verify, new secret",
+            new,
+            "s",
+            "<= 1.2x one argon2 verify",
+            new / argon,
+            new <= 1.2 * argon,
+            samples=figures["verify_new"],
+        )
+    )
+    rows.append(
+        Row(
+            "baseline: one argon2id verify (t=2, m=19 MiB)",
+            argon,
+            "s",
+            "(reference)",
+            samples=figures["argon2_verify"],
+        )
+    )
 
     rare = terms["rare (an ID)"][0]
     like = raw_like(big, rare, 3)
-    rows.append(Row(f"baseline: raw SQLite LIKE, rare term, {keys:,} keys", median(like), "s",
-                    "(reference)", samples=like))
+    rows.append(
+        Row(
+            f"baseline: raw SQLite LIKE, rare term, {keys:,} keys",
+            median(like),
+            "s",
+            "(reference)",
+            samples=like,
+        )
+    )
 
     log("PostgreSQL...")
     url = postgres_url(keys, log)
     if url is None:
-        rows.append(Row("the same search on PostgreSQL", None, "s", "<= 100 ms", passed=None,
-                        note="no server: set KEYTUI_BENCH_POSTGRES_URL"))
+        rows.append(
+            Row(
+                "the same search on PostgreSQL",
+                None,
+                "s",
+                "<= 100 ms",
+                passed=None,
+                note="no server: set KEYTUI_BENCH_POSTGRES_URL",
+            )
+        )
     else:
         # The same searches, typed into keytui running on the PostgreSQL copy of the keys.
-        pg_terms = {k: v for k, v in pick_terms(url).items()
-                    if k in ("common word", "rare (an ID)", "no match")}
+        pg_terms = {
+            k: v
+            for k, v in pick_terms(url).items()
+            if k in ("common word", "rare (an ID)", "no match")
+        }
         log("PostgreSQL: screen session...")
         pg_session = session(url, pg_terms, repeat, log, with_moves=False)
-        rows.extend(search_rows("search on PostgreSQL, keystroke -> repaint", pg_session,
-                                pg_terms))
+        rows.extend(search_rows("search on PostgreSQL, keystroke -> repaint", pg_session, pg_terms))
         found = postgres_search(url, pg_terms, repeat)
         for label, samples in found.items():
-            rows.append(Row(f"PostgreSQL in process: list + capped count, {label}",
-                            median(samples), "s", "(reference)", samples=samples))
-    meta = {"keys": keys, "fast": fast, "machine": machine(), "python": sys.version.split()[0],
-            "sqlite": sqlite3.sqlite_version, "at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            rows.append(
+                Row(
+                    f"PostgreSQL in process: list + capped count, {label}",
+                    median(samples),
+                    "s",
+                    "(reference)",
+                    samples=samples,
+                )
+            )
+    meta = {
+        "keys": keys,
+        "fast": fast,
+        "machine": machine(),
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
     return rows, meta
 
 
@@ -462,8 +599,10 @@ def table(rows: list[Row]) -> str:
         result = {True: "pass", False: "MISS", None: ""}[row.passed]
         note = f" ({row.note})" if row.note else ""
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
-        lines.append(f"| {row.figure}{note} | {fmt(row.value, row.unit)} | {row.target} | "
-                     f"{ratio} | {result} |")
+        lines.append(
+            f"| {row.figure}{note} | {fmt(row.value, row.unit)} | {row.target} | "
+            f"{ratio} | {result} |"
+        )
     return "\n".join(lines)
 
 
@@ -471,8 +610,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
-    parser.add_argument("--fast", action="store_true",
-                        help="one repetition, not five: checks that every figure can be made")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="one repetition, not five: checks that every figure can be made",
+    )
     args = parser.parse_args(argv)
     if shutil.which("tmux") is None:
         print("bench: tmux is needed for the screen timings", file=sys.stderr)

@@ -22,13 +22,25 @@ class Terminal:
         self._tmux("kill-server", check=False)
         command = "exec env TERM=xterm-256color COLORTERM=truecolor " + shlex.join(argv)
         self.started = time.perf_counter()
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(size[0]),
-                   "-y", str(size[1]), command)
+        self._tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            str(size[0]),
+            "-y",
+            str(size[1]),
+            command,
+        )
         self._tmux("set", "-g", "remain-on-exit", "on")
 
     def _tmux(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
         if check and done.returncode:
             raise RuntimeError(f"tmux {args[0]}: {done.stderr.strip()}")
         return done.stdout

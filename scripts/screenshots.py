@@ -1,6 +1,6 @@
 """Make screenshots/*.svg from the same scenes the snapshot tests pin.
 
-    .venv/bin/python scripts/screenshots.py        (then look at them: rsvg-convert -w 1400 ...)
+.venv/bin/python scripts/screenshots.py        (then look at them: rsvg-convert -w 1400 ...)
 """
 
 from __future__ import annotations

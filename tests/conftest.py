@@ -110,8 +110,7 @@ def make_service(db_url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyS
 
 
 @pytest.fixture
-def make_sqlite_service(sqlite_url: str,
-                        clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
+def make_sqlite_service(sqlite_url: str, clock: FrozenClock) -> Iterator[Callable[..., KeyService]]:
     """The same on SQLite only, for tests of a face rather than of the database."""
     yield from _services(sqlite_url, clock)
 
@@ -134,4 +133,3 @@ def tmux_available() -> None:
 def altered(secret: str) -> str:
     """``secret`` with its last character changed (to another one: 1 in 62 end in x)."""
     return secret[:-1] + ("x" if secret[-1] != "x" else "y")
-

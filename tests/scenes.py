@@ -50,6 +50,7 @@ async def bulk_revoke(pilot) -> None:
 
 def pressing(*keys: str) -> Callable[..., Awaitable[None]]:
     """A scene that settles, presses ``keys`` and settles again (a dialog or a screen open)."""
+
     async def run(pilot) -> None:
         await settle(pilot)
         await pilot.press(*keys)

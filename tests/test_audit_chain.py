@@ -12,9 +12,9 @@ import json
 from datetime import UTC
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from click.testing import CliRunner
 from sqlalchemy import func, select, text, update
 
 from keytui.cli import main
@@ -68,8 +68,12 @@ def test_every_event_is_chained(admin):
     previous = audit.GENESIS
     for row in rows:
         assert row.prev_hash == previous
-        expected = hashlib.sha256((previous + audit.canonical(
-            row.at, row.actor, row.action, row.key_id, row.face, row.details)).encode()).hexdigest()
+        expected = hashlib.sha256(
+            (
+                previous
+                + audit.canonical(row.at, row.actor, row.action, row.key_id, row.face, row.details)
+            ).encode()
+        ).hexdigest()
         assert row.hash == expected
         previous = row.hash
     status = admin.verify_event_chain()
@@ -93,14 +97,24 @@ def test_chain_covers_bulk_revoke_demo_seed_and_verify_failures(admin):
     assert len(failures) == 1 and failures[0].details["count"] == 25
     assert failures[0].key_id == issued.key.id
     with admin.db.read() as session:
-        assert session.scalar(select(func.count()).select_from(Event).where(
-            Event.action == "demo.seed")) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Event).where(Event.action == "demo.seed")
+            )
+            == 1
+        )
 
 
-@pytest.mark.parametrize("column, value", [
-    ("actor", "mallory"), ("details", '{"name":"innocent"}'), ("action", "key.delete"),
-    ("key_id", "0000000000"), ("face", "tui"),
-])
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("actor", "mallory"),
+        ("details", '{"name":"innocent"}'),
+        ("action", "key.delete"),
+        ("key_id", "0000000000"),
+        ("face", "tui"),
+    ],
+)
 def test_altered_event_is_named(admin, column, value):
     busy(admin)
     victim = event_ids(admin)[4]
@@ -129,9 +143,17 @@ def test_recomputed_hash_still_breaks_the_next_link(admin):
     with admin.db.write() as session:
         row = session.get(Event, victim)
         row.details = '{"forged":true}'
-        row.hash = audit.chain_hash(row.prev_hash, {
-            "at": row.at, "actor": row.actor, "action": row.action, "key_id": row.key_id,
-            "face": row.face, "details": row.details})
+        row.hash = audit.chain_hash(
+            row.prev_hash,
+            {
+                "at": row.at,
+                "actor": row.actor,
+                "action": row.action,
+                "key_id": row.key_id,
+                "face": row.face,
+                "details": row.details,
+            },
+        )
     status = admin.verify_event_chain()
     assert status.first_bad_id == ids[3]
     assert "removed" in status.reason
@@ -198,8 +220,9 @@ def test_events_verify_cli(admin, db_url):
     result = runner.invoke(main, ["events", "verify", "--db", db_url])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.strip() == (f"keytui: audit chain broken at event {victim}: "
-                                     "its content or hash was altered")
+    assert result.stderr.strip() == (
+        f"keytui: audit chain broken at event {victim}: its content or hash was altered"
+    )
     result = runner.invoke(main, ["events", "verify", "--json", "--db", db_url])
     assert result.exit_code == 1
     assert '"first_bad_id": %d' % victim in result.stdout
@@ -222,8 +245,10 @@ def test_concurrent_writers_in_threads_never_fork_the_chain(make_service):
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(s, p)) for s, p in
-               ((alice, "a"), (bob, "b"), (alice, "c"), (bob, "d"))]
+    threads = [
+        threading.Thread(target=work, args=(s, p))
+        for s, p in ((alice, "a"), (bob, "b"), (alice, "c"), (bob, "d"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -239,17 +264,32 @@ _TEXT = st.text(st.characters(), max_size=30)  # any code point: quotes, control
 
 
 @settings(max_examples=300, deadline=None)
-@given(at=st.datetimes(timezones=st.just(UTC)), actor=_TEXT, action=_TEXT,
-       key_id=st.none() | _TEXT, face=_TEXT, details=st.dictionaries(_TEXT, _TEXT | st.none()))
+@given(
+    at=st.datetimes(timezones=st.just(UTC)),
+    actor=_TEXT,
+    action=_TEXT,
+    key_id=st.none() | _TEXT,
+    face=_TEXT,
+    details=st.dictionaries(_TEXT, _TEXT | st.none()),
+)
 def test_canonical_is_sorted_compact_ascii_json(at, actor, action, key_id, face, details):
     """The hand-spelled canonical text is exactly what json.dumps gives (hashes depend on it)."""
-    assert audit.details_json(details) == json.dumps(details, sort_keys=True,
-                                                     separators=(",", ":"))
+    assert audit.details_json(details) == json.dumps(details, sort_keys=True, separators=(",", ":"))
     details = audit.details_json(details)
     moment = at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    expected = json.dumps({"at": moment, "actor": actor, "action": action, "key_id": key_id,
-                           "face": face, "details": details},
-                          sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    expected = json.dumps(
+        {
+            "at": moment,
+            "actor": actor,
+            "action": action,
+            "key_id": key_id,
+            "face": face,
+            "details": details,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
     assert audit.canonical(at, actor, action, key_id, face, details) == expected
     assert audit.canonical(moment, actor, action, key_id, face, details) == expected
 

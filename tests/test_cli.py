@@ -20,8 +20,21 @@ from keytui.core.service import KeyService
 from .conftest import FAST_HASHER
 
 KEYTUI = Path(sys.executable).parent / "keytui"
-KEY_FIELDS = {"id", "name", "description", "owner", "role", "status", "created_at", "updated_at",
-              "expires_at", "revoked_at", "revoked_by", "last_used_at", "allowed_hosts"}
+KEY_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "owner",
+    "role",
+    "status",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "revoked_at",
+    "revoked_by",
+    "last_used_at",
+    "allowed_hosts",
+}
 ME = current_login()
 
 
@@ -51,11 +64,18 @@ def check_stderr(stderr: str, code: int, answer: bool) -> None:
         assert lines and lines[-1].startswith(("keytui: ", "Error: ")), stderr
 
 
-def run(env, *args: str, stdin: str | None = None, code: int = 0,
-        answer: bool = False) -> subprocess.CompletedProcess:
+def run(
+    env, *args: str, stdin: str | None = None, code: int = 0, answer: bool = False
+) -> subprocess.CompletedProcess:
     """Run the real console script; check its exit code and stderr."""
-    result = subprocess.run([str(KEYTUI), *args], input=stdin if stdin is not None else "",
-                            capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [str(KEYTUI), *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
     check_stderr(result.stderr, code, answer)
     return result
@@ -69,8 +89,9 @@ def invoke(*args: str, stdin: str = "", code: int = 0, answer: bool = False):
     """CliRunner, for checks where a separate process adds nothing."""
     result = CliRunner().invoke(main, list(args), input=stdin)
     assert result.exit_code == code, (args, result.output, result.stderr, result.exception)
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception,
-                                                                      SystemExit), result.exception
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
     check_stderr(result.stderr, code, answer)
     return result
 
@@ -85,13 +106,35 @@ def service_on(path: str, actor: str = ME) -> KeyService:
 
 
 def test_a_key_from_create_to_delete(env, db):
-    created = json.loads(run(env, "keys", "create", "--db", db, "--name", "billing",
-                             "--description", "the billing worker", "--role", "read-write",
-                             "--expires", "30d", "--allowed-host", "10.0.0.0/8",
-                             "--allowed-host", "api.example.com", "--json").stdout)
+    created = json.loads(
+        run(
+            env,
+            "keys",
+            "create",
+            "--db",
+            db,
+            "--name",
+            "billing",
+            "--description",
+            "the billing worker",
+            "--role",
+            "read-write",
+            "--expires",
+            "30d",
+            "--allowed-host",
+            "10.0.0.0/8",
+            "--allowed-host",
+            "api.example.com",
+            "--json",
+        ).stdout
+    )
     assert KEY_FIELDS | {"secret"} <= set(created)
     assert (created["name"], created["owner"], created["role"], created["status"]) == (
-        "billing", ME, "read-write", "active")
+        "billing",
+        ME,
+        "read-write",
+        "active",
+    )
     assert created["allowed_hosts"] == ["10.0.0.0/8", "api.example.com"]
     assert created["created_at"].endswith("Z") and created["expires_at"].endswith("Z")
     key_id, old_secret = created["id"], created["secret"]
@@ -101,20 +144,43 @@ def test_a_key_from_create_to_delete(env, db):
     assert old_secret not in json.dumps(shown)
 
     run(env, "keys", "rename", key_id, "billing v2", "--db", db)
-    replaced = json.loads(run(env, "keys", "replace", key_id, "--yes", "--json", "--db",
-                              db).stdout)
+    replaced = json.loads(run(env, "keys", "replace", key_id, "--yes", "--json", "--db", db).stdout)
     assert KEY_FIELDS | {"secret"} <= set(replaced)
     assert replaced["id"] == key_id and replaced["name"] == "billing v2"
     assert replaced["secret"] != old_secret
 
     rejected = run(env, "verify", "--db", db, stdin=old_secret + "\n", code=1, answer=True)
     assert rejected.stdout.strip() == "NOT_FOUND"
-    valid = json.loads(run(env, "verify", "--host", "10.1.2.3", "--json", "--db", db,
-                           stdin=replaced["secret"] + "\n").stdout)
-    assert valid == {"valid": True, "code": "VALID", "key_id": key_id, "owner": ME,
-                     "role": "read-write"}
-    host = run(env, "verify", "--host", "192.0.2.1", "--db", db, stdin=replaced["secret"],
-               code=1, answer=True)
+    valid = json.loads(
+        run(
+            env,
+            "verify",
+            "--host",
+            "10.1.2.3",
+            "--json",
+            "--db",
+            db,
+            stdin=replaced["secret"] + "\n",
+        ).stdout
+    )
+    assert valid == {
+        "valid": True,
+        "code": "VALID",
+        "key_id": key_id,
+        "owner": ME,
+        "role": "read-write",
+    }
+    host = run(
+        env,
+        "verify",
+        "--host",
+        "192.0.2.1",
+        "--db",
+        db,
+        stdin=replaced["secret"],
+        code=1,
+        answer=True,
+    )
     assert host.stdout.startswith("HOST_NOT_ALLOWED")
 
     revoked = json.loads(run(env, "keys", "revoke", key_id, "--yes", "--json", "--db", db).stdout)
@@ -127,8 +193,13 @@ def test_a_key_from_create_to_delete(env, db):
     assert "no key" in refusal(run(env, "keys", "show", key_id, "--db", db, code=1))
     events = json.loads(run(env, "events", "--key", key_id, "--json", "--db", db).stdout)
     changes = [e for e in events if e["action"] != "key.verify_failed"]
-    assert [e["action"] for e in changes] == ["key.delete", "key.revoke", "key.replace",
-                                              "key.rename", "key.create"]
+    assert [e["action"] for e in changes] == [
+        "key.delete",
+        "key.revoke",
+        "key.replace",
+        "key.rename",
+        "key.create",
+    ]
     assert all(e["face"] == "cli" and e["actor"] == ME for e in changes)
     for secret in (old_secret, replaced["secret"]):
         assert secret[14:46] not in json.dumps(events)
@@ -146,8 +217,11 @@ def test_destructive_commands_need_yes_without_a_terminal(env, db):
     service = service_on(db)
     keys = [service.create_key(f"k{i}").key.id for i in range(2)]
     service.close()
-    for args in (["keys", "replace", keys[0]], ["keys", "revoke", *keys],
-                 ["keys", "delete", keys[1]]):
+    for args in (
+        ["keys", "replace", keys[0]],
+        ["keys", "revoke", *keys],
+        ["keys", "delete", keys[1]],
+    ):
         assert "--yes" in refusal(run(env, *args, "--db", db, code=2))
     service = service_on(db)
     assert [service.get_key(k).status for k in keys] == ["active", "active"]
@@ -163,9 +237,14 @@ def test_a_terminal_is_asked_and_no_keeps_everything(env, db):
     service.close()
     controller, terminal = pty.openpty()
     try:
-        process = subprocess.Popen([str(KEYTUI), "keys", "revoke", key_id, "--db", db],
-                                   stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, text=True)
+        process = subprocess.Popen(
+            [str(KEYTUI), "keys", "revoke", key_id, "--db", db],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
         os.write(controller, b"n\n")
         out, err = process.communicate(timeout=60)
     finally:
@@ -199,17 +278,28 @@ def test_list_pages_through_more_than_500_keys(env, db):
     text = run(env, "keys", "list", "--status", "revoked", "--db", db).stdout.splitlines()
     assert text[0].startswith("ID") and len(text) == revoked + 1
     assert all(" revoked " in line for line in text[1:])
-    capped = json.loads(run(env, "keys", "list", "--limit", "7", "--sort", "name", "--asc",
-                            "--json", "--db", db).stdout)
+    capped = json.loads(
+        run(
+            env, "keys", "list", "--limit", "7", "--sort", "name", "--asc", "--json", "--db", db
+        ).stdout
+    )
     assert [k["name"] for k in capped] == sorted(k["name"] for k in listed)[:7]
 
 
 def test_database_url_from_the_environment(env, db):
-    created = run({**env, "KEYTUI_DATABASE_URL": f"sqlite:///{db}"}, "keys", "create",
-                  "--name", "from env", "--json")
+    created = run(
+        {**env, "KEYTUI_DATABASE_URL": f"sqlite:///{db}"},
+        "keys",
+        "create",
+        "--name",
+        "from env",
+        "--json",
+    )
     key_id = json.loads(created.stdout)["id"]
-    assert json.loads(run(env, "keys", "show", key_id, "--json", "--db", db).stdout)["name"] == \
-        "from env"
+    assert (
+        json.loads(run(env, "keys", "show", key_id, "--json", "--db", db).stdout)["name"]
+        == "from env"
+    )
     assert oct(os.stat(db).st_mode & 0o777) == "0o600"
 
 
@@ -234,8 +324,9 @@ def test_unknown_user_is_refused_until_added(env, db):
 def test_users_roles_and_settings(db):
     invoke("users", "add", "bob", "--role", "developer", "--db", db)
     users = json.loads(invoke("users", "list", "--json", "--db", db).stdout)
-    assert sorted((u["login"], u["role"]) for u in users) == sorted([("bob", "developer"),
-                                                                     (ME, "admin")])
+    assert sorted((u["login"], u["role"]) for u in users) == sorted(
+        [("bob", "developer"), (ME, "admin")]
+    )
     invoke("users", "set-role", "bob", "viewer", "--db", db)
     assert "bob" in invoke("users", "list", "--db", db).stdout
     assert "last admin" in invoke("users", "set-role", ME, "viewer", "--db", db, code=1).stderr
@@ -245,15 +336,21 @@ def test_users_roles_and_settings(db):
     invoke("users", "remove", "nobody", "--db", db, code=1)
 
     invoke("roles", "add", "deploy", "--db", db)
-    assert invoke("roles", "list", "--db", db).stdout.split() == ["deploy", "read-only",
-                                                                  "read-write"]
+    assert invoke("roles", "list", "--db", db).stdout.split() == [
+        "deploy",
+        "read-only",
+        "read-write",
+    ]
     assert json.loads(invoke("roles", "list", "--json", "--db", db).stdout)[0] == "deploy"
     invoke("keys", "create", "--name", "d", "--role", "deploy", "--db", db)
     assert "revoke or delete" in invoke("roles", "remove", "deploy", "--db", db, code=1).stderr
     invoke("roles", "add", "Bad Role", "--db", db, code=2)
 
     assert json.loads(invoke("settings", "show", "--json", "--db", db).stdout) == {
-        "keys_enabled": True, "max_expiry_days": None, "max_keys_per_user": 100}
+        "keys_enabled": True,
+        "max_expiry_days": None,
+        "max_keys_per_user": 100,
+    }
     invoke("settings", "set", "--max-expiry-days", "30", "--max-keys-per-user", "2", "--db", db)
     shown = invoke("settings", "show", "--db", db).stdout
     assert "30" in shown and "2" in shown
@@ -261,11 +358,16 @@ def test_users_roles_and_settings(db):
     limit = invoke("keys", "create", "--name", "third", "--db", db, code=1)
     assert "(2)" in limit.stderr
     invoke("settings", "set", "--max-keys-per-user", "5", "--db", db)
-    assert "within 30 days" in invoke("keys", "create", "--name", "n", "--expires", "never",
-                                      "--db", db, code=1).stderr
+    assert (
+        "within 30 days"
+        in invoke("keys", "create", "--name", "n", "--expires", "never", "--db", db, code=1).stderr
+    )
     invoke("settings", "set", "--max-expiry-days", "none", "--disable", "--db", db)
     assert json.loads(invoke("settings", "show", "--json", "--db", db).stdout) == {
-        "keys_enabled": False, "max_expiry_days": None, "max_keys_per_user": 5}
+        "keys_enabled": False,
+        "max_expiry_days": None,
+        "max_keys_per_user": 5,
+    }
     assert "disabled" in invoke("keys", "create", "--name", "n", "--db", db, code=1).stderr
     invoke("settings", "set", "--db", db, code=2)  # nothing to set
     invoke("settings", "set", "--max-keys-per-user", "0", "--db", db, code=2)
@@ -287,8 +389,7 @@ def test_verify_reads_only_stdin(db):
     result = invoke("verify", "--json", "--db", db, stdin=secret + "\n", code=1, answer=True)
     assert json.loads(result.stdout)["code"] == "DISABLED"
     invoke("verify", secret, "--db", db, code=2)  # never as an argument
-    assert invoke("verify", "--db", db, stdin="", code=1, answer=True).stdout.strip() == \
-        "MALFORMED"
+    assert invoke("verify", "--db", db, stdin="", code=1, answer=True).stdout.strip() == "MALFORMED"
 
 
 def test_bulk_revoke_reports_skipped_keys(db):
@@ -296,15 +397,29 @@ def test_bulk_revoke_reports_skipped_keys(db):
     active, done = (service.create_key(n).key.id for n in ("a", "b"))
     service.revoke_key(done)
     service.close()
-    result = invoke("keys", "revoke", active, done, "zzzzzzzzzz", "--yes", "--json", "--db", db,
-                    code=1, answer=True)
+    result = invoke(
+        "keys",
+        "revoke",
+        active,
+        done,
+        "zzzzzzzzzz",
+        "--yes",
+        "--json",
+        "--db",
+        db,
+        code=1,
+        answer=True,
+    )
     body = json.loads(result.stdout)
     assert [k["id"] for k in body["revoked"]] == [active]
-    assert body["skipped"] == [{"id": done, "reason": "already revoked"},
-                               {"id": "zzzzzzzzzz", "reason": "not found"}]
+    assert body["skipped"] == [
+        {"id": done, "reason": "already revoked"},
+        {"id": "zzzzzzzzzz", "reason": "not found"},
+    ]
     text = invoke("keys", "revoke", active, done, "--yes", "--db", db, code=1, answer=True)
     assert text.stderr.splitlines() == [
-        f"keytui: skipped 2: {active} (already revoked), {done} (already revoked)"]
+        f"keytui: skipped 2: {active} (already revoked), {done} (already revoked)"
+    ]
 
 
 def test_list_text_is_safe_for_a_terminal(db):
@@ -316,14 +431,17 @@ def test_list_text_is_safe_for_a_terminal(db):
     assert "no keys match" in invoke("keys", "list", "--search", "nothing", "--db", db).stderr
 
 
-@pytest.mark.parametrize(("args", "code", "says"), [
-    (["keys", "create", "--name", "x", "--expires", "yesterday"], 2, "not an expiry"),
-    (["keys", "create", "--name", ""], 2, "empty"),
-    (["keys", "list", "--status", "dead"], 2, "dead"),
-    (["keys", "frobnicate"], 2, "frobnicate"),
-    (["keys", "show", "zzzzzzzzzz"], 1, "no key with ID"),
-    (["keys", "create", "--name", "x", "--role", "god"], 1, "no key role"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["keys", "create", "--name", "x", "--expires", "yesterday"], 2, "not an expiry"),
+        (["keys", "create", "--name", ""], 2, "empty"),
+        (["keys", "list", "--status", "dead"], 2, "dead"),
+        (["keys", "frobnicate"], 2, "frobnicate"),
+        (["keys", "show", "zzzzzzzzzz"], 1, "no key with ID"),
+        (["keys", "create", "--name", "x", "--role", "god"], 1, "no key role"),
+    ],
+)
 def test_exit_codes_and_one_line_refusals(db, args, code, says):
     # The console script's own exit codes are checked above; these run in process.
     assert says in invoke(*args, "--db", db, code=code).stderr
@@ -333,8 +451,9 @@ def test_db_option_before_the_command(db):
     service = service_on(db)
     key_id = service.create_key("early").key.id
     service.close()
-    assert json.loads(invoke("--db", db, "keys", "show", key_id, "--json").stdout)["name"] == \
-        "early"
+    assert (
+        json.loads(invoke("--db", db, "keys", "show", key_id, "--json").stdout)["name"] == "early"
+    )
 
 
 def test_usage_errors_are_one_line_naming_the_help(tmp_path):
@@ -344,11 +463,17 @@ def test_usage_errors_are_one_line_naming_the_help(tmp_path):
     from pathlib import Path
 
     keytui = Path(sys.executable).parent / "keytui"
-    for args, words in ((["keys", "lst"], "No such command 'lst'"),
-                        (["keys", "create"], "Missing option '--name'"),
-                        (["keys", "list", "--limit", "x"], "--limit")):
-        done = subprocess.run([str(keytui), "--db", str(tmp_path / "k.db"), *args],
-                              capture_output=True, text=True, timeout=60)
+    for args, words in (
+        (["keys", "lst"], "No such command 'lst'"),
+        (["keys", "create"], "Missing option '--name'"),
+        (["keys", "list", "--limit", "x"], "--limit"),
+    ):
+        done = subprocess.run(
+            [str(keytui), "--db", str(tmp_path / "k.db"), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
@@ -360,4 +485,5 @@ def test_a_revoke_of_many_unknown_ids_says_so_in_one_line(db):
     service_on(db).close()
     result = invoke("keys", "revoke", "", "0", "00", "--yes", "--db", db, code=1, answer=True)
     assert result.stderr.splitlines() == [
-        "keytui: skipped 3: '' (not found), 0 (not found), 00 (not found)"]
+        "keytui: skipped 3: '' (not found), 0 (not found), 00 (not found)"
+    ]

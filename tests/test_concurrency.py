@@ -121,15 +121,22 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
     with alice.db.read() as session:
         events_before = count(session, select(func.count()).select_from(Event))
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"own": OWN_KEYS, "shared": shared, "race": race,
-                                "verifies": VERIFIES}))
+    spec.write_text(
+        json.dumps({"own": OWN_KEYS, "shared": shared, "race": race, "verifies": VERIFIES})
+    )
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     started = time.perf_counter()
     actors = [f"w{index}" for index in range(WRITERS)] + ["verifier"]
-    children = [subprocess.Popen([sys.executable, str(script), db_url, actor, str(index),
-                                  str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True) for index, actor in enumerate(actors)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(script), db_url, actor, str(index), str(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index, actor in enumerate(actors)
+    ]
     reports = []
     for child in children:
         out, err = child.communicate(timeout=120)
@@ -146,10 +153,17 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
     for report in reports:
         valid.update(report["valid"])
     failed_events = sum(len(report["failed_keys"]) for report in reports)
-    operations = (len(own) + sum(r["renamed"] for r in reports) + sum(replaced.values())
-                  + sum(revoked.values()) + sum(valid.values()))
-    print(f"\n{alice.db.engine.dialect.name}: {len(actors)} processes, {operations} writes and "
-          f"valid verifies (+ failed verifies) in {elapsed:.1f} s")
+    operations = (
+        len(own)
+        + sum(r["renamed"] for r in reports)
+        + sum(replaced.values())
+        + sum(revoked.values())
+        + sum(valid.values())
+    )
+    print(
+        f"\n{alice.db.engine.dialect.name}: {len(actors)} processes, {operations} writes and "
+        f"valid verifies (+ failed verifies) in {elapsed:.1f} s"
+    )
 
     # Two admins revoking overlapping sets: every shared key revoked exactly once.
     assert all(revoked[key_id] == 1 for key_id in shared)
@@ -163,8 +177,9 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
         events = list(session.execute(select(Event.action, Event.key_id)))
     per_key = Counter((action, key_id) for action, key_id in events)
     for key_id, row in rows.items():
-        assert (row.revoked_at is not None) == (revoked[key_id] == 1 or key_id in shared
-                                               or key_id in race), key_id
+        assert (row.revoked_at is not None) == (
+            revoked[key_id] == 1 or key_id in shared or key_id in race
+        ), key_id
         assert per_key["key.revoke", key_id] == revoked[key_id]
         assert per_key["key.replace", key_id] == replaced[key_id] + (key_id in shared)
         assert row.use_count == valid[key_id], key_id
@@ -173,8 +188,14 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
         assert row.name.endswith(" renamed")
         expected = "REVOKED" if revoked[key_id] else "VALID"
         assert alice.verify(secret).code == expected
-    assert len(events) == (events_before + len(own) + sum(r["renamed"] for r in reports)
-                           + sum(replaced.values()) + sum(revoked.values()) + failed_events)
+    assert len(events) == (
+        events_before
+        + len(own)
+        + sum(r["renamed"] for r in reports)
+        + sum(replaced.values())
+        + sum(revoked.values())
+        + failed_events
+    )
     assert per_key.total() == len(events)
     status = alice.verify_event_chain()
     assert status.ok and status.count == len(events), status.message()
@@ -189,11 +210,13 @@ def test_a_usage_flush_takes_row_locks_before_the_chain_lock(postgres_url, clock
     from sqlalchemy import create_engine, text
 
     from keytui.core.audit import ADVISORY_LOCK_ID
+
     from .conftest import FAST_HASHER, reset_postgres
 
     reset_postgres(postgres_url)
-    service = KeyService(open_database(postgres_url), actor="alice", hasher=FAST_HASHER,
-                         clock=clock)
+    service = KeyService(
+        open_database(postgres_url), actor="alice", hasher=FAST_HASHER, clock=clock
+    )
     service.bootstrap()
     key = service.create_key("busy")
     with service.db.read() as session:
@@ -209,8 +232,9 @@ def test_a_usage_flush_takes_row_locks_before_the_chain_lock(postgres_url, clock
     try:
         time.sleep(0.5)  # the flush is now waiting for the row
         with engine.connect() as probe:
-            free = probe.execute(text("SELECT pg_try_advisory_xact_lock(:id)"),
-                                 {"id": ADVISORY_LOCK_ID}).scalar()
+            free = probe.execute(
+                text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID}
+            ).scalar()
             probe.rollback()
         assert free, "the flush holds the chain lock while waiting for a row lock"
     finally:

@@ -30,16 +30,27 @@ print(json.dumps({"imported": names,
 
 
 def probe(*extra: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", PROBE, *extra], capture_output=True,
-                            text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
 def test_importing_the_core_loads_no_ui():
     found = probe()
-    for name in ("keytui.core.service", "keytui.core.demo", "keytui.core.db",
-                 "keytui.core.keyformat", "keytui.core.hashing", "keytui.core.models",
-                 "keytui.core.validate"):
+    for name in (
+        "keytui.core.service",
+        "keytui.core.demo",
+        "keytui.core.db",
+        "keytui.core.keyformat",
+        "keytui.core.hashing",
+        "keytui.core.models",
+        "keytui.core.validate",
+    ):
         assert name in found["imported"]
     assert found["ui"] == []
 

@@ -36,12 +36,33 @@ class Terminal:
         self.socket = f"keytui-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         env = "env TERM=xterm-256color COLORTERM=truecolor"
         shell = f"{env} {shlex.join(command)}; echo '[program exited]'; sleep 60"
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(size[0]),
-                  "-y", str(size[1]), shell, ";", "set", "-g", "set-clipboard", "on")
+        self.tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            str(size[0]),
+            "-y",
+            str(size[1]),
+            shell,
+            ";",
+            "set",
+            "-g",
+            "set-clipboard",
+            "on",
+        )
 
     def tmux(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=10, check=False)
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if check and done.returncode:
             raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
@@ -73,8 +94,7 @@ class Terminal:
                 return screen
             if time.monotonic() > end:
                 what = "to go" if gone else "to appear"
-                raise AssertionError(f"timed out waiting for {pattern!r} {what}; screen:\n"
-                                     f"{screen}")
+                raise AssertionError(f"timed out waiting for {pattern!r} {what}; screen:\n{screen}")
             time.sleep(0.1)
 
     def clipboard(self) -> str:
@@ -87,14 +107,15 @@ class Terminal:
             Path(socket).unlink(missing_ok=True)  # tmux leaves the socket file behind
 
 
-
 @pytest.fixture
 def seeded(tmp_path: Path) -> Iterator[tuple[Path, KeyService, dict[str, str]]]:
     """A database whose admin is this OS login (as the app will act), with a few keys."""
     path = tmp_path / "e2e.db"
     service = KeyService.open(str(path), actor=current_login(), hasher=FAST_HASHER)
-    ids = {name: service.create_key(name).key.id
-           for name in ("billing worker (prod)", "search gateway", "mailer batch")}
+    ids = {
+        name: service.create_key(name).key.id
+        for name in ("billing worker (prod)", "search gateway", "mailer batch")
+    }
     yield path, service, ids
     service.close()
 
@@ -147,10 +168,22 @@ def test_search_revoke_create_copy_and_verify_in_a_real_terminal(tmux_available,
     created = [k for k in service.list_keys().keys if k.name == "e2e created"]
     assert len(created) == 1 and created[0].owner == current_login()
     assert created[0].id in secret
-    verify = subprocess.run([str(KEYTUI), "--db", str(path), "verify"], input=secret + "\n",
-                            capture_output=True, text=True, timeout=30, check=False)
+    verify = subprocess.run(
+        [str(KEYTUI), "--db", str(path), "verify"],
+        input=secret + "\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert secret not in verify.stdout + verify.stderr
-    wrong = subprocess.run([str(KEYTUI), "--db", str(path), "verify"], input=altered(secret),
-                           capture_output=True, text=True, timeout=30, check=False)
+    wrong = subprocess.run(
+        [str(KEYTUI), "--db", str(path), "verify"],
+        input=altered(secret),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert wrong.returncode != 0

@@ -26,11 +26,10 @@ from keytui.core import db as dbmod
 from keytui.core.db import current_revision, open_database, upgrade
 from keytui.core.demo import seed_demo
 from keytui.core.errors import DatabaseError
+from keytui.core.hashing import make_hasher
 from keytui.core.identity import current_login
 from keytui.core.models import Event, Key, UTCDateTime
 from keytui.core.service import KeyService
-
-from keytui.core.hashing import make_hasher
 
 FAST_HASHER = make_hasher(time_cost=1, memory_cost=1024)  # as conftest's
 KEYTUI = str(Path(sys.executable).with_name("keytui"))
@@ -99,9 +98,12 @@ def test_sigkill_mid_bulk_revoke_is_all_or_nothing(admin, db_url, tmp_path):
     for stage in ("update", "events", None):
         marker = tmp_path / f"marker-{stage}"
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, str(script), db_url, str(ids_file), str(marker),
-                                  stage or "none"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(script), db_url, str(ids_file), str(marker), stage or "none"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if stage is None:
             out, err = child.communicate(timeout=60)
             assert child.returncode == 0, err
@@ -116,8 +118,10 @@ def test_sigkill_mid_bulk_revoke_is_all_or_nothing(admin, db_url, tmp_path):
             child.communicate(timeout=30)
             assert child.returncode == -signal.SIGKILL
             done = 0
-        print(f"\n{admin.db.engine.dialect.name}: revoke of {len(targets)} keys, killed at "
-              f"{stage}: {time.perf_counter() - started:.2f} s")
+        print(
+            f"\n{admin.db.engine.dialect.name}: revoke of {len(targets)} keys, killed at "
+            f"{stage}: {time.perf_counter() - started:.2f} s"
+        )
         after = revoked_ids(admin)
         if stage is None:  # all (but keys that expired meanwhile by the child's clock)
             assert len(after) == len(before) + done and done > 0.5 * len(targets)
@@ -137,8 +141,9 @@ def run_cli(*args: str, user: int | None = None, **kwargs) -> subprocess.Complet
     command = [KEYTUI, *args]
     if user is not None:
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, **kwargs)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kwargs
+    )
 
 
 def assert_one_clear_line(result, *words: str) -> str:
@@ -176,8 +181,9 @@ def test_corrupt_database_file(tmp_path):
 
 def test_truncated_database_file(tmp_path, clock):
     path = tmp_path / "keytui.db"
-    service = KeyService(open_database(path), actor=current_login(), hasher=FAST_HASHER,
-                         clock=clock)
+    service = KeyService(
+        open_database(path), actor=current_login(), hasher=FAST_HASHER, clock=clock
+    )
     service.bootstrap()
     seed_demo(service, 500)
     service.close()
@@ -198,8 +204,9 @@ def shared_dir():
 
 def test_read_only_database(shared_dir, clock):
     path = shared_dir / "keytui.db"
-    service = KeyService(open_database(path), actor=current_login(), hasher=FAST_HASHER,
-                         clock=clock)
+    service = KeyService(
+        open_database(path), actor=current_login(), hasher=FAST_HASHER, clock=clock
+    )
     service.bootstrap()
     service.create_key("before")
     if os.geteuid() == 0:  # root ignores file modes: act as "nobody", for whom the file is r/o
@@ -269,16 +276,29 @@ def test_full_disk_cli_says_so_in_one_line(sqlite_url, monkeypatch):
     _fill_disk_hook(monkeypatch)
     made = 0
     for _ in range(200):
-        result = runner.invoke(main, ["keys", "create", "--db", sqlite_url, "--name",
-                                      f"filler {made} " + "x" * 80, "--description", "y" * 500])
+        result = runner.invoke(
+            main,
+            [
+                "keys",
+                "create",
+                "--db",
+                sqlite_url,
+                "--name",
+                f"filler {made} " + "x" * 80,
+                "--description",
+                "y" * 500,
+            ],
+        )
         if result.exit_code:
             break
         made += 1
     assert result.exit_code == 1
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
     assert result.stdout == ""  # no secret printed for a key that was not made
-    assert result.stderr.strip() == ("keytui: database error: database or disk is full "
-                                     "(free some disk space; nothing was changed)")
+    assert result.stderr.strip() == (
+        "keytui: database error: database or disk is full "
+        "(free some disk space; nothing was changed)"
+    )
     monkeypatch.undo()
     service = KeyService.open(sqlite_url, hasher=FAST_HASHER)
     assert service.count_keys() == made
@@ -319,28 +339,64 @@ def test_upgrade_from_first_schema_keeps_everything(db_url):
     users = sa.Table("users", meta, autoload_with=database.engine)
     roles = sa.Table("key_roles", meta, autoload_with=database.engine)
     settings = sa.Table("settings", meta, autoload_with=database.engine)
-    events = sa.table("events", sa.column("at", UTCDateTime()), sa.column("actor"),
-                      sa.column("action"), sa.column("key_id"), sa.column("face"),
-                      sa.column("details"))
+    events = sa.table(
+        "events",
+        sa.column("at", UTCDateTime()),
+        sa.column("actor"),
+        sa.column("action"),
+        sa.column("key_id"),
+        sa.column("face"),
+        sa.column("details"),
+    )
     stamp = at.replace(tzinfo=None) if database.is_sqlite else at
     with database.engine.begin() as connection:
-        connection.execute(users.insert(), [
-            {"login": "alice", "role": "admin", "created_at": stamp},
-            {"login": "bob", "role": "developer", "created_at": stamp}])
+        connection.execute(
+            users.insert(),
+            [
+                {"login": "alice", "role": "admin", "created_at": stamp},
+                {"login": "bob", "role": "developer", "created_at": stamp},
+            ],
+        )
         connection.execute(roles.insert(), [{"name": "deploy", "created_at": stamp}])
-        connection.execute(settings.update().values(keys_enabled=False, max_expiry_days=90,
-                                                    max_keys_per_user=7))
-        connection.execute(keys.insert(), [
-            {"key_id": f"{index:010d}", "name": f"old key {index} [b]", "description": "kept",
-             "owner": "bob", "role": "deploy", "secret_hash": "$argon2id$v=19$fake",
-             "created_at": stamp, "updated_at": stamp, "expires_at": None,
-             "revoked_at": stamp if index % 3 == 0 else None,
-             "revoked_by": "alice" if index % 3 == 0 else None, "last_used_at": None,
-             "use_count": index, "allowed_hosts": '["10.0.0.0/8"]'} for index in range(12)])
-        connection.execute(events.insert(), [
-            {"at": at.replace(microsecond=index), "actor": "alice", "action": "key.create",
-             "key_id": f"{index:010d}", "face": "cli",
-             "details": '{"name":"old key %d \\u00e9"}' % index} for index in range(12)])
+        connection.execute(
+            settings.update().values(keys_enabled=False, max_expiry_days=90, max_keys_per_user=7)
+        )
+        connection.execute(
+            keys.insert(),
+            [
+                {
+                    "key_id": f"{index:010d}",
+                    "name": f"old key {index} [b]",
+                    "description": "kept",
+                    "owner": "bob",
+                    "role": "deploy",
+                    "secret_hash": "$argon2id$v=19$fake",
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "expires_at": None,
+                    "revoked_at": stamp if index % 3 == 0 else None,
+                    "revoked_by": "alice" if index % 3 == 0 else None,
+                    "last_used_at": None,
+                    "use_count": index,
+                    "allowed_hosts": '["10.0.0.0/8"]',
+                }
+                for index in range(12)
+            ],
+        )
+        connection.execute(
+            events.insert(),
+            [
+                {
+                    "at": at.replace(microsecond=index),
+                    "actor": "alice",
+                    "action": "key.create",
+                    "key_id": f"{index:010d}",
+                    "face": "cli",
+                    "details": '{"name":"old key %d \\u00e9"}' % index,
+                }
+                for index in range(12)
+            ],
+        )
 
     def snapshot():
         out = {}
@@ -348,8 +404,13 @@ def test_upgrade_from_first_schema_keeps_everything(db_url):
             for table in ("keys", "users", "key_roles", "settings", "events"):
                 rows = connection.execute(sa.text(f"SELECT * FROM {table}")).mappings().all()
                 out[table] = sorted(
-                    (tuple(sorted((k, str(v)) for k, v in row.items()
-                                  if k not in ("prev_hash", "hash"))) for row in rows))
+                    tuple(
+                        sorted(
+                            (k, str(v)) for k, v in row.items() if k not in ("prev_hash", "hash")
+                        )
+                    )
+                    for row in rows
+                )
         return out
 
     before = snapshot()

@@ -60,14 +60,17 @@ def test_only_the_service_can_say_otherwise(seeded, sqlite_url, clock, tmp_path)
 
 
 def test_the_app_start_imports_no_sqlalchemy_and_no_argon2():
-    probe = ("import json, sys\n"
-             "from keytui.tui.run import run_app\n"
-             "import keytui.cli, keytui.tui.app, keytui.tui.screens.main\n"
-             "import keytui.core.first_window\n"
-             "print(json.dumps(sorted(m for m in sys.modules\n"
-             "                 if m.split('.')[0] in ('sqlalchemy', 'argon2', 'alembic'))))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=60, check=True)
+    probe = (
+        "import json, sys\n"
+        "from keytui.tui.run import run_app\n"
+        "import keytui.cli, keytui.tui.app, keytui.tui.screens.main\n"
+        "import keytui.core.first_window\n"
+        "print(json.dumps(sorted(m for m in sys.modules\n"
+        "                 if m.split('.')[0] in ('sqlalchemy', 'argon2', 'alembic'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
     assert json.loads(result.stdout) == []
 
 

@@ -18,30 +18,58 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, insert, select
 
 from keytui import cli
-from keytui.core import keyformat, service as service_module
+from keytui.core import keyformat
+from keytui.core import service as service_module
 from keytui.core.errors import InvalidInput, KeytuiError
 from keytui.core.identity import current_login
 from keytui.core.models import Event, Key
 
 HOSTILE = [
-    "[b]bold[/b]", "[/", "[link=http://evil]x[/link]", "\x1b[2J", "\x1b]52;c;ZXZpbA==\x07",
-    "abc\u202edcba", "nul\x00byte", "\x9b31m", "bell\x07", "new\nline", "tab\there",
-    "\u200f\u2066", "x" * 10_000_000,
+    "[b]bold[/b]",
+    "[/",
+    "[link=http://evil]x[/link]",
+    "\x1b[2J",
+    "\x1b]52;c;ZXZpbA==\x07",
+    "abc\u202edcba",
+    "nul\x00byte",
+    "\x9b31m",
+    "bell\x07",
+    "new\nline",
+    "tab\there",
+    "\u200f\u2066",
+    "x" * 10_000_000,
 ]
-PRINTABLE_BUT_ODD = ["[b]bold[/b]", "[/", "[link=http://evil]x[/link]", "🔑 key", "ｆｕｌｌ",
-                     "'; DROP TABLE keys; --", "%_\\", "{}"]
+PRINTABLE_BUT_ODD = [
+    "[b]bold[/b]",
+    "[/",
+    "[link=http://evil]x[/link]",
+    "🔑 key",
+    "ｆｕｌｌ",
+    "'; DROP TABLE keys; --",
+    "%_\\",
+    "{}",
+]
 NON_PRINTABLE = [s for s in HOSTILE if not s.isprintable()]
 
-hypothesis_settings = settings(max_examples=60, deadline=None,
-                               suppress_health_check=[HealthCheck.function_scoped_fixture])
+hypothesis_settings = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def snapshot(service) -> tuple:
     """Everything a refused call must leave as it was."""
     with service.db.read() as session:
-        keys = session.execute(select(Key.key_id, Key.name, Key.description, Key.owner,
-                                      Key.revoked_at, Key.secret_hash, Key.allowed_hosts)
-                               .order_by(Key.pk)).all()
+        keys = session.execute(
+            select(
+                Key.key_id,
+                Key.name,
+                Key.description,
+                Key.owner,
+                Key.revoked_at,
+                Key.secret_hash,
+                Key.allowed_hosts,
+            ).order_by(Key.pk)
+        ).all()
         events = session.scalar(select(func.count()).select_from(Event))
     return tuple(keys), events, service.get_settings(), tuple(service.list_users())
 
@@ -95,15 +123,23 @@ def test_hostile_text_is_refused_without_change(admin, bad):
         message = str(refused.value)
         assert message.isprintable() and len(message) < 300
     # Lookups by a hostile ID, login or search find nothing and say so in one clean line.
-    for call in (lambda: admin.get_key(bad), lambda: admin.revoke_key(bad),
-                 lambda: admin.replace_key(bad), lambda: admin.delete_keys([bad]),
-                 lambda: admin.set_user_role(bad, "viewer"), lambda: admin.remove_user(bad),
-                 lambda: admin.remove_role(bad)):
+    for call in (
+        lambda: admin.get_key(bad),
+        lambda: admin.revoke_key(bad),
+        lambda: admin.replace_key(bad),
+        lambda: admin.delete_keys([bad]),
+        lambda: admin.set_user_role(bad, "viewer"),
+        lambda: admin.remove_user(bad),
+        lambda: admin.remove_role(bad),
+    ):
         with pytest.raises(KeytuiError) as refused:
             call()
         assert str(refused.value).isprintable() and len(str(refused.value)) < 300
-    for call in (lambda: admin.list_keys(service_module.KeyQuery(search=bad)),
-                 lambda: admin.list_events(search=bad), lambda: admin.count_keys(search=bad)):
+    for call in (
+        lambda: admin.list_keys(service_module.KeyQuery(search=bad)),
+        lambda: admin.list_events(search=bad),
+        lambda: admin.count_keys(search=bad),
+    ):
         try:
             call()
         except InvalidInput as refused:
@@ -116,8 +152,9 @@ def test_printable_odd_text_is_stored_verbatim(admin, odd):
     issued = admin.create_key(odd, description=odd)
     assert admin.get_key(issued.key.id).name == odd
     assert admin.get_key(issued.key.id).description == odd
-    assert [k.id for k in admin.list_keys(service_module.KeyQuery(search=odd)).keys] == \
-        [issued.key.id]
+    assert [k.id for k in admin.list_keys(service_module.KeyQuery(search=odd)).keys] == [
+        issued.key.id
+    ]
 
 
 # -- shown harmlessly where stored -------------------------------------------------------------
@@ -130,18 +167,47 @@ def test_cli_shows_stored_escapes_harmlessly(admin, db_url):
     now = admin.now()
     evil_sql = evil.replace("\x00", "") if not admin.db.is_sqlite else evil  # PG has no NUL
     with admin.db.write() as session:
-        session.execute(insert(Key), [{
-            "key_id": "evil000001", "name": evil_sql, "description": evil_sql, "owner": evil_sql,
-            "role": evil_sql, "secret_hash": "x", "created_at": now, "updated_at": now,
-            "use_count": 0, "allowed_hosts": json.dumps([evil_sql])}])
-        session.execute(insert(Event), [{  # a forged event: breaks the chain, shown harmlessly
-            "at": now, "actor": evil_sql, "action": evil_sql, "key_id": evil_sql[:16],
-            "face": evil_sql[:16], "details": json.dumps({"x": evil_sql}), "prev_hash": "0",
-            "hash": "0"}])
+        session.execute(
+            insert(Key),
+            [
+                {
+                    "key_id": "evil000001",
+                    "name": evil_sql,
+                    "description": evil_sql,
+                    "owner": evil_sql,
+                    "role": evil_sql,
+                    "secret_hash": "x",
+                    "created_at": now,
+                    "updated_at": now,
+                    "use_count": 0,
+                    "allowed_hosts": json.dumps([evil_sql]),
+                }
+            ],
+        )
+        session.execute(
+            insert(Event),
+            [
+                {  # a forged event: breaks the chain, shown harmlessly
+                    "at": now,
+                    "actor": evil_sql,
+                    "action": evil_sql,
+                    "key_id": evil_sql[:16],
+                    "face": evil_sql[:16],
+                    "details": json.dumps({"x": evil_sql}),
+                    "prev_hash": "0",
+                    "hash": "0",
+                }
+            ],
+        )
     runner = CliRunner()
     outputs = []
-    for args in (["keys", "list"], ["keys", "show", "evil000001"], ["keys", "list", "--json"],
-                 ["keys", "show", "evil000001", "--json"], ["events"]):
+    for args in (
+        ["keys", "list"],
+        ["keys", "show", "evil000001"],
+        ["keys", "list", "--json"],
+        ["keys", "show", "evil000001", "--json"],
+        ["events"],
+    ):
         result = runner.invoke(cli.main, [*args, "--db", db_url])
         assert result.exit_code == 0, result.output
         outputs.append(result.stdout + result.stderr)
@@ -154,18 +220,25 @@ def test_cli_shows_stored_escapes_harmlessly(admin, db_url):
 
 # -- Hypothesis drives the service and the CLI -------------------------------------------------
 
-text = st.one_of(st.text(max_size=120), st.sampled_from(HOSTILE[:-1]),
-                 st.text(alphabet=st.characters(codec="utf-8"), min_size=90, max_size=600))
+text = st.one_of(
+    st.text(max_size=120),
+    st.sampled_from(HOSTILE[:-1]),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=90, max_size=600),
+)
 
 
 @hypothesis_settings
-@given(name=text, description=text, owner=st.one_of(st.none(), text),
-       hosts=st.lists(text, max_size=3), new_name=text)
+@given(
+    name=text,
+    description=text,
+    owner=st.one_of(st.none(), text),
+    hosts=st.lists(text, max_size=3),
+    new_name=text,
+)
 def test_service_under_arbitrary_input(admin, name, description, owner, hosts, new_name):
     before = snapshot(admin)
     try:
-        issued = admin.create_key(name, description=description, owner=owner,
-                                  allowed_hosts=hosts)
+        issued = admin.create_key(name, description=description, owner=owner, allowed_hosts=hosts)
     except KeytuiError as refused:
         assert str(refused).isprintable()
         assert snapshot(admin) == before
@@ -185,19 +258,49 @@ def test_service_under_arbitrary_input(admin, name, description, owner, hosts, n
 
 
 @hypothesis_settings
-@given(command=st.sampled_from(["keys", "users", "roles", "settings", "events", "verify"]),
-       args=st.lists(st.one_of(text, st.sampled_from(
-    ["keys", "create", "list", "show", "rename", "revoke", "delete", "replace", "--name",
-     "--description", "--allowed-host", "--owner", "--json", "--yes", "users", "add", "roles",
-     "events", "verify", "settings", "set", "--search", "--max-keys-per-user"])), max_size=8))
+@given(
+    command=st.sampled_from(["keys", "users", "roles", "settings", "events", "verify"]),
+    args=st.lists(
+        st.one_of(
+            text,
+            st.sampled_from(
+                [
+                    "keys",
+                    "create",
+                    "list",
+                    "show",
+                    "rename",
+                    "revoke",
+                    "delete",
+                    "replace",
+                    "--name",
+                    "--description",
+                    "--allowed-host",
+                    "--owner",
+                    "--json",
+                    "--yes",
+                    "users",
+                    "add",
+                    "roles",
+                    "events",
+                    "verify",
+                    "settings",
+                    "set",
+                    "--search",
+                    "--max-keys-per-user",
+                ]
+            ),
+        ),
+        max_size=8,
+    ),
+)
 @example(command="keys", args=["list", "\x1b]52;c;ZXZpbA==\x07"])  # click echoed it raw once
 @example(command="keys", args=["--\x1b[2J"])
 def test_cli_under_arbitrary_arguments(sqlite_url, command, args):
     """Always a command first: bare ``keytui`` would open the full-screen app."""
     runner = CliRunner()
     result = runner.invoke(cli.main, [command, *args, "--db", sqlite_url], input="")
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exc_info
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     assert "Traceback" not in result.output
     if result.exit_code not in (0, 2):  # click's own usage errors have their usage lines
         assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
@@ -211,12 +314,20 @@ def test_garbage_secret_flood_costs_no_argon2_and_no_statement(admin, monkeypatc
     real = admin.create_key("real")
     argon2_calls = []
     original = service_module.verify_secret
-    monkeypatch.setattr(service_module, "verify_secret",
-                        lambda *a, **k: argon2_calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        service_module, "verify_secret", lambda *a, **k: argon2_calls.append(1) or original(*a, **k)
+    )
     body = real.secret[: -keyformat.CHECKSUM_LENGTH]
-    garbage = (["", "kt_", "x" * 10_000_000, "\x00" * 50, real.secret + "x",
-                body + "000000", real.secret.upper(), "kt_" + "a" * 60]
-               + [keyformat.new_secret(real.key.id)[:-1] + "!" for _ in range(1000)])
+    garbage = [
+        "",
+        "kt_",
+        "x" * 10_000_000,
+        "\x00" * 50,
+        real.secret + "x",
+        body + "000000",
+        real.secret.upper(),
+        "kt_" + "a" * 60,
+    ] + [keyformat.new_secret(real.key.id)[:-1] + "!" for _ in range(1000)]
     with StatementCounter(admin.db.engine) as statements:
         for secret in garbage:
             assert admin.verify(secret).code == "MALFORMED"

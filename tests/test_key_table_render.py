@@ -15,8 +15,7 @@ from .scenes import settle
 
 def cells(lines) -> list[tuple[str, Style | None]]:
     """Each character with its style, whatever the grouping into segments."""
-    return [(char, segment.style) for line in lines for segment in line
-            for char in segment.text]
+    return [(char, segment.style) for line in lines for segment in line for char in segment.text]
 
 
 def test_fast_cells_match_datatable_cells(admin):
@@ -35,8 +34,9 @@ def test_fast_cells_match_datatable_cells(admin):
                         table._cell_render_cache.clear()
                         fast = table._render_cell(row, column, Style(), spec.width + 2, cursor)
                         table._cell_render_cache.clear()
-                        slow = DataTable._render_cell(table, row, column, Style(),
-                                                      spec.width + 2, cursor)
+                        slow = DataTable._render_cell(
+                            table, row, column, Style(), spec.width + 2, cursor
+                        )
                         assert cells(fast) == cells(slow), (row, spec.key)
                         compared += 1
             assert compared > 500

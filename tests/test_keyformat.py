@@ -65,13 +65,23 @@ def test_transposed_characters_fail_the_checksum():
     secret = keyformat.new_secret("0123456789")
     random_part = secret[14:46]
     i = next(i for i in range(len(random_part) - 1) if random_part[i] != random_part[i + 1])
-    swapped = secret[: 14 + i] + random_part[i + 1] + random_part[i] + secret[14 + i + 2:]
+    swapped = secret[: 14 + i] + random_part[i + 1] + random_part[i] + secret[14 + i + 2 :]
     assert keyformat.parse_secret(swapped) is None
 
 
-@pytest.mark.parametrize("text", [
-    "", "kt_", "kt_0123456789_", "KT_0123456789_" + "a" * 38, "sk_live_abc", "\x00" * 60, None, 42,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "kt_",
+        "kt_0123456789_",
+        "KT_0123456789_" + "a" * 38,
+        "sk_live_abc",
+        "\x00" * 60,
+        None,
+        42,
+    ],
+)
 def test_malformed_secrets_do_not_parse(text):
     assert keyformat.parse_secret(text) is None
 
@@ -95,12 +105,17 @@ def test_every_generated_secret_parses(key_id):
 
 
 @settings(max_examples=300)
-@given(st.one_of(
-    st.text(),
-    st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=40, max_size=60),
-    st.builds(lambda i, rest: f"kt_{i}_{rest}", ids,
-              st.text(alphabet=keyformat.BASE62, min_size=36, max_size=40)),
-))
+@given(
+    st.one_of(
+        st.text(),
+        st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=40, max_size=60),
+        st.builds(
+            lambda i, rest: f"kt_{i}_{rest}",
+            ids,
+            st.text(alphabet=keyformat.BASE62, min_size=36, max_size=40),
+        ),
+    )
+)
 def test_arbitrary_text_never_crashes_and_only_well_formed_parses(text):
     parsed = keyformat.parse_secret(text)
     if parsed is not None:
@@ -115,7 +130,7 @@ def test_any_single_substitution_is_rejected(key_id, index, data):
     secret = keyformat.new_secret(key_id)
     replacement = data.draw(st.sampled_from(keyformat.BASE62))
     assume(replacement != secret[index])
-    typo = secret[:index] + replacement + secret[index + 1:]
+    typo = secret[:index] + replacement + secret[index + 1 :]
     # CRC32 catches every single-character error.
     assert keyformat.parse_secret(typo) is None
 
@@ -136,8 +151,9 @@ def test_name_accepts_exactly_1_to_100_printable_characters(text):
         assert ok and result == stripped
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "x" * 101, "a\x1b[2Jb", "tab\there", "nul\x00",
-                                 "rtl\u202eoverride"])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "x" * 101, "a\x1b[2Jb", "tab\there", "nul\x00", "rtl\u202eoverride"]
+)
 def test_name_refusals(bad):
     with pytest.raises(InvalidInput):
         validate.name(bad)
@@ -164,20 +180,39 @@ def test_expiry_days_and_dates():
     assert validate.expiry(date(2027, 1, 1), NOW).tzinfo is not None
 
 
-@pytest.mark.parametrize("bad", ["0d", "2026-11-21", "yesterday", "90", "d", "-5d", "2026-13-01",
-                                 "20270101", "2027-W01-1", "99999999d", "36501d", "2300-01-01",
-                                 "90 d", "٣d", "２０２７-01-01"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0d",
+        "2026-11-21",
+        "yesterday",
+        "90",
+        "d",
+        "-5d",
+        "2026-13-01",
+        "20270101",
+        "2027-W01-1",
+        "99999999d",
+        "36501d",
+        "2300-01-01",
+        "90 d",
+        "٣d",
+        "２０２７-01-01",
+    ],
+)
 def test_expiry_refusals(bad):
     with pytest.raises(InvalidInput):
         validate.expiry(bad, NOW)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(
-    st.text(max_size=20),
-    st.integers(min_value=-10, max_value=40_000).map(lambda n: f"{n}d"),
-    st.dates(min_value=date(2000, 1, 1), max_value=date(2200, 1, 1)).map(date.isoformat),
-))
+@given(
+    st.one_of(
+        st.text(max_size=20),
+        st.integers(min_value=-10, max_value=40_000).map(lambda n: f"{n}d"),
+        st.dates(min_value=date(2000, 1, 1), max_value=date(2200, 1, 1)).map(date.isoformat),
+    )
+)
 def test_expiry_parses_only_the_three_forms_and_never_crashes(text):
     try:
         result = validate.expiry(text, NOW)
@@ -194,8 +229,9 @@ def test_expiry_parses_only_the_three_forms_and_never_crashes(text):
         assert result == NOW + timedelta(days=int(days.group(1)))
     else:
         assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", form, flags=re.ASCII)
-        assert result == datetime.combine(date.fromisoformat(form), datetime.max.time().replace(
-            microsecond=0), tzinfo=UTC)
+        assert result == datetime.combine(
+            date.fromisoformat(form), datetime.max.time().replace(microsecond=0), tzinfo=UTC
+        )
 
 
 @given(st.text(max_size=40))

@@ -14,7 +14,6 @@ from keytui.core.service import SAMPLE_ROWS, KeyQuery, KeyService
 
 from .conftest import FAST_HASHER, NOW
 
-
 ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -29,9 +28,11 @@ def like(value: str, term: str, sqlite: bool) -> bool:
 def expected(service: KeyService, term: str) -> list[str]:
     everything = service.list_keys(KeyQuery(limit=100_000))
     sqlite = service.db.is_sqlite
-    return [k.id for k in everything.keys
-            if like(k.name, term, sqlite) or like(k.id, term, sqlite)
-            or like(k.owner, term, sqlite)]
+    return [
+        k.id
+        for k in everything.keys
+        if like(k.name, term, sqlite) or like(k.id, term, sqlite) or like(k.owner, term, sqlite)
+    ]
 
 
 def found(service: KeyService, term: str, **query) -> list[str]:
@@ -41,8 +42,11 @@ def found(service: KeyService, term: str, **query) -> list[str]:
 def fts_rows(service: KeyService, term: str) -> set[int]:
     phrase = '"' + term.replace('"', '""') + '"'
     with service.db.read() as session:
-        return set(session.scalars(text("SELECT rowid FROM keys_search WHERE keys_search "
-                                        "MATCH :q"), {"q": phrase}))
+        return set(
+            session.scalars(
+                text("SELECT rowid FROM keys_search WHERE keys_search MATCH :q"), {"q": phrase}
+            )
+        )
 
 
 @pytest.fixture
@@ -50,17 +54,63 @@ def seeded(make_service) -> KeyService:
     """More keys than the sample, so a term is judged common or rare as at scale."""
     service = make_service("alice")
     seed_demo(service, SAMPLE_ROWS + 600)
-    odd = ["Überweisung ÉTÉ", "Straße ẞ", "ΣΟΦΙΑ ς", "İstanbul", 'say "hi"', "100% _ok_",
-           "a\\b [x]", "日本語キー", "qq"]
+    odd = [
+        "Überweisung ÉTÉ",
+        "Straße ẞ",
+        "ΣΟΦΙΑ ς",
+        "İstanbul",
+        'say "hi"',
+        "100% _ok_",
+        "a\\b [x]",
+        "日本語キー",
+        "qq",
+    ]
     service.update_settings(max_keys_per_user=1000)
     for name in odd:
         service.create_key(name, expires=None)
     return service
 
 
-TERMS = ["a", "A", "q", "qq", "zq", "9", "ab", "é", "É", "ß", "ẞ", "ς", "σ", "Σ", "i", "İ", "日",
-         "本語", '"', '"h', "%", "_", "\\", "[x", "prod", "PROD", "Prod)", "(prod)", "ledger",
-         "ledger cron", "alice", "zzzqx", "über", "ÜBER", "straße", "日本語キ", 'say "', "x]"]
+TERMS = [
+    "a",
+    "A",
+    "q",
+    "qq",
+    "zq",
+    "9",
+    "ab",
+    "é",
+    "É",
+    "ß",
+    "ẞ",
+    "ς",
+    "σ",
+    "Σ",
+    "i",
+    "İ",
+    "日",
+    "本語",
+    '"',
+    '"h',
+    "%",
+    "_",
+    "\\",
+    "[x",
+    "prod",
+    "PROD",
+    "Prod)",
+    "(prod)",
+    "ledger",
+    "ledger cron",
+    "alice",
+    "zzzqx",
+    "über",
+    "ÜBER",
+    "straße",
+    "日本語キ",
+    'say "',
+    "x]",
+]
 
 
 def test_search_is_exactly_like(seeded):
@@ -122,8 +172,9 @@ def test_index_matches_the_table_after_bulk_demo_seeding(sqlite_url, clock):
     service.create_key("after the seed", expires=None)  # and the per-row trigger is back
     with service.db.read() as session:
         keys = session.execute(text("SELECT pk, key_id FROM keys")).all()
-        triggers = set(session.scalars(text(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        triggers = set(
+            session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        )
     assert len(keys) == 1_501
     for pk, key_id in keys:  # every key, found by its ID through the index alone
         assert pk in fts_rows(service, key_id)
@@ -138,11 +189,24 @@ def test_upgraded_0002_database_gains_the_index(db_url, clock):
     database = open_database(db_url, migrate=False)
     dbmod.upgrade(database, "0002")
     with database.write() as session:
-        session.execute(insert(Key.__table__), [{
-            "key_id": f"old{i:07d}", "name": f"legacy {name}", "description": "",
-            "owner": "alice", "role": "read-only", "secret_hash": "$argon2id$x",
-            "created_at": NOW, "updated_at": NOW, "use_count": 0, "allowed_hosts": "[]",
-        } for i, name in enumerate(["billing", "Reports", "ingest"])])
+        session.execute(
+            insert(Key.__table__),
+            [
+                {
+                    "key_id": f"old{i:07d}",
+                    "name": f"legacy {name}",
+                    "description": "",
+                    "owner": "alice",
+                    "role": "read-only",
+                    "secret_hash": "$argon2id$x",
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                    "use_count": 0,
+                    "allowed_hosts": "[]",
+                }
+                for i, name in enumerate(["billing", "Reports", "ingest"])
+            ],
+        )
     database.dispose()
     service = KeyService.open(db_url, actor="alice", clock=clock, hasher=FAST_HASHER)
     assert dbmod.current_revision(service.db) == dbmod.HEAD_REVISION
@@ -152,8 +216,9 @@ def test_upgraded_0002_database_gains_the_index(db_url, clock):
         if service.db.is_sqlite:
             assert fts_rows(service, "legacy") == {1, 2, 3}
         else:
-            indexes = set(session.scalars(text(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'keys'")))
+            indexes = set(
+                session.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'keys'"))
+            )
             assert {"ix_keys_name_trgm", "ix_keys_key_id_trgm", "ix_keys_owner_trgm"} <= indexes
     service.close()
 

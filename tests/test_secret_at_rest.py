@@ -48,8 +48,12 @@ def test_secrets_are_not_in_the_database_files(tmp_path: Path, clock):
     issued = [service.create_key(f"key {i}", description="d") for i in range(3)]
     replaced = [service.replace_key(k.key.id) for k in issued]
     # A stronger hasher upgrades the hash on verify: still no secret written.
-    verifier = KeyService(open_database(path), actor="alice", clock=clock,
-                          hasher=make_hasher(time_cost=2, memory_cost=2048))
+    verifier = KeyService(
+        open_database(path),
+        actor="alice",
+        clock=clock,
+        hasher=make_hasher(time_cost=2, memory_cost=2048),
+    )
     assert all(verifier.verify(r.secret).valid for r in replaced)
     verifier.flush_usage()
     secrets = [k.secret for k in issued + replaced]

@@ -19,8 +19,9 @@ KEYTUI = str(Path(sys.executable).with_name("keytui"))
 
 
 def keytui(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([KEYTUI, *args, "--db", str(db)], capture_output=True, text=True,
-                            input=stdin, timeout=60)
+    result = subprocess.run(
+        [KEYTUI, *args, "--db", str(db)], capture_output=True, text=True, input=stdin, timeout=60
+    )
     assert "Traceback" not in result.stderr
     return result
 
@@ -40,8 +41,10 @@ def test_cli_warns_when_others_can_read_the_file(tmp_path):
     os.chmod(path, 0o644)
     result = keytui("keys", "list", db=path)
     assert result.returncode == 0
-    assert f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}" \
+    assert (
+        f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}"
         in result.stderr
+    )
 
 
 def test_secrets_appear_nowhere_but_stdout(tmp_path):
@@ -65,8 +68,12 @@ def test_secrets_appear_nowhere_but_stdout(tmp_path):
             secrets.append(replaced.stdout.strip())
         # A verifier reading the secret from stdin: look at its argv and environment while it
         # holds the secret (sent without the newline it waits for).
-        verifier = subprocess.Popen([KEYTUI, "verify", "--db", str(db)], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        verifier = subprocess.Popen(
+            [KEYTUI, "verify", "--db", str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         verifier.stdin.write(secrets[-1].encode())
         verifier.stdin.flush()
         time.sleep(1.0)

@@ -24,14 +24,21 @@ from .conftest import NOW
 def snapshot(service) -> tuple:
     """Everything a refused call could have changed, straight from the tables."""
     with service.db.read() as session:
-        keys = [tuple(getattr(row, c.key) for c in Key.__table__.columns)
-                for row in session.scalars(select(Key).order_by(Key.pk))]
+        keys = [
+            tuple(getattr(row, c.key) for c in Key.__table__.columns)
+            for row in session.scalars(select(Key).order_by(Key.pk))
+        ]
         users = [(u.login, u.role) for u in session.scalars(select(User).order_by(User.login))]
         roles = list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
         settings = session.get(Settings, 1)
         events = session.scalar(select(func.count()).select_from(Event))
-        return (keys, users, roles, (settings.keys_enabled, settings.max_expiry_days,
-                                     settings.max_keys_per_user), events)
+        return (
+            keys,
+            users,
+            roles,
+            (settings.keys_enabled, settings.max_expiry_days, settings.max_keys_per_user),
+            events,
+        )
 
 
 def events_of(service, action: str, key_id: str | None = None):
@@ -44,8 +51,12 @@ def team(make_service, admin):
     admin.add_user("bob", "developer")
     admin.add_user("carol", "developer")
     admin.add_user("dave", "viewer")
-    return {"alice": admin, "bob": make_service("bob"), "carol": make_service("carol"),
-            "dave": make_service("dave")}
+    return {
+        "alice": admin,
+        "bob": make_service("bob"),
+        "carol": make_service("carol"),
+        "dave": make_service("dave"),
+    }
 
 
 # -- first login, create ----------------------------------------------------------------------
@@ -65,7 +76,12 @@ def test_create_with_defaults(admin):
     issued = admin.create_key("billing worker")
     key = issued.key
     assert (key.name, key.description, key.owner, key.role, key.status) == (
-        "billing worker", "", "alice", "read-only", "active")
+        "billing worker",
+        "",
+        "alice",
+        "read-only",
+        "active",
+    )
     assert key.created_at == key.updated_at == NOW
     assert key.expires_at is None and key.revoked_at is None and key.last_used_at is None
     assert key.allowed_hosts == () and key.use_count == 0
@@ -78,10 +94,19 @@ def test_create_with_defaults(admin):
 
 def test_create_with_role_owner_expiry_and_hosts(team):
     alice = team["alice"]
-    key = alice.create_key(" deploy bot ", description="ships", owner="bob", role="read-write",
-                           expires="90d",
-                           allowed_hosts=["10.1.2.3/8", "API.example.com", "*.internal.example.com",
-                                          "api.example.com"]).key
+    key = alice.create_key(
+        " deploy bot ",
+        description="ships",
+        owner="bob",
+        role="read-write",
+        expires="90d",
+        allowed_hosts=[
+            "10.1.2.3/8",
+            "API.example.com",
+            "*.internal.example.com",
+            "api.example.com",
+        ],
+    ).key
     assert key.name == "deploy bot" and key.description == "ships"
     assert key.owner == "bob" and key.role == "read-write"
     assert key.expires_at == NOW + timedelta(days=90)
@@ -89,14 +114,17 @@ def test_create_with_role_owner_expiry_and_hosts(team):
     assert alice.get_key(key.id) == key
 
 
-@pytest.mark.parametrize(("kwargs", "error"), [
-    ({"role": "superuser"}, NotFound),
-    ({"owner": "nobody"}, NotFound),
-    ({"expires": "2020-01-01"}, InvalidInput),
-    ({"expires": "soon"}, InvalidInput),
-    ({"allowed_hosts": ["not a host"]}, InvalidInput),
-    ({"description": "x" * 501}, InvalidInput),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"role": "superuser"}, NotFound),
+        ({"owner": "nobody"}, NotFound),
+        ({"expires": "2020-01-01"}, InvalidInput),
+        ({"expires": "soon"}, InvalidInput),
+        ({"allowed_hosts": ["not a host"]}, InvalidInput),
+        ({"description": "x" * 501}, InvalidInput),
+    ],
+)
 def test_create_refusals_change_nothing(admin, kwargs, error):
     before = snapshot(admin)
     with pytest.raises(error):
@@ -187,11 +215,18 @@ def test_bulk_revoke_of_a_mixed_set(team, clock):
     result = bob.revoke_keys([b1.id, b2.id, b3.id, b_expiring.id, a1.id, "zzzzzzzzzz", b1.id])
     assert [k.id for k in plan.revoke] == [k.id for k in result.revoke] == [b1.id, b2.id]
     assert {s.id: s.reason for s in result.skipped} == {
-        b3.id: "already revoked", b_expiring.id: "expired",
-        a1.id: "not yours (owner alice)", "zzzzzzzzzz": "not found"}
+        b3.id: "already revoked",
+        b_expiring.id: "expired",
+        a1.id: "not yours (owner alice)",
+        "zzzzzzzzzz": "not found",
+    }
     assert plan.skipped == result.skipped
     assert [alice.get_key(k).status for k in (b1.id, b2.id, a1.id, b_expiring.id)] == [
-        "revoked", "revoked", "active", "expired"]
+        "revoked",
+        "revoked",
+        "active",
+        "expired",
+    ]
     revokes = events_of(alice, "key.revoke")
     assert sorted(e.key_id for e in revokes) == sorted([b1.id, b2.id, b3.id])
     assert all(e.actor == "bob" for e in revokes)
@@ -245,13 +280,15 @@ def test_delete_is_all_or_none(team):
 
 
 def test_rename_changes_only_name_and_description(admin, clock):
-    issued = admin.create_key("old", description="d1", role="read-write", expires="30d",
-                              allowed_hosts=["10.0.0.1"])
+    issued = admin.create_key(
+        "old", description="d1", role="read-write", expires="30d", allowed_hosts=["10.0.0.1"]
+    )
     clock.advance(minutes=1)
     key = admin.rename_key(issued.key.id, "new", "d2")
     assert (key.name, key.description, key.updated_at) == ("new", "d2", NOW + timedelta(minutes=1))
-    unchanged = dataclasses.replace(issued.key, name="new", description="d2",
-                                    updated_at=key.updated_at)
+    unchanged = dataclasses.replace(
+        issued.key, name="new", description="d2", updated_at=key.updated_at
+    )
     assert key == unchanged == admin.get_key(key.id)
     assert admin.verify(issued.secret, host="10.0.0.1").valid
     [event] = events_of(admin, "key.rename", key.id)
@@ -274,16 +311,18 @@ def test_developer_manages_own_keys_only(team):
     bob.delete_keys([own.key.id])
     theirs = team["carol"].create_key("theirs").key
     before = snapshot(bob)
-    for call in (lambda: bob.create_key("x", owner="carol"),
-                 lambda: bob.rename_key(theirs.id, "mine now"),
-                 lambda: bob.replace_key(theirs.id),
-                 lambda: bob.revoke_key(theirs.id),
-                 lambda: bob.delete_keys([theirs.id]),
-                 lambda: bob.update_settings(keys_enabled=False),
-                 lambda: bob.add_user("eve", "admin"),
-                 lambda: bob.set_user_role("bob", "admin"),
-                 lambda: bob.add_role("god"),
-                 lambda: bob.remove_role("read-only")):
+    for call in (
+        lambda: bob.create_key("x", owner="carol"),
+        lambda: bob.rename_key(theirs.id, "mine now"),
+        lambda: bob.replace_key(theirs.id),
+        lambda: bob.revoke_key(theirs.id),
+        lambda: bob.delete_keys([theirs.id]),
+        lambda: bob.update_settings(keys_enabled=False),
+        lambda: bob.add_user("eve", "admin"),
+        lambda: bob.set_user_role("bob", "admin"),
+        lambda: bob.add_role("god"),
+        lambda: bob.remove_role("read-only"),
+    ):
         with pytest.raises(PermissionDenied):
             call()
     assert snapshot(bob) == before
@@ -297,10 +336,15 @@ def test_viewer_reads_only(team):
     assert dave.get_key(key.id) == key and dave.counts().active == 1
     assert dave.get_settings().max_keys_per_user == 100
     before = snapshot(dave)
-    for call in (lambda: dave.create_key("x"), lambda: dave.rename_key(key.id, "y"),
-                 lambda: dave.replace_key(key.id), lambda: dave.revoke_key(key.id),
-                 lambda: dave.delete_keys([key.id]), lambda: dave.remove_user("bob"),
-                 lambda: dave.update_settings(max_keys_per_user=5)):
+    for call in (
+        lambda: dave.create_key("x"),
+        lambda: dave.rename_key(key.id, "y"),
+        lambda: dave.replace_key(key.id),
+        lambda: dave.revoke_key(key.id),
+        lambda: dave.delete_keys([key.id]),
+        lambda: dave.remove_user("bob"),
+        lambda: dave.update_settings(max_keys_per_user=5),
+    ):
         with pytest.raises(PermissionDenied, match="viewer may not|own keys"):
             call()
     assert snapshot(dave) == before
@@ -320,8 +364,12 @@ def test_unknown_user_is_told_how_to_be_added(make_service, admin):
     key = admin.create_key("k").key
     eve = make_service("eve")
     before = snapshot(admin)
-    for call in (lambda: eve.create_key("x"), lambda: eve.revoke_key(key.id),
-                 lambda: eve.list_keys(), lambda: eve.get_key(key.id)):
+    for call in (
+        lambda: eve.create_key("x"),
+        lambda: eve.revoke_key(key.id),
+        lambda: eve.list_keys(),
+        lambda: eve.get_key(key.id),
+    ):
         with pytest.raises(UnknownUser, match="keytui users add eve"):
             call()
     assert snapshot(admin) == before
@@ -343,8 +391,12 @@ def listed(team, clock):
     alice, bob = team["alice"], team["bob"]
     made = {}
     for name, service, kwargs in (
-        ("alpha", alice, {}), ("bravo", bob, {}), ("charlie", bob, {"expires": "1d"}),
-        ("delta", alice, {}), ("echo", team["carol"], {}), ("foxtrot", bob, {}),
+        ("alpha", alice, {}),
+        ("bravo", bob, {}),
+        ("charlie", bob, {"expires": "1d"}),
+        ("delta", alice, {}),
+        ("echo", team["carol"], {}),
+        ("foxtrot", bob, {}),
         ("golf", alice, {"expires": "10d"}),
     ):
         issued = service.create_key(name, **kwargs)

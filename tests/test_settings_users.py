@@ -79,9 +79,15 @@ def test_max_keys_per_user(team):
 def test_a_new_installation(admin):
     current = admin.get_settings()
     assert (current.keys_enabled, current.max_expiry_days, current.max_keys_per_user) == (
-        True, None, 100)
-    assert current.to_json() == {"keys_enabled": True, "max_expiry_days": None,
-                                 "max_keys_per_user": 100}
+        True,
+        None,
+        100,
+    )
+    assert current.to_json() == {
+        "keys_enabled": True,
+        "max_expiry_days": None,
+        "max_keys_per_user": 100,
+    }
     assert admin.list_roles() == ["read-only", "read-write"]
 
 

@@ -36,7 +36,6 @@ from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
 from keytui.tui.screens.reveal import RevealModal
 
-
 SIZE = (120, 36)
 
 
@@ -69,8 +68,9 @@ def service(open_as) -> KeyService:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-async def until(pilot: Pilot, condition: Callable[[], object], what: str = "",
-                timeout: float = 5.0) -> None:
+async def until(
+    pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 5.0
+) -> None:
     """Pause in small steps until ``condition()`` holds; fail after ``timeout`` seconds."""
     for _ in range(int(timeout / 0.05)):
         if condition():
@@ -82,8 +82,15 @@ async def until(pilot: Pilot, condition: Callable[[], object], what: str = "",
 async def started(app: KeytuiApp, pilot: Pilot) -> MainScreen:
     """The main screen once its first window of keys and the header's counts are shown
     (the counts follow the first window)."""
-    await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded
-                and app.screen.counts is not None, "the main screen to load")
+    await until(
+        pilot,
+        lambda: (
+            isinstance(app.screen, MainScreen)
+            and app.screen.loaded
+            and app.screen.counts is not None
+        ),
+        "the main screen to load",
+    )
     await pilot.pause()
     return app.screen  # type: ignore[return-value]
 
@@ -146,8 +153,11 @@ async def test_search_filters_after_the_debounce_enter_keeps_it_and_esc_clears(s
         await pilot.press("slash")
         assert app.focused is screen.query_one("#search", Input)
         await pilot.press(*"billing")
-        await until(pilot, lambda: sorted(names(screen)) == ["billing cron", "billing worker"],
-                    "the search to filter")
+        await until(
+            pilot,
+            lambda: sorted(names(screen)) == ["billing cron", "billing worker"],
+            "the search to filter",
+        )
         assert screen.match_count == 2
         assert "of 2 matching" in plain(screen.query_one("#info", Static))
 
@@ -187,15 +197,23 @@ async def test_status_keys_1_to_4_filter_the_table(service):
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
         assert screen.match_count == counts.total
-        for key, status, expected in (("2", "active", counts.active),
-                                      ("3", "expired", counts.expired),
-                                      ("4", "revoked", counts.revoked),
-                                      ("1", None, counts.total)):
+        for key, status, expected in (
+            ("2", "active", counts.active),
+            ("3", "expired", counts.expired),
+            ("4", "revoked", counts.revoked),
+            ("1", None, counts.total),
+        ):
             await pilot.press(key)
-            await until(pilot, lambda s=status, n=expected: screen.status == s
-                        and screen.match_count == n and screen.table.keys
-                        and all(s is None or k.status == s for k in screen.table.keys),
-                        f"status {status}")
+            await until(
+                pilot,
+                lambda s=status, n=expected: (
+                    screen.status == s
+                    and screen.match_count == n
+                    and screen.table.keys
+                    and all(s is None or k.status == s for k in screen.table.keys)
+                ),
+                f"status {status}",
+            )
             assert f"of {expected:,}" in plain(screen.query_one("#info", Static))
 
 
@@ -368,8 +386,9 @@ async def open_new_key(app: KeytuiApp, pilot: Pilot) -> NewKeyModal:
     await pilot.press("n")
     form = await modal(app, pilot, NewKeyModal)
     # The form fills its choices (owners, roles, expiries) from a worker.
-    await until(pilot, lambda: len(form.query_one("#expires", Select)._options) > 2,
-                "the form's choices")
+    await until(
+        pilot, lambda: len(form.query_one("#expires", Select)._options) > 2, "the form's choices"
+    )
     return form  # type: ignore[return-value]
 
 
@@ -464,7 +483,6 @@ async def test_enter_on_the_last_field_creates(service):
     assert key.name == "by enter" and key.allowed_hosts == ("10.0.0.0/8",)
 
 
-
 @tui
 async def test_an_impatient_second_ctrl_s_or_esc_does_not_lose_a_secret(service, monkeypatch):
     create_key = service.create_key
@@ -483,6 +501,7 @@ async def test_an_impatient_second_ctrl_s_or_esc_does_not_lose_a_secret(service,
         assert app.screen is reveal
         [key] = service.list_keys().keys
         assert service.verify(plain(reveal.query_one("#secret", Static))).key_id == key.id
+
 
 # -- delete and rename -------------------------------------------------------------------------
 
@@ -538,7 +557,6 @@ async def test_rename_with_an_empty_name_shows_the_error_beside_it(service):
     assert service.get_key(key.id).name == "stays"
 
 
-
 @tui
 async def test_enter_opens_the_details_and_esc_comes_back(service):
     key = service.create_key("[i]detailed", description="what it does").key
@@ -552,6 +570,7 @@ async def test_enter_opens_the_details_and_esc_comes_back(service):
         assert "[i]detailed" in plain(fields) and "what it does" in plain(fields)
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
+
 
 # -- roles and read-only -----------------------------------------------------------------------
 
@@ -656,9 +675,20 @@ async def test_markup_and_escape_sequences_in_names_show_as_text(service):
     markup = service.create_key("[b]x").key
     evil_name = "evil\x1b]52;c;ZXZpbA==\x07 [red]y"
     with service.db.write() as session:  # validation refuses control characters: go around it
-        session.add(Key(key_id="evil000001", name=evil_name, description="", owner="alice",
-                        role="read-only", secret_hash="x", created_at=service.now(),
-                        updated_at=service.now(), use_count=0, allowed_hosts="[]"))
+        session.add(
+            Key(
+                key_id="evil000001",
+                name=evil_name,
+                description="",
+                owner="alice",
+                role="read-only",
+                secret_hash="x",
+                created_at=service.now(),
+                updated_at=service.now(),
+                use_count=0,
+                allowed_hosts="[]",
+            )
+        )
     app = make_app(service, clock=service.clock)
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
@@ -689,8 +719,19 @@ async def test_palette_has_our_actions_and_no_screenshot(service):
         screen = await started(app, pilot)
         titles = [command.title for command in app.get_system_commands(screen)]
         assert not any("screenshot" in title.lower() for title in titles)
-        for title in ("Search", "New", "Rename", "Replace", "Revoke", "Delete", "Events",
-                      "Settings", "Help", "Mark all matching", "Active keys"):
+        for title in (
+            "Search",
+            "New",
+            "Rename",
+            "Replace",
+            "Revoke",
+            "Delete",
+            "Events",
+            "Settings",
+            "Help",
+            "Mark all matching",
+            "Active keys",
+        ):
             assert title in titles, title
 
 
@@ -828,11 +869,15 @@ async def test_the_first_window_paints_before_the_counts_then_the_total_follows(
     service.count_keys = recording
     app = make_app(service, clock=service.clock)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded,
-                    "the first window")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, MainScreen) and app.screen.loaded,
+            "the first window",
+        )
         assert plain(app.screen.query_one("#info", Static)).startswith("Keys 1–100 of ")
-        await until(pilot, lambda: "of 300" in plain(app.screen.query_one("#info", Static)),
-                    "the total")
+        await until(
+            pilot, lambda: "of 300" in plain(app.screen.query_one("#info", Static)), "the total"
+        )
     assert counted == []
 
 
@@ -857,8 +902,11 @@ async def test_a_search_shows_its_window_first_and_its_count_right_after(service
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
         await pilot.press("slash", "e")
-        await until(pilot, lambda: [k.id for k in screen.table.keys]
-                    == [k.id for k in expected.keys], "the window of matches")
+        await until(
+            pilot,
+            lambda: [k.id for k in screen.table.keys] == [k.id for k in expected.keys],
+            "the window of matches",
+        )
         info = screen.query_one("#info", Static)
         assert screen.match_count is None and "Keys 1–100 of … matching" in plain(info)
         gate[0].set()
@@ -871,14 +919,20 @@ async def test_a_search_shows_its_window_first_and_its_count_right_after(service
         # G before the count is in: the last window waits for a count of its own
         gate[0] = threading.Event()
         await pilot.press("slash", "backspace", "a", "enter")
-        await until(pilot, lambda: screen.search == "a" and screen.table.keys
-                    and screen.match_count is None, "the window for 'a'")
+        await until(
+            pilot,
+            lambda: screen.search == "a" and screen.table.keys and screen.match_count is None,
+            "the window for 'a'",
+        )
         await pilot.press("G")
         await pilot.pause(0.2)
         gate[0].set()
         total_a = real_count("a", cap=10_000)
-        await until(pilot, lambda: screen.tail == 0 and screen.match_count == total_a,
-                    "the last window for 'a'")
+        await until(
+            pilot,
+            lambda: screen.tail == 0 and screen.match_count == total_a,
+            "the last window for 'a'",
+        )
         last = service.list_keys(KeyQuery(search="a", limit=100, descending=False)).keys
         assert screen.table.keys[-1].id == last[0].id
 
@@ -897,20 +951,43 @@ async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(se
         assert screen.sort == "created_at"
         await pilot.press("s")  # created_at is followed by the next sortable column
         following = SORT_CYCLE[(SORT_CYCLE.index("created_at") + 1) % len(SORT_CYCLE)]
-        await until(pilot, lambda: screen.sort == following and [k.id for k in screen.table.keys]
-                    == ids(following, screen.descending), "the next column's order")
+        await until(
+            pilot,
+            lambda: (
+                screen.sort == following
+                and [k.id for k in screen.table.keys] == ids(following, screen.descending)
+            ),
+            "the next column's order",
+        )
         before = screen.descending
         await pilot.press("o")
-        await until(pilot, lambda: screen.descending is not before
-                    and [k.id for k in screen.table.keys] == ids(following, not before),
-                    "the reversed order")
+        await until(
+            pilot,
+            lambda: (
+                screen.descending is not before
+                and [k.id for k in screen.table.keys] == ids(following, not before)
+            ),
+            "the reversed order",
+        )
         assert ("▼" if not before else "▲") in plain(screen.query_one("#info", Static))
         await pilot.click("#keys", offset=(12, 0))  # the Name header
-        await until(pilot, lambda: screen.sort == "name"
-                    and [k.id for k in screen.table.keys] == ids("name", True), "by name")
+        await until(
+            pilot,
+            lambda: (
+                screen.sort == "name" and [k.id for k in screen.table.keys] == ids("name", True)
+            ),
+            "by name",
+        )
         await pilot.click("#keys", offset=(12, 0))  # the same header again: reversed
-        await until(pilot, lambda: screen.sort == "name" and not screen.descending
-                    and [k.id for k in screen.table.keys] == ids("name", False), "name, A-Z")
+        await until(
+            pilot,
+            lambda: (
+                screen.sort == "name"
+                and not screen.descending
+                and [k.id for k in screen.table.keys] == ids("name", False)
+            ),
+            "name, A-Z",
+        )
 
 
 @tui
@@ -930,15 +1007,22 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "viewer"
         await pilot.click("#user-set")
-        await until(pilot, lambda: any(u.login == "erin" and u.role == "viewer"
-                                       for u in service.list_users()), "erin added")
-        await until(pilot, lambda: "erin" in {k.value for k in
-                                              screen.query_one("#users", DataTable).rows})
+        await until(
+            pilot,
+            lambda: any(u.login == "erin" and u.role == "viewer" for u in service.list_users()),
+            "erin added",
+        )
+        await until(
+            pilot, lambda: "erin" in {k.value for k in screen.query_one("#users", DataTable).rows}
+        )
         await pilot.pause(0.3)  # the reloaded table highlights its first row into the form
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "developer"
         await pilot.click("#user-set")
-        await until(pilot, lambda: any(u.login == "erin" and u.role == "developer"
-                                       for u in service.list_users()), "erin's new role")
+        await until(
+            pilot,
+            lambda: any(u.login == "erin" and u.role == "developer" for u in service.list_users()),
+            "erin's new role",
+        )
         messages = " ".join(str(n.message) for n in notifications(app))
         assert "Added erin as viewer." in messages and "erin is now developer." in messages

@@ -14,6 +14,7 @@ from .scenes import settle
 
 def open_events(service) -> tuple[str, list[str]]:
     """Open the app, press E: the chain line and the action column, as shown."""
+
     async def run() -> tuple[str, list[str]]:
         app = make_app(service)
         async with app.run_test(size=(120, 36)) as pilot:
@@ -21,8 +22,10 @@ def open_events(service) -> tuple[str, list[str]]:
             await pilot.press("E")
             await settle(pilot)
             table = app.screen.query_one("#events")
-            return (str(app.screen.query_one("#chain").render()),
-                    [str(table.get_row_at(i)[2]) for i in range(table.row_count)])
+            return (
+                str(app.screen.query_one("#chain").render()),
+                [str(table.get_row_at(i)[2]) for i in range(table.row_count)],
+            )
 
     return asyncio.run(run())
 

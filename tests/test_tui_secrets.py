@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import os
+import re
 from pathlib import Path
 
 from sqlalchemy import select
@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pictures() -> list[Path]:
     return sorted((ROOT / "screenshots").glob("*.svg")) + sorted(
-        (ROOT / "tests" / "__snapshots__").rglob("*.svg"))
+        (ROOT / "tests" / "__snapshots__").rglob("*.svg")
+    )
 
 
 def test_secrets_from_the_app_leak_nowhere(admin):

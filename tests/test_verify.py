@@ -58,9 +58,19 @@ def test_valid_names_the_key_owner_and_role(admin):
     issued = admin.create_key("k", role="read-write")
     result = admin.verify(issued.secret)
     assert (result.valid, result.code, result.key_id, result.owner, result.role) == (
-        True, "VALID", issued.key.id, "alice", "read-write")
-    assert result.to_json() == {"valid": True, "code": "VALID", "key_id": issued.key.id,
-                                "owner": "alice", "role": "read-write"}
+        True,
+        "VALID",
+        issued.key.id,
+        "alice",
+        "read-write",
+    )
+    assert result.to_json() == {
+        "valid": True,
+        "code": "VALID",
+        "key_id": issued.key.id,
+        "owner": "alice",
+        "role": "read-write",
+    }
     assert admin.verify(f"  {issued.secret}\n").valid
 
 
@@ -111,20 +121,39 @@ def test_disabled(admin):
     assert admin.verify(keyformat.new_secret("zzzzzzzzzz")).code == "DISABLED"
 
 
-@pytest.mark.parametrize(("host", "valid"), [
-    ("10.20.30.40", True), ("11.0.0.1", False),
-    ("2001:db8::1", True), ("2001:db9::1", False),
-    ("192.168.1.7", True), ("192.168.1.8", False),
-    ("api.example.com", True), ("API.Example.COM", True), (" api.example.com ", True),
-    ("api.example.com.evil.net", False), ("xapi.example.com", False),
-    ("a.internal.example.com", True), ("a.b.internal.example.com", True),
-    ("internal.example.com", False), ("evilinternal.example.com", False),
-    (None, False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "valid"),
+    [
+        ("10.20.30.40", True),
+        ("11.0.0.1", False),
+        ("2001:db8::1", True),
+        ("2001:db9::1", False),
+        ("192.168.1.7", True),
+        ("192.168.1.8", False),
+        ("api.example.com", True),
+        ("API.Example.COM", True),
+        (" api.example.com ", True),
+        ("api.example.com.evil.net", False),
+        ("xapi.example.com", False),
+        ("a.internal.example.com", True),
+        ("a.b.internal.example.com", True),
+        ("internal.example.com", False),
+        ("evilinternal.example.com", False),
+        (None, False),
+        ("", False),
+    ],
+)
 def test_allowed_hosts(admin, host, valid):
-    secret = admin.create_key("k", allowed_hosts=[
-        "10.0.0.0/8", "2001:db8::/32", "192.168.1.7", "api.example.com",
-        "*.internal.example.com"]).secret
+    secret = admin.create_key(
+        "k",
+        allowed_hosts=[
+            "10.0.0.0/8",
+            "2001:db8::/32",
+            "192.168.1.7",
+            "api.example.com",
+            "*.internal.example.com",
+        ],
+    ).secret
     result = admin.verify(secret, host=host)
     assert result.code == ("VALID" if valid else "HOST_NOT_ALLOWED")
     assert result.valid is valid

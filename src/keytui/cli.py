@@ -68,8 +68,10 @@ class State:
             from .core.db import world_readable
 
             if path is not None and world_readable(path):
-                click.echo(f"keytui: warning: {path} is readable by other users; "
-                           f"run: chmod 600 {path}", err=True)
+                click.echo(
+                    f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}",
+                    err=True,
+                )
         return self._service
 
     def close(self) -> None:
@@ -90,10 +92,15 @@ def set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> st
 
 def db_option(command: Callable) -> Callable:
     """Every command takes ``--db PATH_OR_URL`` (also accepted before the command)."""
-    return click.option("--db", metavar="PATH_OR_URL", expose_value=False, callback=set_db,
-                        is_eager=True,
-                        help="SQLite file or database URL (default: $KEYTUI_DATABASE_URL, "
-                             "else keytui.db in your data directory).")(command)
+    return click.option(
+        "--db",
+        metavar="PATH_OR_URL",
+        expose_value=False,
+        callback=set_db,
+        is_eager=True,
+        help="SQLite file or database URL (default: $KEYTUI_DATABASE_URL, "
+        "else keytui.db in your data directory).",
+    )(command)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -151,8 +158,11 @@ class KeytuiGroup(click.Group):
 # -- commands ------------------------------------------------------------------------------------
 
 
-@click.group(cls=KeytuiGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=KeytuiGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @db_option
 @click.option("--read-only", is_flag=True, help="Open the app with every changing action hidden.")
 @click.version_option(package_name="keytui")
@@ -174,25 +184,48 @@ def keys() -> None:
     """Generate, list, show, rename, replace, revoke and delete keys."""
 
 
-KEY_COLUMNS = (("ID", 10), ("NAME", 28), ("OWNER", 12), ("ROLE", 12), ("STATUS", 8),
-               ("EXPIRES", 10), ("LAST USED", 16))
+KEY_COLUMNS = (
+    ("ID", 10),
+    ("NAME", 28),
+    ("OWNER", 12),
+    ("ROLE", 12),
+    ("STATUS", 8),
+    ("EXPIRES", 10),
+    ("LAST USED", 16),
+)
 
 
 def key_row(key) -> str:
-    cells = (key.id, key.name, key.owner, key.role, key.status, day(key.expires_at),
-             when(key.last_used_at))
-    return "  ".join(fit(cell, width).ljust(width) for cell, (_, width) in
-                     zip(cells, KEY_COLUMNS, strict=True)).rstrip()
+    cells = (
+        key.id,
+        key.name,
+        key.owner,
+        key.role,
+        key.status,
+        day(key.expires_at),
+        when(key.last_used_at),
+    )
+    return "  ".join(
+        fit(cell, width).ljust(width) for cell, (_, width) in zip(cells, KEY_COLUMNS, strict=True)
+    ).rstrip()
 
 
 def describe(key) -> str:
-    rows = [("ID", key.id), ("Name", key.name), ("Description", key.description or "-"),
-            ("Owner", key.owner), ("Role", key.role), ("Status", key.status),
-            ("Created", when(key.created_at)), ("Updated", when(key.updated_at)),
-            ("Expires", when(key.expires_at, empty="never")),
-            ("Revoked", f"{when(key.revoked_at)} by {key.revoked_by}" if key.revoked_at else "-"),
-            ("Last used", when(key.last_used_at, empty="never")), ("Uses", key.use_count),
-            ("Allowed hosts", ", ".join(key.allowed_hosts) or "any")]
+    rows = [
+        ("ID", key.id),
+        ("Name", key.name),
+        ("Description", key.description or "-"),
+        ("Owner", key.owner),
+        ("Role", key.role),
+        ("Status", key.status),
+        ("Created", when(key.created_at)),
+        ("Updated", when(key.updated_at)),
+        ("Expires", when(key.expires_at, empty="never")),
+        ("Revoked", f"{when(key.revoked_at)} by {key.revoked_by}" if key.revoked_at else "-"),
+        ("Last used", when(key.last_used_at, empty="never")),
+        ("Uses", key.use_count),
+        ("Allowed hosts", ", ".join(key.allowed_hosts) or "any"),
+    ]
     return "\n".join(f"{label + ':':<15}{safe(value)}" for label, value in rows)
 
 
@@ -201,9 +234,24 @@ def describe(key) -> str:
 @click.option("--search", default="", help="Match name, ID or owner.")
 @click.option("--status", type=click.Choice(["active", "expired", "revoked"]))
 @click.option("--owner", metavar="LOGIN")
-@click.option("--sort", default="created_at", show_default=True,
-              type=click.Choice(["name", "key_id", "owner", "role", "created_at", "updated_at",
-                                 "expires_at", "last_used_at", "status"]))
+@click.option(
+    "--sort",
+    default="created_at",
+    show_default=True,
+    type=click.Choice(
+        [
+            "name",
+            "key_id",
+            "owner",
+            "role",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "last_used_at",
+            "status",
+        ]
+    ),
+)
 @click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many keys.")
 @json_option
@@ -240,18 +288,31 @@ def keys_list(search, status, owner, sort, asc, limit, as_json) -> None:
 @click.option("--description", default="")
 @click.option("--owner", metavar="LOGIN", help="Admins may create keys for others.")
 @click.option("--role", metavar="ROLE", help="A key role (see: keytui roles list).")
-@click.option("--expires", metavar="YYYY-MM-DD|Nd|never",
-              help="Default: the installation's maximum expiry, or never.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="HOST",
-              help="Host name, IP or CIDR; repeat for more. None means any host.")
+@click.option(
+    "--expires",
+    metavar="YYYY-MM-DD|Nd|never",
+    help="Default: the installation's maximum expiry, or never.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Host name, IP or CIDR; repeat for more. None means any host.",
+)
 @json_option
 def keys_create(name, description, owner, role, expires, allowed_hosts, as_json) -> None:
     """Create a key. Its secret is printed once, alone on stdout."""
     from .core.service import DEFAULT_EXPIRY
 
     issued = state().service.create_key(
-        name, description=description, owner=owner, role=role,
-        expires=DEFAULT_EXPIRY if expires is None else expires, allowed_hosts=allowed_hosts)
+        name,
+        description=description,
+        owner=owner,
+        role=role,
+        expires=DEFAULT_EXPIRY if expires is None else expires,
+        allowed_hosts=allowed_hosts,
+    )
     print_issued(issued, "Created", as_json)
 
 
@@ -260,9 +321,12 @@ def print_issued(issued, verb: str, as_json: bool) -> None:
     if as_json:
         emit_json({**key.to_json(), "secret": issued.secret})
         return
-    click.echo(f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
-               f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
-               "once; store it now:", err=True)
+    click.echo(
+        f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
+        f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
+        "once; store it now:",
+        err=True,
+    )
     click.echo(issued.secret)
 
 
@@ -303,8 +367,12 @@ def keys_replace(key_id, yes, as_json) -> None:
     """Issue a new secret for a key; the old secret stops working at once."""
     service = state().service
     key = service.get_key(key_id)
-    confirm("replace", yes, f"Replacing key {key.id} {safe(key.name)!r} takes effect at once: "
-                            "apps using the old secret will fail.")
+    confirm(
+        "replace",
+        yes,
+        f"Replacing key {key.id} {safe(key.name)!r} takes effect at once: "
+        "apps using the old secret will fail.",
+    )
     print_issued(service.replace_key(key.id), "Replaced", as_json)
 
 
@@ -327,8 +395,12 @@ def keys_revoke(key_ids, yes, as_json) -> None:
         confirm(f"revoke {len(plan.revoke)} key(s)", yes, "\n".join(lines))
     result = service.revoke_keys(key_ids)
     if as_json:
-        emit_json({"revoked": [key.to_json() for key in result.revoke],
-                   "skipped": [{"id": s.id, "reason": s.reason} for s in result.skipped]})
+        emit_json(
+            {
+                "revoked": [key.to_json() for key in result.revoke],
+                "skipped": [{"id": s.id, "reason": s.reason} for s in result.skipped],
+            }
+        )
     else:
         for key in result.revoke:
             click.echo(f"Revoked key {key.id} {safe(key.name)!r}.")
@@ -352,9 +424,12 @@ def keys_delete(key_ids, yes) -> None:
     """Remove keys entirely (all or none). Their events stay in the log."""
     service = state().service
     found = [service.get_key(key_id) for key_id in key_ids]
-    confirm(f"delete {len(found)} key(s)", yes,
-            "Deleting removes these keys entirely:\n" +
-            "\n".join(f"  {key.id}  {safe(key.name)}" for key in found))
+    confirm(
+        f"delete {len(found)} key(s)",
+        yes,
+        "Deleting removes these keys entirely:\n"
+        + "\n".join(f"  {key.id}  {safe(key.name)}" for key in found),
+    )
     for key in service.delete_keys([key.id for key in found]):
         click.echo(f"Deleted key {key.id} {safe(key.name)!r}.")
 
@@ -389,8 +464,12 @@ def users() -> None:
 def users_list(as_json) -> None:
     found = state().service.list_users()
     if as_json:
-        emit_json([{"login": u.login, "role": u.role, "created_at": u.created_at.isoformat()}
-                   for u in found])
+        emit_json(
+            [
+                {"login": u.login, "role": u.role, "created_at": u.created_at.isoformat()}
+                for u in found
+            ]
+        )
         return
     for user in found:
         click.echo(f"{safe(user.login):<24}{user.role}")
@@ -498,10 +577,14 @@ def settings_set(enabled, max_expiry_days, max_keys_per_user, as_json) -> None:
 
     if enabled is None and max_expiry_days is None and max_keys_per_user is None:
         raise InvalidInput("nothing to set; see: keytui settings set --help")
-    expiry = UNSET if max_expiry_days is None else (None if max_expiry_days == "none"
-                                                     else max_expiry_days)
-    current = state().service.update_settings(keys_enabled=enabled, max_expiry_days=expiry,
-                                              max_keys_per_user=max_keys_per_user)
+    expiry = (
+        UNSET
+        if max_expiry_days is None
+        else (None if max_expiry_days == "none" else max_expiry_days)
+    )
+    current = state().service.update_settings(
+        keys_enabled=enabled, max_expiry_days=expiry, max_keys_per_user=max_keys_per_user
+    )
     print_settings(current, as_json)
 
 
@@ -522,8 +605,10 @@ def events(ctx, key_id, action, limit, as_json) -> None:
         return
     for event in found:
         details = json.dumps(event.details, ensure_ascii=True, sort_keys=True)
-        click.echo(f"{when(event.at)}  {fit(event.actor, 12):<12}  {safe(event.action):<16}  "
-                   f"{safe(event.key_id or '-'):<10}  {safe(event.face):<4}  {details}")
+        click.echo(
+            f"{when(event.at)}  {fit(event.actor, 12):<12}  {safe(event.action):<16}  "
+            f"{safe(event.key_id or '-'):<10}  {safe(event.face):<4}  {details}"
+        )
 
 
 @events.command("verify")
@@ -534,8 +619,15 @@ def events_verify(as_json) -> None:
     event."""
     status = state().service.verify_event_chain()
     if as_json:
-        emit_json({"ok": status.ok, "count": status.count, "first_bad_id": status.first_bad_id,
-                   "reason": status.reason, "last_hash": status.last_hash})
+        emit_json(
+            {
+                "ok": status.ok,
+                "count": status.count,
+                "first_bad_id": status.first_bad_id,
+                "reason": status.reason,
+                "last_hash": status.last_hash,
+            }
+        )
     if not status.ok:
         fail(status.message(), 1)
     if not as_json:
@@ -543,10 +635,20 @@ def events_verify(as_json) -> None:
 
 
 @main.command("demo")
-@click.option("--keys", "count", type=click.IntRange(min=0, max=2_000_000), default=200,
-              show_default=True, help="How many demo keys to seed.")
-@click.option("--db", "db_path", metavar="PATH",
-              help="Keep the demo database here (default: a throwaway file).")
+@click.option(
+    "--keys",
+    "count",
+    type=click.IntRange(min=0, max=2_000_000),
+    default=200,
+    show_default=True,
+    help="How many demo keys to seed.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    metavar="PATH",
+    help="Keep the demo database here (default: a throwaway file).",
+)
 @click.option("--read-only", is_flag=True)
 def demo(count, db_path, read_only) -> None:
     """Open the app on a database seeded with realistic demo keys."""

@@ -19,8 +19,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii as _quote
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -38,18 +38,30 @@ def _moment(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def canonical(at: datetime | str, actor: str, action: str, key_id: str | None, face: str,
-              details: str) -> str:
+def canonical(
+    at: datetime | str, actor: str, action: str, key_id: str | None, face: str, details: str
+) -> str:
     """The event as canonical JSON: sorted keys, no spaces, ASCII only, UTC microseconds.
 
     The same text as ``json.dumps(event, sort_keys=True, separators=(",", ":"),
     ensure_ascii=True)`` (a test checks it), spelled out: a 10,000-key revoke hashes 10,000
     events. ``at`` may be given already as its canonical text (see :func:`append_events`)."""
     moment = at if isinstance(at, str) else _moment(at)
-    return ('{"action":' + _quote(action) + ',"actor":' + _quote(actor)
-            + ',"at":' + _quote(moment) + ',"details":' + _quote(details)
-            + ',"face":' + _quote(face)
-            + ',"key_id":' + ("null" if key_id is None else _quote(key_id)) + "}")
+    return (
+        '{"action":'
+        + _quote(action)
+        + ',"actor":'
+        + _quote(actor)
+        + ',"at":'
+        + _quote(moment)
+        + ',"details":'
+        + _quote(details)
+        + ',"face":'
+        + _quote(face)
+        + ',"key_id":'
+        + ("null" if key_id is None else _quote(key_id))
+        + "}"
+    )
 
 
 def _link(prev_hash: str, body: str) -> str:
@@ -91,12 +103,13 @@ def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
     for row in rows:
         at = row["at"]
         moment = moments.get(at) or moments.setdefault(at, _moment(at))
-        body = canonical(moment, row["actor"], row["action"], row["key_id"], row["face"],
-                         row["details"])
+        body = canonical(
+            moment, row["actor"], row["action"], row["key_id"], row["face"], row["details"]
+        )
         row["prev_hash"] = previous
         row["hash"] = previous = _link(previous, body)
     for start in range(0, len(rows), 1000):
-        session.execute(insert(Event.__table__), rows[start: start + 1000])  # Core: faster
+        session.execute(insert(Event.__table__), rows[start : start + 1000])  # Core: faster
     return len(rows)
 
 
@@ -117,31 +130,49 @@ class ChainStatus:
         return f"audit chain broken at event {self.first_bad_id}: {self.reason}"
 
 
-def verify_chain(read: Callable[[], AbstractContextManager[Session]],
-                 batch: int = 5000) -> ChainStatus:
+def verify_chain(
+    read: Callable[[], AbstractContextManager[Session]], batch: int = 5000
+) -> ChainStatus:
     """Walk every event in id order, a batch per read transaction."""
     previous, count, after = GENESIS, 0, 0
     previous_id: int | None = None
     while True:
         with read() as session:
             rows = session.execute(
-                select(Event.id, Event.at, Event.actor, Event.action, Event.key_id, Event.face,
-                       Event.details, Event.prev_hash, Event.hash)
-                .where(Event.id > after).order_by(Event.id).limit(batch)).all()
+                select(
+                    Event.id,
+                    Event.at,
+                    Event.actor,
+                    Event.action,
+                    Event.key_id,
+                    Event.face,
+                    Event.details,
+                    Event.prev_hash,
+                    Event.hash,
+                )
+                .where(Event.id > after)
+                .order_by(Event.id)
+                .limit(batch)
+            ).all()
         for row in rows:
             if row.prev_hash != previous:
-                where = (f"after event {previous_id}" if previous_id is not None
-                         else "at the start of the log")
+                where = (
+                    f"after event {previous_id}"
+                    if previous_id is not None
+                    else "at the start of the log"
+                )
                 links = [r for r in _links(read, row.prev_hash)]
                 if links:
-                    reason = (f"it follows event {links[0]}, not the event {where}: "
-                              "events were reordered")
+                    reason = (
+                        f"it follows event {links[0]}, not the event {where}: events were reordered"
+                    )
                 else:
                     reason = f"an event {where} was removed (or this event's link was altered)"
                 return ChainStatus(False, count, row.id, reason, previous)
             if chain_hash(previous, row._mapping) != row.hash:
-                return ChainStatus(False, count, row.id,
-                                   "its content or hash was altered", previous)
+                return ChainStatus(
+                    False, count, row.id, "its content or hash was altered", previous
+                )
             previous, previous_id = row.hash, row.id
             count += 1
         if len(rows) < batch:

@@ -99,7 +99,9 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def open_database(target: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Database:
+def open_database(
+    target: str | os.PathLike[str] | None = None, *, migrate: bool = True
+) -> Database:
     """Open (and if needed create and upgrade) the database at ``target``.
 
     Raises :class:`DatabaseError` with a one-line reason on any failure.
@@ -128,7 +130,9 @@ def open_database(target: str | os.PathLike[str] | None = None, *, migrate: bool
             upgrade(database)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise DatabaseError(f"cannot open database {database.display}: {short_reason(exc)}") from exc
+            raise DatabaseError(
+                f"cannot open database {database.display}: {short_reason(exc)}"
+            ) from exc
     return database
 
 
@@ -145,11 +149,11 @@ def short_reason(exc: BaseException) -> str:
 # What a user can do about the driver's commonest reasons; nothing was written in each case.
 HINTS = {
     "database is locked": f"another process held it for over {BUSY_TIMEOUT_MS // 1000} s; "
-                          "nothing was changed, try again",
+    "nothing was changed, try again",
     "database or disk is full": "free some disk space; nothing was changed",
     "attempt to write a readonly database": "the file or its directory is read-only for you",
     "unable to open database file": "check that the file and its directory exist and are "
-                                    "writable by you",
+    "writable by you",
     "file is not a database": "the file is damaged or not a keytui database",
 }
 

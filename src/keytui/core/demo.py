@@ -14,36 +14,101 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select
 
 from . import keyformat
-from .hashing import hash_secret
 from .audit import append_events, details_json
+from .hashing import hash_secret
 from .models import Key, KeyRole, User
 from .service import KeyService
 
-OWNERS = {"alice": "developer", "bob": "developer", "carol": "developer", "dave": "viewer",
-          "erin": "developer", "frank": "developer"}
+OWNERS = {
+    "alice": "developer",
+    "bob": "developer",
+    "carol": "developer",
+    "dave": "viewer",
+    "erin": "developer",
+    "frank": "developer",
+}
 EXTRA_ROLES = ("deploy", "metrics-push", "billing")
-SERVICES = ("billing", "checkout", "search", "ingest", "reports", "mailer", "auth-proxy",
-            "inventory", "payments", "analytics", "webhooks", "backup", "ci", "status-page",
-            "crm-sync", "ledger", "notifier", "pricing", "geo", "media")
+SERVICES = (
+    "billing",
+    "checkout",
+    "search",
+    "ingest",
+    "reports",
+    "mailer",
+    "auth-proxy",
+    "inventory",
+    "payments",
+    "analytics",
+    "webhooks",
+    "backup",
+    "ci",
+    "status-page",
+    "crm-sync",
+    "ledger",
+    "notifier",
+    "pricing",
+    "geo",
+    "media",
+)
 ENVIRONMENTS = ("prod", "staging", "dev", "eu-west", "us-east", "canary")
-PURPOSES = ("worker", "cron", "dashboard", "exporter", "gateway", "mobile app", "partner",
-            "integration", "batch", "sidecar")
-HOSTS = ((), (), (), ("10.0.0.0/8",), ("api.example.com",), ("*.internal.example.com",),
-         ("192.168.10.4", "192.168.10.5"))
+PURPOSES = (
+    "worker",
+    "cron",
+    "dashboard",
+    "exporter",
+    "gateway",
+    "mobile app",
+    "partner",
+    "integration",
+    "batch",
+    "sidecar",
+)
+HOSTS = (
+    (),
+    (),
+    (),
+    ("10.0.0.0/8",),
+    ("api.example.com",),
+    ("*.internal.example.com",),
+    ("192.168.10.4", "192.168.10.5"),
+)
 
 
 # What migration 0003's insert trigger adds to the SQLite search index, for many rows at once.
-_INDEX_NEW_ROWS = ("INSERT INTO keys_search(rowid, name, key_id, owner) SELECT pk, "
-                   "name || char(1, 1), key_id || char(1, 1), owner || char(1, 1) "
-                   "FROM keys WHERE pk > ?")
-_COLUMNS = ("key_id", "name", "description", "owner", "role", "secret_hash", "created_at",
-            "updated_at", "expires_at", "revoked_at", "revoked_by", "last_used_at", "use_count",
-            "allowed_hosts")
+_INDEX_NEW_ROWS = (
+    "INSERT INTO keys_search(rowid, name, key_id, owner) SELECT pk, "
+    "name || char(1, 1), key_id || char(1, 1), owner || char(1, 1) "
+    "FROM keys WHERE pk > ?"
+)
+_COLUMNS = (
+    "key_id",
+    "name",
+    "description",
+    "owner",
+    "role",
+    "secret_hash",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "revoked_at",
+    "revoked_by",
+    "last_used_at",
+    "use_count",
+    "allowed_hosts",
+)
 
 
-def _demo_rows(rng: random.Random, count: int, now: datetime, owners: list[str],
-               roles: list[str], shared_hash: str, revokers: list[str],
-               stamp: Callable[[datetime], object], taken: set[str]) -> list[tuple]:
+def _demo_rows(
+    rng: random.Random,
+    count: int,
+    now: datetime,
+    owners: list[str],
+    roles: list[str],
+    shared_hash: str,
+    revokers: list[str],
+    stamp: Callable[[datetime], object],
+    taken: set[str],
+) -> list[tuple]:
     """``count`` demo keys as tuples in ``_COLUMNS`` order, oldest first (so pk order is age
     order), each time as ``stamp`` gives it for the driver, no ID among ``taken``. Choices are
     drawn a column at a time: a million rows in seconds."""
@@ -55,7 +120,7 @@ def _demo_rows(rng: random.Random, count: int, now: datetime, owners: list[str],
     while len(ids) < count:
         text = rng.randbytes(width * (count - len(ids))).translate(to_id).decode()
         for start in range(0, len(text), width):
-            key_id = text[start:start + width]
+            key_id = text[start : start + width]
             if key_id not in seen:
                 seen.add(key_id)
                 ids.append(key_id)
@@ -79,23 +144,35 @@ def _demo_rows(rng: random.Random, count: int, now: datetime, owners: list[str],
         elif fate > 0.45:
             expires_at = created + timedelta(days=spans[n])
             if fate < 0.5:  # a few that expire within the week
-                expires_at = now + timedelta(days=1 + int(random_() * 6),
-                                             hours=int(random_() * 24))
+                expires_at = now + timedelta(days=1 + int(random_() * 6), hours=int(random_() * 24))
         use_count = 0
         if random_() < 0.8:
             minutes = 1 + int(random_() * 60 * 24 * 90)
-            last_used = max(created, now - timedelta(minutes=minutes)).replace(second=0,
-                                                                            microsecond=0)
+            last_used = max(created, now - timedelta(minutes=minutes)).replace(
+                second=0, microsecond=0
+            )
             use_count = 1 + int(random_() * 250_000)
         service_name = services[n]
         created_stamp = stamp(created)
         revoked_stamp = None if revoked_at is None else stamp(revoked_at)
-        rows.append((ids[n], f"{service_name} {purposes[n]} ({places[n]})",
-                     f"Used by the {service_name} team", row_owners[n], row_roles[n],
-                     shared_hash, created_stamp, revoked_stamp or created_stamp,
-                     None if expires_at is None else stamp(expires_at), revoked_stamp,
-                     revoked_by, None if last_used is None else stamp(last_used), use_count,
-                     row_hosts[n]))
+        rows.append(
+            (
+                ids[n],
+                f"{service_name} {purposes[n]} ({places[n]})",
+                f"Used by the {service_name} team",
+                row_owners[n],
+                row_roles[n],
+                shared_hash,
+                created_stamp,
+                revoked_stamp or created_stamp,
+                None if expires_at is None else stamp(expires_at),
+                revoked_stamp,
+                revoked_by,
+                None if last_used is None else stamp(last_used),
+                use_count,
+                row_hosts[n],
+            )
+        )
     return rows
 
 
@@ -117,19 +194,24 @@ def _insert_keys(session, rows: list[tuple]) -> None:
         return
     connection = session.connection()
     placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO keys ({', '.join(_COLUMNS)}) "
-           f"VALUES ({', '.join([placeholder] * len(_COLUMNS))})")
+    sql = (
+        f"INSERT INTO keys ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join([placeholder] * len(_COLUMNS))})"
+    )
     if connection.dialect.name != "sqlite":
         connection.exec_driver_sql(sql, rows)
         return
     run = connection.exec_driver_sql
-    trigger = run("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
-                  "AND name = 'keys_search_insert'").scalar()
+    trigger = run(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'keys_search_insert'"
+    ).scalar()
     after, present = run("SELECT coalesce(max(pk), 0), count(*) FROM keys").one()
     indexes = []
     if len(rows) > present:
-        indexes = run("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                      "AND tbl_name = 'keys' AND sql IS NOT NULL").all()
+        indexes = run(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'keys' AND sql IS NOT NULL"
+        ).all()
     for name, _ in indexes:
         run(f'DROP INDEX "{name}"')
     if trigger is not None:
@@ -162,18 +244,35 @@ def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 1_
                 session.add(KeyRole(name=role, created_at=now - timedelta(days=400)))
         taken = set(session.scalars(select(Key.key_id))) if count else set()
     stamp = _sqlite_time if service.db.is_sqlite else (lambda value: value)
-    rows = _demo_rows(rng, count, now, [service.actor, *OWNERS],
-                      ["read-only", "read-write", *EXTRA_ROLES], shared_hash,
-                      ["alice", service.actor], stamp, taken)
+    rows = _demo_rows(
+        rng,
+        count,
+        now,
+        [service.actor, *OWNERS],
+        ["read-only", "read-write", *EXTRA_ROLES],
+        shared_hash,
+        ["alice", service.actor],
+        stamp,
+        taken,
+    )
     starts = list(range(0, len(rows), chunk)) or [0]
     for start in starts:
         with service.db.write() as session:
-            _insert_keys(session, rows[start:start + chunk])
+            _insert_keys(session, rows[start : start + chunk])
             if start == starts[-1]:  # the event commits with the last keys
-                append_events(session, [{
-                    "at": now, "actor": service.actor, "action": "demo.seed", "key_id": None,
-                    "face": service.face, "details": details_json({"keys": len(rows)}),
-                }])
+                append_events(
+                    session,
+                    [
+                        {
+                            "at": now,
+                            "actor": service.actor,
+                            "action": "demo.seed",
+                            "key_id": None,
+                            "face": service.face,
+                            "details": details_json({"keys": len(rows)}),
+                        }
+                    ],
+                )
 
 
 FIXTURE_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -186,25 +285,51 @@ def fixture_service(path: str, *, keys: int = 60, actor: str = "alice") -> KeySe
     from .clock import FrozenClock
     from .hashing import make_hasher
 
-    service = KeyService.open(path, actor=actor, face="tui", clock=FrozenClock(FIXTURE_NOW),
-                              hasher=make_hasher(time_cost=1, memory_cost=1024))
+    service = KeyService.open(
+        path,
+        actor=actor,
+        face="tui",
+        clock=FrozenClock(FIXTURE_NOW),
+        hasher=make_hasher(time_cost=1, memory_cost=1024),
+    )
     if keys:
         seed_demo(service, keys)
         now = FIXTURE_NOW
-        special = dict(secret_hash="$argon2id$fixture", created_at=now - timedelta(hours=3),
-                       updated_at=now - timedelta(hours=3), use_count=0, revoked_at=None,
-                       revoked_by=None, last_used_at=None)
+        special = dict(
+            secret_hash="$argon2id$fixture",
+            created_at=now - timedelta(hours=3),
+            updated_at=now - timedelta(hours=3),
+            use_count=0,
+            revoked_at=None,
+            revoked_by=None,
+            last_used_at=None,
+        )
         with service.db.write() as session:  # fixed IDs, so pictures never change
-            session.execute(insert(Key), [
-                {**special, "key_id": "markup0001", "name": "[b]x looks like markup",
-                 "description": "escape \x1b[2J kept harmless", "owner": "bob",
-                 "role": "read-write", "expires_at": now + timedelta(days=5),
-                 "allowed_hosts": "[]"},
-                {**special, "key_id": "deploy0001", "name": "deploy bot (prod)",
-                 "description": "", "owner": actor, "role": "deploy",
-                 "expires_at": now + timedelta(days=90),
-                 "allowed_hosts": '["10.0.0.0/8", "ci.example.com"]'},
-            ])
+            session.execute(
+                insert(Key),
+                [
+                    {
+                        **special,
+                        "key_id": "markup0001",
+                        "name": "[b]x looks like markup",
+                        "description": "escape \x1b[2J kept harmless",
+                        "owner": "bob",
+                        "role": "read-write",
+                        "expires_at": now + timedelta(days=5),
+                        "allowed_hosts": "[]",
+                    },
+                    {
+                        **special,
+                        "key_id": "deploy0001",
+                        "name": "deploy bot (prod)",
+                        "description": "",
+                        "owner": actor,
+                        "role": "deploy",
+                        "expires_at": now + timedelta(days=90),
+                        "allowed_hosts": '["10.0.0.0/8", "ci.example.com"]',
+                    },
+                ],
+            )
         # A little history for the details and events screens (the new secret is dropped).
         service.rename_key("deploy0001", description="CI deploys to production")
         service.replace_key("deploy0001")

@@ -55,4 +55,3 @@ def is_sqlalchemy_error(exc: BaseException) -> bool:
     (and the app starts before it is)."""
     module = sys.modules.get("sqlalchemy.exc")
     return module is not None and isinstance(exc, module.SQLAlchemyError)
-

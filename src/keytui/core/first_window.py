@@ -24,9 +24,21 @@ from .clock import sqlite_time
 from .location import HEAD_REVISION, SQLITE_PREFIX, resolve_url
 from .values import KeyPage, UserInfo, key_info
 
-_KEY_COLUMNS = ("key_id", "name", "description", "owner", "role", "created_at", "updated_at",
-                "expires_at", "revoked_at", "revoked_by", "last_used_at", "use_count",
-                "allowed_hosts")
+_KEY_COLUMNS = (
+    "key_id",
+    "name",
+    "description",
+    "owner",
+    "role",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "revoked_at",
+    "revoked_by",
+    "last_used_at",
+    "use_count",
+    "allowed_hosts",
+)
 _TIMES = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
 
 
@@ -42,14 +54,15 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else sqlite_time(value)
 
 
-def read_first_window(target: str | os.PathLike[str] | None, actor: str, now: datetime,
-                      limit: int) -> FirstWindow | None:
+def read_first_window(
+    target: str | os.PathLike[str] | None, actor: str, now: datetime, limit: int
+) -> FirstWindow | None:
     """The acting user and the ``limit`` newest keys of the SQLite database at ``target``, or
     None when only the full service can say (see the module's docstring)."""
     url = resolve_url(target)
     if not url.startswith(SQLITE_PREFIX):
         return None
-    path = url[len(SQLITE_PREFIX):]
+    path = url[len(SQLITE_PREFIX) :]
     if not os.path.isfile(path):
         return None
     try:
@@ -62,21 +75,25 @@ def read_first_window(target: str | os.PathLike[str] | None, actor: str, now: da
             revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
             if revision is None or revision[0] != HEAD_REVISION:
                 return None
-            user = connection.execute("SELECT login, role, created_at FROM users WHERE login = ?",
-                                      (actor,)).fetchone()
+            user = connection.execute(
+                "SELECT login, role, created_at FROM users WHERE login = ?", (actor,)
+            ).fetchone()
             if user is None:
                 return None
             rows = connection.execute(
-                f"SELECT {', '.join(_KEY_COLUMNS)} FROM keys ORDER BY pk DESC LIMIT ?",
-                (limit + 1,)).fetchall()
+                f"SELECT {', '.join(_KEY_COLUMNS)} FROM keys ORDER BY pk DESC LIMIT ?", (limit + 1,)
+            ).fetchall()
         keys = []
         for row in rows[:limit]:
             values = dict(zip(_KEY_COLUMNS, row, strict=True))
             for name in _TIMES:
                 values[name] = _time(values[name])
             keys.append(key_info(SimpleNamespace(**values), now))
-        return FirstWindow(path, UserInfo(user[0], user[1], _time(user[2])),
-                           KeyPage(tuple(keys), 0, len(rows) > limit))
+        return FirstWindow(
+            path,
+            UserInfo(user[0], user[1], _time(user[2])),
+            KeyPage(tuple(keys), 0, len(rows) > limit),
+        )
     except (sqlite3.Error, ValueError, TypeError):  # anything odd: the service will say
         return None
     finally:

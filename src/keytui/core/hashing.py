@@ -16,7 +16,10 @@ def make_hasher(
     time_cost: int = TIME_COST, memory_cost: int = MEMORY_COST_KIB, parallelism: int = PARALLELISM
 ) -> PasswordHasher:
     return PasswordHasher(
-        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, hash_len=32,
+        time_cost=time_cost,
+        memory_cost=memory_cost,
+        parallelism=parallelism,
+        hash_len=32,
         salt_len=16,
     )
 
@@ -44,9 +47,13 @@ def needs_rehash(stored_hash: str, hasher: PasswordHasher = DEFAULT_HASHER) -> b
         stored = extract_parameters(stored_hash)
     except InvalidHashError:
         return True
-    return (stored.type is not Type.ID or stored.time_cost < hasher.time_cost
-            or stored.memory_cost < hasher.memory_cost or stored.hash_len < hasher.hash_len
-            or stored.salt_len < hasher.salt_len)
+    return (
+        stored.type is not Type.ID
+        or stored.time_cost < hasher.time_cost
+        or stored.memory_cost < hasher.memory_cost
+        or stored.hash_len < hasher.hash_len
+        or stored.salt_len < hasher.salt_len
+    )
 
 
 def fingerprint(secret: str) -> str:

@@ -74,7 +74,7 @@ def parse_secret(text: str) -> ParsedSecret | None:
     match = _SECRET_RE.match(text)
     if match is None:
         return None
-    body = text[: -CHECKSUM_LENGTH]
+    body = text[:-CHECKSUM_LENGTH]
     if checksum(body) != match.group(3):
         return None
     return ParsedSecret(key_id=match.group(1))

@@ -27,6 +27,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def result_processor(self, dialect, coltype):
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
+
         def process(value: str | None) -> datetime | None:
             # SQLAlchemy's own parser and process_result_value cost several times as much,
             # felt on 10,000-row reads

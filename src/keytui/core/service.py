@@ -18,8 +18,23 @@ from types import SimpleNamespace
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Integer, String, and_, case, column, func, literal, literal_column, or_
-from sqlalchemy import bindparam, null, select, table, union_all, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    table,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -58,8 +73,8 @@ from .values import (  # re-exported: the faces import the service's values from
     Status,
     UserInfo,
     VerifyResult,
-    permits,
     key_info,
+    permits,
     status_of,
 )
 
@@ -85,13 +100,17 @@ def _fts_string(text: str) -> str:
 
 def _like(term: str, sqlite: bool):
     if sqlite:  # SQLite's LIKE already ignores ASCII case, as its lower() does: skip lower()
-        return or_(Key.name.contains(term, autoescape=True),
-                   Key.key_id.contains(term, autoescape=True),
-                   Key.owner.contains(term, autoescape=True))
+        return or_(
+            Key.name.contains(term, autoescape=True),
+            Key.key_id.contains(term, autoescape=True),
+            Key.owner.contains(term, autoescape=True),
+        )
     # column ILIKE, as SQLAlchemy renders icontains there: what the pg_trgm indexes serve
-    return or_(Key.name.icontains(term, autoescape=True),
-               Key.key_id.icontains(term, autoescape=True),
-               Key.owner.icontains(term, autoescape=True))
+    return or_(
+        Key.name.icontains(term, autoescape=True),
+        Key.key_id.icontains(term, autoescape=True),
+        Key.owner.icontains(term, autoescape=True),
+    )
 
 
 def _folds(char: str) -> set[str]:
@@ -110,12 +129,16 @@ def _index_match(term: str):
     # Every occurrence of a 1-2 character term starts an indexed trigram (the padding sees to
     # that): the trigrams that start with it, from the vocabulary by range, OR-ed.
     starts = [a + b for a in _folds(term[0]) for b in (_folds(term[1]) if term[1:] else {""})]
-    ranges = [select(_VOCAB.c.term).where(_VOCAB.c.term >= start,
-                                          _VOCAB.c.term < start + "\U0010ffff")
-              for start in sorted(starts)]
+    ranges = [
+        select(_VOCAB.c.term).where(_VOCAB.c.term >= start, _VOCAB.c.term < start + "\U0010ffff")
+        for start in sorted(starts)
+    ]
     found = union_all(*ranges).subquery() if len(ranges) > 1 else ranges[0].subquery()
-    phrases = select(func.group_concat(literal('"') + func.replace(found.c.term, '"', '""')
-                                       + literal('"'), " OR "))
+    phrases = select(
+        func.group_concat(
+            literal('"') + func.replace(found.c.term, '"', '""') + literal('"'), " OR "
+        )
+    )
     nothing = '"' + SEARCH_PAD * 3 + '"'  # a trigram no row holds
     return _MATCH(func.coalesce(phrases.scalar_subquery(), nothing))
 
@@ -176,8 +199,17 @@ def _host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
 
 # verify()'s one read: the kill switch and the key's current state, built once.
 _VERIFY_ROW = (
-    select(Settings.keys_enabled, Key.pk, Key.key_id, Key.owner, Key.role, Key.secret_hash,
-           Key.revoked_at, Key.expires_at, Key.allowed_hosts)
+    select(
+        Settings.keys_enabled,
+        Key.pk,
+        Key.key_id,
+        Key.owner,
+        Key.role,
+        Key.secret_hash,
+        Key.revoked_at,
+        Key.expires_at,
+        Key.allowed_hosts,
+    )
     .select_from(Settings)
     .outerjoin(Key, Key.key_id == bindparam("key_id"))
     .where(Settings.id == 1)
@@ -203,7 +235,8 @@ class _UsageBuffer:
             if self.last_flush is None:
                 self.last_flush = now
             return (now - self.last_flush).total_seconds() >= self.flush_seconds or len(
-                self.pending) >= 10_000
+                self.pending
+            ) >= 10_000
 
     def take(self, now: datetime) -> dict[int, list[Any]]:
         with self.lock:
@@ -259,18 +292,33 @@ class KeyService:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _event(self, session: Session, action: str, key_id: str | None = None,
-               **details: Any) -> None:
+    def _event(
+        self, session: Session, action: str, key_id: str | None = None, **details: Any
+    ) -> None:
         self._events(session, [(action, key_id, details)])
 
-    def _events(self, session: Session, events: Iterable[tuple[str, str | None, dict]],
-                at: datetime | None = None) -> None:
+    def _events(
+        self,
+        session: Session,
+        events: Iterable[tuple[str, str | None, dict]],
+        at: datetime | None = None,
+    ) -> None:
         """Append events to the hash-chained audit log (the only way any event is written)."""
         at = at or self.now()
-        audit.append_events(session, [
-            {"at": at, "actor": self.actor, "action": action, "key_id": key_id,
-             "face": self.face, "details": audit.details_json(details)}
-            for action, key_id, details in events])
+        audit.append_events(
+            session,
+            [
+                {
+                    "at": at,
+                    "actor": self.actor,
+                    "action": action,
+                    "key_id": key_id,
+                    "face": self.face,
+                    "details": audit.details_json(details),
+                }
+                for action, key_id, details in events
+            ],
+        )
 
     def _user(self, session: Session) -> User:
         user = session.get(User, self.actor)
@@ -293,9 +341,13 @@ class KeyService:
         if not permits(user.role, user.login, action, key_owner):
             if key_owner is not None and user.role == "developer":
                 raise PermissionDenied(
-                    f"you may only {action} your own keys; this one belongs to {key_owner}")
-            what = {"settings": "change settings", "users": "manage users",
-                    "roles": "manage key roles"}.get(action, f"{action} keys")
+                    f"you may only {action} your own keys; this one belongs to {key_owner}"
+                )
+            what = {
+                "settings": "change settings",
+                "users": "manage users",
+                "roles": "manage key roles",
+            }.get(action, f"{action} keys")
             raise PermissionDenied(f"a {user.role} may not {what}; ask an admin")
         return user
 
@@ -314,8 +366,9 @@ class KeyService:
     def _settings(self, session: Session) -> Settings:
         settings = session.get(Settings, 1)
         if settings is None:  # a database whose settings row was removed by hand
-            settings = Settings(id=1, keys_enabled=True, max_expiry_days=None,
-                                max_keys_per_user=100)
+            settings = Settings(
+                id=1, keys_enabled=True, max_expiry_days=None, max_keys_per_user=100
+            )
             session.add(settings)
         return settings
 
@@ -329,13 +382,19 @@ class KeyService:
                 if session.scalar(select(func.count()).select_from(User)):
                     return
                 session.add(User(login=self.actor, role="admin", created_at=self.now()))
-                self._event(session, "user.add", login=self.actor, role="admin",
-                            reason="first user of a new database")
+                self._event(
+                    session,
+                    "user.add",
+                    login=self.actor,
+                    role="admin",
+                    reason="first user of a new database",
+                )
         except IntegrityError:
             pass  # another process bootstrapped at the same moment
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot open database {self.db.display}: {short_reason(exc)}") \
-                from exc
+            raise DatabaseError(
+                f"cannot open database {self.db.display}: {short_reason(exc)}"
+            ) from exc
 
     # -- who am I ------------------------------------------------------------------------------
 
@@ -357,10 +416,17 @@ class KeyService:
     def _common(self, term: str, session: Session) -> bool:
         """Does ``term`` match 1% or more of the newest keys (a scan finds a page at once)?"""
         sample = select(Key.pk).order_by(Key.pk.desc()).offset(SAMPLE_ROWS).limit(1)
-        hits = session.scalar(select(func.count()).select_from(
-            select(Key.pk).where(Key.pk > func.coalesce(sample.scalar_subquery(), 0),
-                                 _like(term, self.db.is_sqlite))
-            .limit(SAMPLE_COMMON).subquery()))
+        hits = session.scalar(
+            select(func.count()).select_from(
+                select(Key.pk)
+                .where(
+                    Key.pk > func.coalesce(sample.scalar_subquery(), 0),
+                    _like(term, self.db.is_sqlite),
+                )
+                .limit(SAMPLE_COMMON)
+                .subquery()
+            )
+        )
         return (hits or 0) >= SAMPLE_COMMON
 
     def _search(self, term: str, session: Session | None) -> list[Any]:
@@ -369,11 +435,16 @@ class KeyService:
         if not self.db.is_sqlite or session is None or self._common(term, session):
             return [like]
         match = _index_match(term)
-        return [like] if match is None else [Key.pk.in_(select(_SEARCH.c.rowid).where(match)),
-                                             like]
+        return [like] if match is None else [Key.pk.in_(select(_SEARCH.c.rowid).where(match)), like]
 
-    def _filters(self, search: str, status: Status | None, owner: str | None, now: datetime,
-                 session: Session | None = None):
+    def _filters(
+        self,
+        search: str,
+        status: Status | None,
+        owner: str | None,
+        now: datetime,
+        session: Session | None = None,
+    ):
         conditions = []
         term = validate.term(search)
         owner = validate.term(owner, "an owner filter")
@@ -381,8 +452,9 @@ class KeyService:
             conditions.extend(self._search(term, session))
         if status:
             if status not in STATUSES:
-                raise InvalidInput(f"{shown(status)} is not a status; choose active, expired or "
-                                   "revoked")
+                raise InvalidInput(
+                    f"{shown(status)} is not a status; choose active, expired or revoked"
+                )
             conditions.append(_status_filter(status, now))
         if owner:
             conditions.append(Key.owner == owner)
@@ -396,34 +468,58 @@ class KeyService:
             raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
         now = self.now()
         column = _status_expr(now) if query.sort == "status" else getattr(Key, query.sort)
-        order = [column.desc() if query.descending else column.asc(),
-                 Key.pk.desc() if query.descending else Key.pk.asc()]
+        order = [
+            column.desc() if query.descending else column.asc(),
+            Key.pk.desc() if query.descending else Key.pk.asc(),
+        ]
         if query.sort in ("expires_at", "last_used_at"):  # the same NULL order on every database:
             high = query.sort == "expires_at"  # never expires: after every date; never used: before
             order[0] = order[0].nulls_first() if high == query.descending else order[0].nulls_last()
         if query.sort == "created_at":  # creation order is primary-key order
             order = [Key.pk.desc() if query.descending else Key.pk.asc()]
         with self._read() as session:
-            statement = (select(Key)
-                         .where(*self._filters(query.search, query.status, query.owner, now, session))
-                         .order_by(*order).limit(query.limit + 1).offset(query.offset))
+            statement = (
+                select(Key)
+                .where(*self._filters(query.search, query.status, query.owner, now, session))
+                .order_by(*order)
+                .limit(query.limit + 1)
+                .offset(query.offset)
+            )
             rows = session.scalars(statement).all()
-        return KeyPage(tuple(key_info(row, now) for row in rows[: query.limit]), query.offset,
-                       len(rows) > query.limit)
+        return KeyPage(
+            tuple(key_info(row, now) for row in rows[: query.limit]),
+            query.offset,
+            len(rows) > query.limit,
+        )
 
     def iter_keys(self, query: KeyQuery = KeyQuery(), page_size: int = 500) -> Iterable[KeyInfo]:
         """Every key matching ``query``, fetched page by page (never all at once)."""
         offset = query.offset
         while True:
-            page = self.list_keys(KeyQuery(query.search, query.status, query.owner, query.sort,
-                                           query.descending, page_size, offset))
+            page = self.list_keys(
+                KeyQuery(
+                    query.search,
+                    query.status,
+                    query.owner,
+                    query.sort,
+                    query.descending,
+                    page_size,
+                    offset,
+                )
+            )
             yield from page.keys
             if not page.has_more:
                 return
             offset += page_size
 
-    def count_keys(self, search: str = "", status: Status | None = None,
-                   owner: str | None = None, *, cap: int | None = None) -> int:
+    def count_keys(
+        self,
+        search: str = "",
+        status: Status | None = None,
+        owner: str | None = None,
+        *,
+        cap: int | None = None,
+    ) -> int:
         """How many keys match. With ``cap``, counting stops at ``cap + 1`` (so a result above
         ``cap`` means "more than cap"), and a common term costs no full scan."""
         now = self.now()
@@ -433,17 +529,26 @@ class KeyService:
             if match is not None and len(term) < 2 and self._common(term, session):
                 match = None  # a common character: too many trigrams to OR; LIKE finds them
             if cap is None:
-                statement = select(func.count()).select_from(Key).where(
-                    *self._filters(search, status, owner, now, session))
+                statement = (
+                    select(func.count())
+                    .select_from(Key)
+                    .where(*self._filters(search, status, owner, now, session))
+                )
             elif match is None:
                 statement = select(func.count()).select_from(
-                    select(Key.pk).where(*self._filters(search, status, owner, now, session))
-                    .limit(max(0, cap) + 1).subquery())
+                    select(Key.pk)
+                    .where(*self._filters(search, status, owner, now, session))
+                    .limit(max(0, cap) + 1)
+                    .subquery()
+                )
             else:  # the index streams its matches; LIKE and the filters check each; stop at cap
                 statement = select(func.count()).select_from(
-                    select(Key.pk).join(_SEARCH, _SEARCH.c.rowid == Key.pk)
+                    select(Key.pk)
+                    .join(_SEARCH, _SEARCH.c.rowid == Key.pk)
                     .where(match, *self._filters(search, status, owner, now))
-                    .limit(max(0, cap) + 1).subquery())
+                    .limit(max(0, cap) + 1)
+                    .subquery()
+                )
             return int(session.scalar(statement) or 0)
 
     def counts(self) -> Counts:
@@ -457,17 +562,29 @@ class KeyService:
         with self._read() as session:
             total = int(session.scalar(count()) or 0)
             revoked = int(session.scalar(count(_status_filter("revoked", now))) or 0)
-            expired = int(session.scalar(count(_UNREVOKED, Key.expires_at.is_not(None),
-                                               Key.expires_at <= now)) or 0)
+            expired = int(
+                session.scalar(
+                    count(_UNREVOKED, Key.expires_at.is_not(None), Key.expires_at <= now)
+                )
+                or 0
+            )
         return Counts(total - revoked - expired, expired, revoked)
 
-    def matching_ids(self, search: str = "", status: Status | None = None,
-                     owner: str | None = None, limit: int = 100_000) -> list[str]:
+    def matching_ids(
+        self,
+        search: str = "",
+        status: Status | None = None,
+        owner: str | None = None,
+        limit: int = 100_000,
+    ) -> list[str]:
         """The IDs (only) of the keys a filter matches, newest first: for "mark all"."""
         with self._read() as session:
-            statement = (select(Key.key_id)
-                         .where(*self._filters(search, status, owner, self.now(), session))
-                         .order_by(Key.pk.desc()).limit(limit))
+            statement = (
+                select(Key.key_id)
+                .where(*self._filters(search, status, owner, self.now(), session))
+                .order_by(Key.pk.desc())
+                .limit(limit)
+            )
             return list(session.scalars(statement))
 
     def get_key(self, key_id: str) -> KeyInfo:
@@ -513,41 +630,69 @@ class KeyService:
                     self._require(session, "create", owner)
                     settings = self._settings(session)
                     if not settings.keys_enabled:
-                        raise LimitReached("API keys are disabled in this installation; an admin "
-                                           "can enable them with: keytui settings set --enable")
+                        raise LimitReached(
+                            "API keys are disabled in this installation; an admin "
+                            "can enable them with: keytui settings set --enable"
+                        )
                     owner_row = session.scalars(
-                        select(User).where(User.login == owner).with_for_update()).first()
+                        select(User).where(User.login == owner).with_for_update()
+                    ).first()
                     if owner_row is None:
-                        raise NotFound(f"no user {owner!r}; an admin can add them with: "
-                                       f"keytui users add {owner} --role developer", "owner")
+                        raise NotFound(
+                            f"no user {owner!r}; an admin can add them with: "
+                            f"keytui users add {owner} --role developer",
+                            "owner",
+                        )
                     role = role or self._default_role(session)
                     if session.get(KeyRole, role) is None:
-                        raise NotFound(f"no key role {shown(role)}; see: keytui roles list",
-                                       "role")
+                        raise NotFound(f"no key role {shown(role)}; see: keytui roles list", "role")
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
                         expires_at = now + timedelta(days=limit)
                     # Through the last day allowed, as an expiry date means (not a day more).
                     latest = (now + timedelta(days=limit)).date() if limit is not None else None
                     if latest is not None and (expires_at is None or expires_at.date() > latest):
-                        raise LimitReached(f"keys in this installation expire within {limit} days; "
-                                           f"choose an expiry of {limit}d or sooner", "expires")
-                    active = session.scalar(select(func.count()).select_from(Key).where(
-                        Key.owner == owner, _status_filter("active", now)))
+                        raise LimitReached(
+                            f"keys in this installation expire within {limit} days; "
+                            f"choose an expiry of {limit}d or sooner",
+                            "expires",
+                        )
+                    active = session.scalar(
+                        select(func.count())
+                        .select_from(Key)
+                        .where(Key.owner == owner, _status_filter("active", now))
+                    )
                     if active >= settings.max_keys_per_user:
                         raise LimitReached(
                             f"{owner} already has {active} active keys, the maximum per user "
                             f"({settings.max_keys_per_user}); revoke one or ask an admin to raise it",
-                            "owner")
-                    row = Key(key_id=key_id, name=name, description=description, owner=owner,
-                              role=role, secret_hash=secret_hash, created_at=now, updated_at=now,
-                              expires_at=expires_at, use_count=0,
-                              allowed_hosts=json.dumps(hosts))
+                            "owner",
+                        )
+                    row = Key(
+                        key_id=key_id,
+                        name=name,
+                        description=description,
+                        owner=owner,
+                        role=role,
+                        secret_hash=secret_hash,
+                        created_at=now,
+                        updated_at=now,
+                        expires_at=expires_at,
+                        use_count=0,
+                        allowed_hosts=json.dumps(hosts),
+                    )
                     session.add(row)
                     session.flush()
-                    self._event(session, "key.create", key_id, name=name, owner=owner, role=role,
-                                expires_at=expires_at.isoformat() if expires_at else None,
-                                allowed_hosts=hosts)
+                    self._event(
+                        session,
+                        "key.create",
+                        key_id,
+                        name=name,
+                        owner=owner,
+                        role=role,
+                        expires_at=expires_at.isoformat() if expires_at else None,
+                        allowed_hosts=hosts,
+                    )
                     return IssuedKey(key_info(row, now), secret)
             except IntegrityError:
                 continue  # the random ID was taken: draw another
@@ -558,8 +703,10 @@ class KeyService:
             return "read-only"
         first = session.scalars(select(KeyRole.name).order_by(KeyRole.name)).first()
         if first is None:
-            raise NotFound("this installation has no key roles; an admin can add one with: "
-                           "keytui roles add NAME")
+            raise NotFound(
+                "this installation has no key roles; an admin can add one with: "
+                "keytui roles add NAME"
+            )
         return first
 
     def replace_key(self, key_id: str) -> IssuedKey:
@@ -581,15 +728,15 @@ class KeyService:
             self._event(session, "key.replace", key_id, name=row.name)
             return IssuedKey(key_info(row, now), secret)
 
-    def rename_key(self, key_id: str, name: str | None = None,
-                   description: str | None = None) -> KeyInfo:
+    def rename_key(
+        self, key_id: str, name: str | None = None, description: str | None = None
+    ) -> KeyInfo:
         """Name and description are the only things that can change after creation."""
         now = self.now()
         with validate.field("name"):
             new_name = validate.name(name) if name is not None else None
         with validate.field("description"):
-            new_description = (validate.description(description) if description is not None
-                               else None)
+            new_description = validate.description(description) if description is not None else None
         with self.db.write() as session:
             row = self._key(session, key_id, lock=True)
             self._require(session, "rename", row.owner)
@@ -606,15 +753,22 @@ class KeyService:
                 self._event(session, "key.rename", row.key_id, **changes)
             return key_info(row, now)
 
-    def _revoke_candidates(self, session: Session, key_ids: Sequence[str],
-                           now: datetime) -> tuple[list[Any], list[Skipped]]:
+    def _revoke_candidates(
+        self, session: Session, key_ids: Sequence[str], now: datetime
+    ) -> tuple[list[Any], list[Skipped]]:
         """The rows of the keys among ``key_ids`` that may be revoked now, and the rest with
         the reason. Plain rows: a 10,000-key revoke spent most of its time building objects."""
         user = self._require(session, "revoke")
         wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
-        rows = {row.key_id: row for row in session.execute(
-            select(*_INFO_COLUMNS).where(Key.key_id.in_(shaped)))} if shaped else {}
+        rows = (
+            {
+                row.key_id: row
+                for row in session.execute(select(*_INFO_COLUMNS).where(Key.key_id.in_(shaped)))
+            }
+            if shaped
+            else {}
+        )
         revocable: list[Any] = []
         skipped: list[Skipped] = []
         for key_id in wanted:
@@ -628,8 +782,14 @@ class KeyService:
             elif status == "expired":
                 skipped.append(Skipped(key_id, "expired"))
             elif not permits(user.role, user.login, "revoke", row.owner):
-                skipped.append(Skipped(key_id, f"not yours (owner {row.owner})"
-                                       if user.role == "developer" else "not permitted"))
+                skipped.append(
+                    Skipped(
+                        key_id,
+                        f"not yours (owner {row.owner})"
+                        if user.role == "developer"
+                        else "not permitted",
+                    )
+                )
             else:
                 revocable.append(row)
         return revocable, skipped
@@ -648,7 +808,7 @@ class KeyService:
             revocable, skipped = self._revoke_candidates(session, key_ids, now)
             done: set[str] = set()
             for chunk in range(0, len(revocable), 500):
-                ids = [row.key_id for row in revocable[chunk: chunk + 500]]
+                ids = [row.key_id for row in revocable[chunk : chunk + 500]]
                 result = session.execute(
                     update(Key)
                     .where(Key.key_id.in_(ids), _UNREVOKED)
@@ -663,12 +823,26 @@ class KeyService:
                     revoked.append(row)
                 else:  # another admin revoked it between our read and our write
                     skipped.append(Skipped(row.key_id, "already revoked"))
-            self._events(session, [("key.revoke", row.key_id, {"name": row.name})
-                                   for row in revoked], at=now)
-        return RevokePlan(tuple(
-            key_info(SimpleNamespace(**{**row._asdict(), "revoked_at": now,
-                                        "revoked_by": self.actor, "updated_at": now}), now)
-            for row in revoked), tuple(skipped))
+            self._events(
+                session, [("key.revoke", row.key_id, {"name": row.name}) for row in revoked], at=now
+            )
+        return RevokePlan(
+            tuple(
+                key_info(
+                    SimpleNamespace(
+                        **{
+                            **row._asdict(),
+                            "revoked_at": now,
+                            "revoked_by": self.actor,
+                            "updated_at": now,
+                        }
+                    ),
+                    now,
+                )
+                for row in revoked
+            ),
+            tuple(skipped),
+        )
 
     def revoke_key(self, key_id: str) -> KeyInfo:
         """Revoke one key, or say why not (not found, not permitted, not active)."""
@@ -681,8 +855,10 @@ class KeyService:
         if reason.startswith("not"):
             with self.db.read() as session:
                 self._require(session, "revoke", self._key(session, key_id).owner)
-        raise NotActive(f"key {plan.skipped[0].id} is {reason.replace('already ', '')}; "
-                        "only active keys can be revoked")
+        raise NotActive(
+            f"key {plan.skipped[0].id} is {reason.replace('already ', '')}; "
+            "only active keys can be revoked"
+        )
 
     def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
         """Remove keys entirely; all or none. Their events stay."""
@@ -697,9 +873,14 @@ class KeyService:
             deleted = tuple(key_info(row, now) for row in rows)
             for row in rows:
                 session.delete(row)
-            self._events(session, [("key.delete", row.key_id, {"name": row.name,
-                                                                "owner": row.owner})
-                                   for row in rows], at=now)
+            self._events(
+                session,
+                [
+                    ("key.delete", row.key_id, {"name": row.name, "owner": row.owner})
+                    for row in rows
+                ],
+                at=now,
+            )
             return deleted
 
     # -- verify --------------------------------------------------------------------------------
@@ -756,8 +937,11 @@ class KeyService:
         """Upgrade a hash made with older parameters, unless the key was replaced meanwhile."""
         new_hash = hash_secret(secret, self.hasher)
         with self.db.write() as session:
-            result = session.execute(update(Key).where(Key.pk == pk, Key.secret_hash == old_hash)
-                                     .values(secret_hash=new_hash))
+            result = session.execute(
+                update(Key)
+                .where(Key.pk == pk, Key.secret_hash == old_hash)
+                .values(secret_hash=new_hash)
+            )
         return new_hash if result.rowcount else old_hash
 
     def flush_usage(self) -> None:
@@ -773,18 +957,29 @@ class KeyService:
                 # the order every writer follows, so a flush never deadlocks with a replace.
                 for pk, (count, last) in sorted(pending.items()):
                     session.execute(
-                        update(Key).where(Key.pk == pk).values(
+                        update(Key)
+                        .where(Key.pk == pk)
+                        .values(
                             use_count=Key.use_count + count,
                             last_used_at=case(
                                 (or_(Key.last_used_at.is_(None), Key.last_used_at < last), last),
                                 else_=Key.last_used_at,
                             ),
-                        ).execution_options(synchronize_session=False))
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
                 if failed:
-                    self._events(session, [
-                        ("key.verify_failed", key_id,
-                         {"count": count, "last": last.isoformat().replace("+00:00", "Z")})
-                        for key_id, (count, last) in sorted(failed.items())])
+                    self._events(
+                        session,
+                        [
+                            (
+                                "key.verify_failed",
+                                key_id,
+                                {"count": count, "last": last.isoformat().replace("+00:00", "Z")},
+                            )
+                            for key_id, (count, last) in sorted(failed.items())
+                        ],
+                    )
         except SQLAlchemyError:  # keep the counts for the next try
             for buffer, taken in ((self._usage, pending), (self._failed, failed)):
                 with buffer.lock:
@@ -800,12 +995,17 @@ class KeyService:
             settings = session.get(Settings, 1)
             if settings is None:
                 return SettingsInfo(True, None, 100)
-            return SettingsInfo(settings.keys_enabled, settings.max_expiry_days,
-                                settings.max_keys_per_user)
+            return SettingsInfo(
+                settings.keys_enabled, settings.max_expiry_days, settings.max_keys_per_user
+            )
 
-    def update_settings(self, *, keys_enabled: bool | None = None,
-                        max_expiry_days: int | None = UNSET,
-                        max_keys_per_user: int | None = None) -> SettingsInfo:
+    def update_settings(
+        self,
+        *,
+        keys_enabled: bool | None = None,
+        max_expiry_days: int | None = UNSET,
+        max_keys_per_user: int | None = None,
+    ) -> SettingsInfo:
         if max_expiry_days is not UNSET:
             validate.max_expiry_days(max_expiry_days)
         if max_keys_per_user is not None:
@@ -814,9 +1014,11 @@ class KeyService:
             self._require(session, "settings")
             settings = self._settings(session)
             changes: dict[str, Any] = {}
-            for column, value in (("keys_enabled", keys_enabled),
-                                  ("max_expiry_days", max_expiry_days),
-                                  ("max_keys_per_user", max_keys_per_user)):
+            for column, value in (
+                ("keys_enabled", keys_enabled),
+                ("max_expiry_days", max_expiry_days),
+                ("max_keys_per_user", max_keys_per_user),
+            ):
                 if value is UNSET or (value is None and column != "max_expiry_days"):
                     continue
                 if getattr(settings, column) != value:
@@ -824,31 +1026,42 @@ class KeyService:
                     setattr(settings, column, value)
             if changes:
                 self._event(session, "settings.update", **changes)
-            return SettingsInfo(settings.keys_enabled, settings.max_expiry_days,
-                                settings.max_keys_per_user)
+            return SettingsInfo(
+                settings.keys_enabled, settings.max_expiry_days, settings.max_keys_per_user
+            )
 
     # -- users ---------------------------------------------------------------------------------
 
     def list_users(self) -> list[UserInfo]:
         with self._read() as session:
-            return [UserInfo(u.login, u.role, u.created_at)
-                    for u in session.scalars(select(User).order_by(User.login))]
+            return [
+                UserInfo(u.login, u.role, u.created_at)
+                for u in session.scalars(select(User).order_by(User.login))
+            ]
 
     def add_user(self, login: str, role: str) -> UserInfo:
         login, role = validate.login(login), validate.user_role(role)
         with self.db.write() as session:
             self._require(session, "users")
             if session.get(User, login) is not None:
-                raise Conflict(f"{login} is already a user; change their role with: "
-                               f"keytui users set-role {login} ROLE")
+                raise Conflict(
+                    f"{login} is already a user; change their role with: "
+                    f"keytui users set-role {login} ROLE"
+                )
             user = User(login=login, role=role, created_at=self.now())
             session.add(user)
             self._event(session, "user.add", login=login, role=role)
             return UserInfo(login, role, user.created_at)
 
     def _other_admins(self, session: Session, login: str) -> int:
-        return int(session.scalar(select(func.count()).select_from(User).where(
-            User.role == "admin", User.login != login)) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(User.role == "admin", User.login != login)
+            )
+            or 0
+        )
 
     def set_user_role(self, login: str, role: str) -> UserInfo:
         role, login = validate.user_role(role), validate.term(login, "a login")
@@ -907,11 +1120,15 @@ class KeyService:
             role = session.get(KeyRole, name)
             if role is None:
                 raise NotFound(f"no key role {shown(name)}")
-            holders = session.scalar(select(func.count()).select_from(Key).where(
-                Key.role == name, Key.revoked_at.is_(None)))
+            holders = session.scalar(
+                select(func.count())
+                .select_from(Key)
+                .where(Key.role == name, Key.revoked_at.is_(None))
+            )
             if holders:
-                raise Conflict(f"{holders} unrevoked keys grant the role {name}; "
-                               "revoke or delete them first")
+                raise Conflict(
+                    f"{holders} unrevoked keys grant the role {name}; revoke or delete them first"
+                )
             session.delete(role)
             self._event(session, "role.remove", role=name)
 
@@ -922,8 +1139,15 @@ class KeyService:
         for the first event that was altered, removed or reordered. For every face."""
         return audit.verify_chain(self._read)
 
-    def list_events(self, *, key_id: str | None = None, action: str | None = None,
-                    search: str = "", limit: int = 50, offset: int = 0) -> list[EventInfo]:
+    def list_events(
+        self,
+        *,
+        key_id: str | None = None,
+        action: str | None = None,
+        search: str = "",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[EventInfo]:
         """Newest first."""
         if limit < 1 or offset < 0:
             raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
@@ -936,16 +1160,36 @@ class KeyService:
             statement = statement.where(Event.action.icontains(action, autoescape=True))
         if search.strip():
             term = search.strip()
-            statement = statement.where(or_(Event.actor.icontains(term, autoescape=True),
-                                            Event.action.icontains(term, autoescape=True),
-                                            Event.key_id.icontains(term, autoescape=True),
-                                            Event.details.icontains(term, autoescape=True)))
+            statement = statement.where(
+                or_(
+                    Event.actor.icontains(term, autoescape=True),
+                    Event.action.icontains(term, autoescape=True),
+                    Event.key_id.icontains(term, autoescape=True),
+                    Event.details.icontains(term, autoescape=True),
+                )
+            )
         with self._read() as session:
-            return [EventInfo(e.id, e.at, e.actor, e.action, e.key_id, e.face,
-                              json.loads(e.details or "{}")) for e in session.scalars(statement)]
+            return [
+                EventInfo(
+                    e.id, e.at, e.actor, e.action, e.key_id, e.face, json.loads(e.details or "{}")
+                )
+                for e in session.scalars(statement)
+            ]
 
 
 __all__ = [
-    "Counts", "EventInfo", "IssuedKey", "KeyInfo", "KeyPage", "KeyQuery", "KeyService",
-    "KeytuiError", "RevokePlan", "SettingsInfo", "Skipped", "UserInfo", "VerifyResult", "permits",
+    "Counts",
+    "EventInfo",
+    "IssuedKey",
+    "KeyInfo",
+    "KeyPage",
+    "KeyQuery",
+    "KeyService",
+    "KeytuiError",
+    "RevokePlan",
+    "SettingsInfo",
+    "Skipped",
+    "UserInfo",
+    "VerifyResult",
+    "permits",
 ]

@@ -56,7 +56,9 @@ def name(value: str) -> str:
     if not value:
         raise InvalidInput("a key name cannot be empty")
     if len(value) > NAME_MAX:
-        raise InvalidInput(f"a key name is at most {NAME_MAX} characters (this one has {len(value)})")
+        raise InvalidInput(
+            f"a key name is at most {NAME_MAX} characters (this one has {len(value)})"
+        )
     if not value.isprintable():
         raise InvalidInput(f"a key name may hold printable characters only, not {shown(value)}")
     return value
@@ -83,7 +85,9 @@ def login(value: str) -> str:
 
 def user_role(value: str) -> str:
     if value not in USER_ROLES:
-        raise InvalidInput(f"{shown(str(value))} is not a user role; choose {', '.join(USER_ROLES)}")
+        raise InvalidInput(
+            f"{shown(str(value))} is not a user role; choose {', '.join(USER_ROLES)}"
+        )
     return value
 
 

@@ -14,16 +14,37 @@ from typing import Any, Literal
 
 Status = Literal["active", "expired", "revoked"]
 STATUSES: tuple[Status, ...] = ("active", "expired", "revoked")
-SORTABLE = ("name", "key_id", "owner", "role", "created_at", "updated_at", "expires_at",
-            "last_used_at", "status")
+SORTABLE = (
+    "name",
+    "key_id",
+    "owner",
+    "role",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "last_used_at",
+    "status",
+)
 KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
 ADMIN_ACTIONS = ("settings", "users", "roles")
 UNSET: Any = object()
 DEFAULT_EXPIRY: Any = object()  # "the installation's maximum expiry, or never"
 # Every action an event can record (a test drives each through the service and checks it).
-EVENT_ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete",
-                 "key.verify_failed", "settings.update", "user.add", "user.set_role",
-                 "user.remove", "role.add", "role.remove", "demo.seed")
+EVENT_ACTIONS = (
+    "key.create",
+    "key.replace",
+    "key.rename",
+    "key.revoke",
+    "key.delete",
+    "key.verify_failed",
+    "settings.update",
+    "user.add",
+    "user.set_role",
+    "user.remove",
+    "role.add",
+    "role.remove",
+    "demo.seed",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,17 +73,28 @@ class KeyInfo:
             return value.isoformat().replace("+00:00", "Z") if value else None
 
         return {
-            "id": self.id, "name": self.name, "description": self.description,
-            "owner": self.owner, "role": self.role, "status": self.status,
-            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
-            "expires_at": iso(self.expires_at), "revoked_at": iso(self.revoked_at),
-            "revoked_by": self.revoked_by, "last_used_at": iso(self.last_used_at),
-            "use_count": self.use_count, "allowed_hosts": list(self.allowed_hosts),
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "owner": self.owner,
+            "role": self.role,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "expires_at": iso(self.expires_at),
+            "revoked_at": iso(self.revoked_at),
+            "revoked_by": self.revoked_by,
+            "last_used_at": iso(self.last_used_at),
+            "use_count": self.use_count,
+            "allowed_hosts": list(self.allowed_hosts),
         }
 
     def expires_within(self, now: datetime, days: int = 7) -> bool:
-        return (self.status == "active" and self.expires_at is not None
-                and self.expires_at - now <= timedelta(days=days))
+        return (
+            self.status == "active"
+            and self.expires_at is not None
+            and self.expires_at - now <= timedelta(days=days)
+        )
 
 
 @dataclass(frozen=True)
@@ -122,8 +154,11 @@ class SettingsInfo:
     max_keys_per_user: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"keys_enabled": self.keys_enabled, "max_expiry_days": self.max_expiry_days,
-                "max_keys_per_user": self.max_keys_per_user}
+        return {
+            "keys_enabled": self.keys_enabled,
+            "max_expiry_days": self.max_expiry_days,
+            "max_keys_per_user": self.max_keys_per_user,
+        }
 
 
 @dataclass(frozen=True)
@@ -137,9 +172,15 @@ class EventInfo:
     details: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "at": self.at.isoformat().replace("+00:00", "Z"),
-                "actor": self.actor, "action": self.action, "key_id": self.key_id,
-                "face": self.face, "details": self.details}
+        return {
+            "id": self.id,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "action": self.action,
+            "key_id": self.key_id,
+            "face": self.face,
+            "details": self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -151,8 +192,13 @@ class VerifyResult:
     role: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"valid": self.valid, "code": self.code, "key_id": self.key_id,
-                "owner": self.owner, "role": self.role}
+        return {
+            "valid": self.valid,
+            "code": self.code,
+            "key_id": self.key_id,
+            "owner": self.owner,
+            "role": self.role,
+        }
 
 
 @dataclass(frozen=True)
@@ -182,11 +228,20 @@ def _hosts(stored: str | None) -> tuple[str, ...]:
 def key_info(row: Any, now: datetime) -> KeyInfo:
     """A key's value from a row of the keys table (anything with its columns as attributes)."""
     return KeyInfo(
-        id=row.key_id, name=row.name, description=row.description, owner=row.owner,
-        role=row.role, status=status_of(row.revoked_at, row.expires_at, now),
-        created_at=row.created_at, updated_at=row.updated_at, expires_at=row.expires_at,
-        revoked_at=row.revoked_at, revoked_by=row.revoked_by, last_used_at=row.last_used_at,
-        use_count=row.use_count, allowed_hosts=_hosts(row.allowed_hosts),
+        id=row.key_id,
+        name=row.name,
+        description=row.description,
+        owner=row.owner,
+        role=row.role,
+        status=status_of(row.revoked_at, row.expires_at, now),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
+        last_used_at=row.last_used_at,
+        use_count=row.use_count,
+        allowed_hosts=_hosts(row.allowed_hosts),
     )
 
 

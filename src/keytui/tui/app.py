@@ -46,9 +46,16 @@ class KeytuiApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, service: KeyService | None, *, clock: Clock | None = None,
-                 read_only: bool = False, opener: Callable[[], KeyService] | None = None,
-                 first: FirstWindow | None = None, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        service: KeyService | None,
+        *,
+        clock: Clock | None = None,
+        read_only: bool = False,
+        opener: Callable[[], KeyService] | None = None,
+        first: FirstWindow | None = None,
+        actor: str | None = None,
+    ) -> None:
         """Either a ``service``, or an ``opener`` that makes one in the background while the
         ``first`` window (read without it) is painted: see core/first_window.py."""
         super().__init__()
@@ -133,8 +140,12 @@ class KeytuiApp(App[None]):
             self.run_db(self.service.whoami, self._user_confirmed)
         path = self.service.db.sqlite_path
         if path is not None and world_readable(path):
-            self.notify(escape(f"{path} is readable by other users; run: chmod 600 {path}"),
-                        title="Database file", severity="warning", timeout=15)
+            self.notify(
+                escape(f"{path} is readable by other users; run: chmod 600 {path}"),
+                title="Database file",
+                severity="warning",
+                timeout=15,
+            )
 
     def _user_confirmed(self, user: UserInfo | None) -> None:
         """The acting user as the service reads them (the role may have changed since the
@@ -213,8 +224,11 @@ class KeytuiApp(App[None]):
             if binding.action in ("quit", "command_palette"):
                 continue
             seen.add(binding.action)
-            yield SystemCommand(binding.description, f"{binding.tooltip or binding.description}"
-                                f" ({key})", self._runner(active.node, binding.action))
+            yield SystemCommand(
+                binding.description,
+                f"{binding.tooltip or binding.description} ({key})",
+                self._runner(active.node, binding.action),
+            )
 
     def _runner(self, node, action: str) -> Callable[[], Any]:
         async def run() -> None:
@@ -232,8 +246,9 @@ class KeytuiApp(App[None]):
         self.deliver_screenshot()
 
 
-def make_app(service: KeyService | None, *, clock: Clock | None = None,
-             read_only: bool = False, **start: Any) -> KeytuiApp:
+def make_app(
+    service: KeyService | None, *, clock: Clock | None = None, read_only: bool = False, **start: Any
+) -> KeytuiApp:
     """The one factory: the CLI, the tests and the screenshot script all build the app here
     (``start``: the opener, first window and actor of a start before the service, see
     ``KeytuiApp``)."""

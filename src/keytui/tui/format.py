@@ -6,8 +6,8 @@ from datetime import datetime
 
 from rich.text import Text
 
-from ..core.values import KeyInfo
 from ..core.validate import visible
+from ..core.values import KeyInfo
 
 STATUS_STYLE = {"active": "bold green", "expired": "bold yellow", "revoked": "bold red"}
 

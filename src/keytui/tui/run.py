@@ -34,8 +34,9 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
             make_app(service, read_only=read_only).run()
         return
 
-    app = make_app(None, clock=system_clock, read_only=read_only, opener=opener, first=first,
-                   actor=actor)
+    app = make_app(
+        None, clock=system_clock, read_only=read_only, opener=opener, first=first, actor=actor
+    )
     try:
         app.run()
     finally:

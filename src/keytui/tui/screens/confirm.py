@@ -31,8 +31,9 @@ class ConfirmModal(ModalScreen[bool]):
                     yield Static(line)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel (n)", id="cancel", variant="default", compact=True)
-                yield Button(f"{self.confirm_label} (y)", id="confirm", variant="error",
-                             compact=True)
+                yield Button(
+                    f"{self.confirm_label} (y)", id="confirm", variant="error", compact=True
+                )
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

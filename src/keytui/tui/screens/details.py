@@ -54,8 +54,11 @@ class KeyDetailsScreen(Screen[None]):
     def _show(self, loaded: tuple[KeyInfo, list[EventInfo]]) -> None:
         key, events = loaded
         now = self.app.now()
-        revoked = (Text.assemble(stamp(key.revoked_at), " by ", text(key.revoked_by))
-                   if key.revoked_at else Text("-"))
+        revoked = (
+            Text.assemble(stamp(key.revoked_at), " by ", text(key.revoked_by))
+            if key.revoked_at
+            else Text("-")
+        )
         rows: list[tuple[str, Text]] = [
             ("Name", text(key.name, "bold")),
             ("ID", Text(key.id, style="cyan")),
@@ -81,8 +84,9 @@ class KeyDetailsScreen(Screen[None]):
         usage.append(f"{stamp(key.last_used_at)} ({ago(key.last_used_at, now)})\n")
         usage.append("Uses        ", style="bold")
         usage.append(f"{key.use_count:,}\n")
-        usage.append("Counts are written in batches, so the newest minute may be missing.",
-                     style="dim")
+        usage.append(
+            "Counts are written in batches, so the newest minute may be missing.", style="dim"
+        )
         self.query_one("#usage-text", Static).update(usage)
         table = self.query_one("#key-events", DataTable)
         for event in events:

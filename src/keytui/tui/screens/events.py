@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from ...core.values import EVENT_ACTIONS, EventInfo
 from ...core.validate import visible
+from ...core.values import EVENT_ACTIONS, EventInfo
 from ..format import text
 
 PAGE = 200
@@ -23,10 +23,14 @@ PAGE = 200
 
 def event_cells(event: EventInfo) -> tuple[Text, ...]:
     details = json.dumps(event.details, ensure_ascii=True, sort_keys=True, separators=(", ", ": "))
-    return (Text(event.at.strftime("%Y-%m-%d %H:%M:%S")), text(event.actor),
-            Text(event.action, style="bold red" if "revoke" in event.action else ""),
-            Text(event.key_id or "-", style="cyan"), Text(event.face, style="dim"),
-            text(details))
+    return (
+        Text(event.at.strftime("%Y-%m-%d %H:%M:%S")),
+        text(event.actor),
+        Text(event.action, style="bold red" if "revoke" in event.action else ""),
+        Text(event.key_id or "-", style="cyan"),
+        Text(event.face, style="dim"),
+        text(details),
+    )
 
 
 class EventsScreen(Screen[None]):
@@ -43,13 +47,23 @@ class EventsScreen(Screen[None]):
         self.key_id = key_id
 
     def compose(self) -> ComposeResult:
-        yield Label(Text("Audit log" + (f" of key {self.key_id}" if self.key_id else "")
-                         + " — newest first"), classes="section-title")
+        yield Label(
+            Text(
+                "Audit log" + (f" of key {self.key_id}" if self.key_id else "") + " — newest first"
+            ),
+            classes="section-title",
+        )
         with Horizontal(id="events-filters"):
-            yield Input(placeholder="/ search who, action, key or details", id="event-search", compact=True)
+            yield Input(
+                placeholder="/ search who, action, key or details", id="event-search", compact=True
+            )
             yield Input(self.key_id or "", placeholder="key ID", id="event-key", compact=True)
-            yield Select([(a, a) for a in EVENT_ACTIONS], prompt="any action", id="event-action",
-                         compact=True)
+            yield Select(
+                [(a, a) for a in EVENT_ACTIONS],
+                prompt="any action",
+                id="event-action",
+                compact=True,
+            )
         yield Static(id="chain")
         yield DataTable(id="events", cursor_type="row")
         yield Static(id="events-info")
@@ -64,13 +78,19 @@ class EventsScreen(Screen[None]):
 
     def check_chain(self) -> None:
         """Walk the hash chain (in a worker) and say whether the log holds."""
+
         def done(status) -> None:
             if status.ok:
-                line = Text(f"Audit chain intact: {status.count:,} events, none altered, removed "
-                            "or reordered.", style="green")
+                line = Text(
+                    f"Audit chain intact: {status.count:,} events, none altered, removed "
+                    "or reordered.",
+                    style="green",
+                )
             else:
-                line = Text(f"AUDIT CHAIN BROKEN at event {status.first_bad_id}: "
-                            f"{visible(status.reason)}", style="bold white on red")
+                line = Text(
+                    f"AUDIT CHAIN BROKEN at event {status.first_bad_id}: {visible(status.reason)}",
+                    style="bold white on red",
+                )
             self.query_one("#chain", Static).update(line)
 
         self.app.run_db(self.app.service.verify_event_chain, done, group="chain")

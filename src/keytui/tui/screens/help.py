@@ -9,11 +9,20 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc",
-             "enter": "enter"}
-EXTRA = (("j / k, ↓ / ↑", "Move down / up"), ("pgdn / pgup", "Page down / up"),
-         ("ctrl+p", "Command palette: every action by name"), ("click a header", "Sort by it"),
-         ("click [ ]", "Mark a key"))
+KEY_NAMES = {
+    "slash": "/",
+    "question_mark": "?",
+    "space": "space",
+    "escape": "esc",
+    "enter": "enter",
+}
+EXTRA = (
+    ("j / k, ↓ / ↑", "Move down / up"),
+    ("pgdn / pgup", "Page down / up"),
+    ("ctrl+p", "Command palette: every action by name"),
+    ("click a header", "Sort by it"),
+    ("click [ ]", "Mark a key"),
+)
 
 
 def key_label(key: str) -> str:
@@ -51,9 +60,13 @@ class HelpScreen(ModalScreen[None]):
             yield Label("keytui keys", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Static(lines)
-            yield Static(Text("Marked keys: x revokes all of them at once, after a list of what "
-                              "will be revoked and what skipped. esc closes this help.",
-                              style="dim"))
+            yield Static(
+                Text(
+                    "Marked keys: x revokes all of them at once, after a list of what "
+                    "will be revoked and what skipped. esc closes this help.",
+                    style="dim",
+                )
+            )
 
     def action_close(self) -> None:
         self.dismiss()

@@ -24,11 +24,26 @@ WINDOW = 100  # rows the table holds at once
 STEP = 50  # rows a window moves by at its edge
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
 COUNT_CAP = 10_000  # a search counts its matches up to here ("of more than 10,000")
-STATUS_TABS = (("all", "All", None), ("active", "Active", "active"),
-               ("expired", "Expired", "expired"), ("revoked", "Revoked", "revoked"))
+STATUS_TABS = (
+    ("all", "All", None),
+    ("active", "Active", "active"),
+    ("expired", "Expired", "expired"),
+    ("revoked", "Revoked", "revoked"),
+)
 # Actions that call the service from the event loop: greyed until it has opened.
-NEEDS_SERVICE = frozenset({"details", "new_key", "rename", "replace", "revoke", "delete",
-                           "mark_all", "events", "settings"})
+NEEDS_SERVICE = frozenset(
+    {
+        "details",
+        "new_key",
+        "rename",
+        "replace",
+        "revoke",
+        "delete",
+        "mark_all",
+        "events",
+        "settings",
+    }
+)
 SORT_CYCLE = [c.sort for c in COLUMNS if c.sort]
 SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
 
@@ -50,25 +65,64 @@ def uncounted(page: KeyPage) -> int | None:
 class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="help"),
-        Binding("slash", "search", "Search", id="search",
-                tooltip="Search name, ID and owner as you type; enter keeps it, esc clears"),
-        Binding("space", "toggle_mark", "Mark", id="mark",
-                tooltip="Mark or unmark the key under the cursor"),
-        Binding("n", "new_key", "New", id="new", tooltip="Create a new key; its secret is shown once"),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="search",
+            tooltip="Search name, ID and owner as you type; enter keeps it, esc clears",
+        ),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            id="mark",
+            tooltip="Mark or unmark the key under the cursor",
+        ),
+        Binding(
+            "n", "new_key", "New", id="new", tooltip="Create a new key; its secret is shown once"
+        ),
         Binding("e", "rename", "Rename", id="rename", tooltip="Change the name and description"),
-        Binding("r", "replace", "Replace", id="replace",
-                tooltip="Rotate: a new secret at once; the old one stops working"),
-        Binding("x", "revoke", "Revoke", id="revoke",
-                tooltip="Revoke the marked keys, or the one under the cursor (irreversible)"),
-        Binding("d", "delete", "Delete", id="delete",
-                tooltip="Delete the key under the cursor; its events stay"),
-        Binding("enter", "details", "Details", id="details", show=False,
-                tooltip="Every field, usage and events of the key"),
+        Binding(
+            "r",
+            "replace",
+            "Replace",
+            id="replace",
+            tooltip="Rotate: a new secret at once; the old one stops working",
+        ),
+        Binding(
+            "x",
+            "revoke",
+            "Revoke",
+            id="revoke",
+            tooltip="Revoke the marked keys, or the one under the cursor (irreversible)",
+        ),
+        Binding(
+            "d",
+            "delete",
+            "Delete",
+            id="delete",
+            tooltip="Delete the key under the cursor; its events stay",
+        ),
+        Binding(
+            "enter",
+            "details",
+            "Details",
+            id="details",
+            show=False,
+            tooltip="Every field, usage and events of the key",
+        ),
         Binding("a", "mark_all", "Mark all matching", id="mark_all", show=False),
         Binding("u", "unmark_all", "Unmark all", id="unmark_all", show=False),
         Binding("E", "events", "Events", id="events", tooltip="The audit log"),
-        Binding("S", "settings", "Settings", id="settings", show=False,
-                tooltip="Keys switch, limits, users and key roles (admins)"),
+        Binding(
+            "S",
+            "settings",
+            "Settings",
+            id="settings",
+            show=False,
+            tooltip="Keys switch, limits, users and key roles (admins)",
+        ),
         Binding("s", "cycle_sort", "Sort by next column", id="sort", show=False),
         Binding("o", "flip_order", "Reverse sort order", id="order", show=False),
         Binding("1", "status('all')", "All keys", id="status_all", show=False),
@@ -100,10 +154,15 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         with Horizontal(id="search-row"):
-            yield Input(placeholder="/ to search name, ID or owner", id="search", compact=True,
-                        select_on_focus=False)  # keys typed before the focus lands stay
-            yield Tabs(*(Tab(label, id=f"tab-{tab_id}") for tab_id, label, _ in STATUS_TABS),
-                       id="status")
+            yield Input(
+                placeholder="/ to search name, ID or owner",
+                id="search",
+                compact=True,
+                select_on_focus=False,
+            )  # keys typed before the focus lands stay
+            yield Tabs(
+                *(Tab(label, id=f"tab-{tab_id}") for tab_id, label, _ in STATUS_TABS), id="status"
+            )
         yield Static(id="problem")
         yield KeyTable(id="keys")
         yield Static(id="info")
@@ -147,8 +206,10 @@ class MainScreen(Screen[None]):
         self.app.user = user
         if user is None:
             login = self.app.actor
-            message = (f"{login!r} is not a keytui user of this database. An admin can add you "
-                       f"with: keytui users add {login} --role developer")
+            message = (
+                f"{login!r} is not a keytui user of this database. An admin can add you "
+                f"with: keytui users add {login} --role developer"
+            )
             self.app.user_error = message
             problem = self.query_one("#problem", Static)
             problem.update(Text(message))
@@ -163,11 +224,24 @@ class MainScreen(Screen[None]):
     # -- loading ---------------------------------------------------------------------------------
 
     def current_query(self, offset: int) -> KeyQuery:
-        return KeyQuery(search=self.search, status=self.status, sort=self.sort,
-                        descending=self.descending, limit=WINDOW, offset=max(0, offset))
+        return KeyQuery(
+            search=self.search,
+            status=self.status,
+            sort=self.sort,
+            descending=self.descending,
+            limit=WINDOW,
+            offset=max(0, offset),
+        )
 
-    def reload(self, offset: int | None = None, cursor: int | None = None,
-               delay: float = 0.0, *, tail: int | None = None, recount: bool = True) -> None:
+    def reload(
+        self,
+        offset: int | None = None,
+        cursor: int | None = None,
+        delay: float = 0.0,
+        *,
+        tail: int | None = None,
+        recount: bool = True,
+    ) -> None:
         """Fetch one window of keys in a worker; a newer reload supersedes this one.
 
         ``tail`` counts the window from the end instead (the reversed order from a small offset,
@@ -190,8 +264,9 @@ class MainScreen(Screen[None]):
             if tail is None:
                 page = service.list_keys(query)
             else:
-                flipped = service.list_keys(replace(query, offset=tail,
-                                                    descending=not query.descending))
+                flipped = service.list_keys(
+                    replace(query, offset=tail, descending=not query.descending)
+                )
                 page = replace(flipped, keys=flipped.keys[::-1])
             first = tail is None and query.offset == 0
             if not recount and known is not None:
@@ -325,16 +400,16 @@ class MainScreen(Screen[None]):
             parts.append(f"Keys {first:,}–{self.window_start + rows:,} of {self.match_count:,}")
             if self.search or self.status:
                 parts.append(" matching")
-        parts.append(f" · sorted by {SORT_LABELS[self.sort]} {'▼' if self.descending else '▲'}",
-                     style="dim")
+        parts.append(
+            f" · sorted by {SORT_LABELS[self.sort]} {'▼' if self.descending else '▲'}", style="dim"
+        )
         if self.marks:
             parts.append(f" · {len(self.marks):,} marked", style="bold magenta")
         self.query_one("#info", Static).update(parts, layout=False)  # one line, fixed height
 
     def on_resize(self) -> None:
         if self.table.fit_columns(self.size.width, self.sort, self.descending) and self.loaded:
-            self.table.show_keys(self.table.keys, self.marks, self.app.now(),
-                                 self.table.cursor_row)
+            self.table.show_keys(self.table.keys, self.marks, self.app.now(), self.table.cursor_row)
 
     # -- search and filters -----------------------------------------------------------------------
 
@@ -374,8 +449,9 @@ class MainScreen(Screen[None]):
 
     def action_cycle_sort(self) -> None:
         following = SORT_CYCLE[(SORT_CYCLE.index(self.sort) + 1) % len(SORT_CYCLE)]
-        self._sort_by(following, following in ("created_at", "updated_at", "last_used_at",
-                                               "expires_at"))
+        self._sort_by(
+            following, following in ("created_at", "updated_at", "last_used_at", "expires_at")
+        )
 
     def action_flip_order(self) -> None:
         self._sort_by(self.sort, not self.descending)
@@ -399,14 +475,18 @@ class MainScreen(Screen[None]):
                 new_tail = max(0, self.tail - STEP)
                 self.reload(tail=new_tail, cursor=row - (self.tail - new_tail) + 1, recount=False)
             else:  # the row above the old first row, wherever it lands in the new window
-                self.reload(tail=self.tail + STEP, recount=False,
-                            cursor=lambda rows: max(0, STEP + rows - shown_rows - 1))
+                self.reload(
+                    tail=self.tail + STEP,
+                    recount=False,
+                    cursor=lambda rows: max(0, STEP + rows - shown_rows - 1),
+                )
         elif event.direction > 0:
             self.reload(offset=self.window_start + STEP, cursor=row - STEP + 1, recount=False)
         else:
             new_offset = max(0, self.window_start - STEP)
-            self.reload(offset=new_offset, cursor=row + (self.window_start - new_offset) - 1,
-                        recount=False)
+            self.reload(
+                offset=new_offset, cursor=row + (self.window_start - new_offset) - 1, recount=False
+            )
 
     def action_top(self) -> None:
         if self.window_start == 0 and self.tail is None:
@@ -537,10 +617,14 @@ class MainScreen(Screen[None]):
             return
         from .confirm import ConfirmModal
 
-        body = [Text.assemble("Replace ", text(key.name, "bold"), f" ({key.id})?"),
-                Text("Replacing takes effect at once: apps using the old key will fail on "
-                     "their next request."),
-                Text("The new secret is shown once, on the next screen.")]
+        body = [
+            Text.assemble("Replace ", text(key.name, "bold"), f" ({key.id})?"),
+            Text(
+                "Replacing takes effect at once: apps using the old key will fail on "
+                "their next request."
+            ),
+            Text("The new secret is shown once, on the next screen."),
+        ]
         service = self.app.service
 
         def go(confirmed: bool | None) -> None:
@@ -550,8 +634,11 @@ class MainScreen(Screen[None]):
         self.app.push_screen(ConfirmModal("Replace key", body, "Replace"), go)
 
     def action_revoke(self) -> None:
-        ids = sorted(self.marks) if self.marks else (
-            [self.table.current.id] if self.table.current else [])
+        ids = (
+            sorted(self.marks)
+            if self.marks
+            else ([self.table.current.id] if self.table.current else [])
+        )
         if ids:
             service = self.app.service
             self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke)
@@ -565,16 +652,18 @@ class MainScreen(Screen[None]):
             return
         count = len(plan.revoke)
         body: list[Text] = [
-            Text(f"Revoking is irreversible. {count:,} key{'s' if count > 1 else ''} will stop "
-                 "working at once and stay listed as revoked:", style="bold"),
+            Text(
+                f"Revoking is irreversible. {count:,} key{'s' if count > 1 else ''} will stop "
+                "working at once and stay listed as revoked:",
+                style="bold",
+            ),
         ]
         for key in plan.revoke[:8]:
             body.append(Text.assemble("  • ", text(key.name), (f"  {key.id}", "dim")))
         if count > 8:
             body.append(Text(f"  … and {count - 8:,} more"))
         if plan.skipped:
-            body.append(Text(f"{len(plan.skipped):,} marked key(s) will be skipped:",
-                             style="bold"))
+            body.append(Text(f"{len(plan.skipped):,} marked key(s) will be skipped:", style="bold"))
             for skipped in plan.skipped[:6]:
                 body.append(Text(f"  • {skipped.id}: {skipped.reason}", style="dim"))
             if len(plan.skipped) > 6:
@@ -605,13 +694,18 @@ class MainScreen(Screen[None]):
             return
         from .confirm import ConfirmModal
 
-        body = [Text.assemble("Delete ", text(key.name, "bold"), f" ({key.id})?"),
-                Text("Deleting removes the key entirely: it disappears from the list and apps "
-                     "using it fail. Its events stay in the audit log. This cannot be undone.")]
+        body = [
+            Text.assemble("Delete ", text(key.name, "bold"), f" ({key.id})?"),
+            Text(
+                "Deleting removes the key entirely: it disappears from the list and apps "
+                "using it fail. Its events stay in the audit log. This cannot be undone."
+            ),
+        ]
         service = self.app.service
 
         def go(confirmed: bool | None) -> None:
             if confirmed:
+
                 def deleted(_keys) -> None:
                     self.marks.discard(key.id)
                     self.notify(escape(f"Deleted key {key.id}."))

@@ -19,8 +19,11 @@ FIELDS = ("name", "description", "owner", "role", "expires", "allowed_hosts")
 
 def expiry_options(max_days: int | None) -> list[tuple[str, str]]:
     """The expiry choices the installation allows (its maximum bounds them)."""
-    options = [(label, f"{days}d") for days, label in EXPIRY_CHOICES
-               if max_days is None or days <= max_days]
+    options = [
+        (label, f"{days}d")
+        for days, label in EXPIRY_CHOICES
+        if max_days is None or days <= max_days
+    ]
     if max_days is not None and not any(v == f"{max_days}d" for _, v in options):
         options.append((f"{max_days} days (the maximum)", f"{max_days}d"))
     if max_days is None:
@@ -43,7 +46,12 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
             yield Label("New API key", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Label("Name")
-                yield Input(placeholder="e.g. billing worker (prod)", id="name", max_length=100, compact=True)
+                yield Input(
+                    placeholder="e.g. billing worker (prod)",
+                    id="name",
+                    max_length=100,
+                    compact=True,
+                )
                 yield FieldError(id="name-error")
                 yield Label("Description (optional)")
                 yield Input(id="description", max_length=500, compact=True)
@@ -52,19 +60,27 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                     with Vertical():
                         yield Label("Owner")
                         me = self.app.actor
-                        yield Select([(me, me)], value=me, id="owner", allow_blank=False, compact=True)
+                        yield Select(
+                            [(me, me)], value=me, id="owner", allow_blank=False, compact=True
+                        )
                         yield FieldError(id="owner-error")
                     with Vertical():
                         yield Label("Role")
-                        yield Select([("read-only", "read-only")], id="role", allow_blank=False, compact=True)
+                        yield Select(
+                            [("read-only", "read-only")], id="role", allow_blank=False, compact=True
+                        )
                         yield FieldError(id="role-error")
                 with Horizontal(classes="field-row"):
                     with Vertical():
                         yield Label("Expires")
-                        yield Select([("90 days", "90d")], id="expires", allow_blank=False, compact=True)
+                        yield Select(
+                            [("90 days", "90d")], id="expires", allow_blank=False, compact=True
+                        )
                     with Vertical():
                         yield Label("Date (YYYY-MM-DD)")
-                        yield Input(placeholder="2027-06-30", id="date", disabled=True, compact=True)
+                        yield Input(
+                            placeholder="2027-06-30", id="date", disabled=True, compact=True
+                        )
                 yield FieldError(id="expires-error")
                 yield Label("Allowed hosts (optional; names, IPs or CIDRs, comma-separated)")
                 yield Input(placeholder="any host", id="allowed_hosts", compact=True)
@@ -142,8 +158,13 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
 
         def create() -> IssuedKey:
             return service.create_key(
-                name, description=description, owner=owner, role=role,
-                expires=None if expires in (None, "never") else expires, allowed_hosts=hosts)
+                name,
+                description=description,
+                owner=owner,
+                role=role,
+                expires=None if expires in (None, "never") else expires,
+                allowed_hosts=hosts,
+            )
 
         self.creating = True
         self.app.run_db(create, self.dismiss, failed=self._failed)

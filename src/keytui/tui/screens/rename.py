@@ -13,8 +13,8 @@ from textual.widgets import Button, Input, Label
 from ...core.errors import InvalidInput
 from ...core.values import KeyInfo
 from ..app import describe_error
-from ..widgets.field_error import FieldError
 from ..format import text
+from ..widgets.field_error import FieldError
 
 
 class RenameModal(ModalScreen[bool]):
@@ -29,8 +29,10 @@ class RenameModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form"):
-            yield Label(Text.assemble("Rename ", text(self.key.name, "bold"),
-                                      f"  ({self.key.id})"), classes="dialog-title")
+            yield Label(
+                Text.assemble("Rename ", text(self.key.name, "bold"), f"  ({self.key.id})"),
+                classes="dialog-title",
+            )
             yield Label("Name")
             yield Input(self.key.name, id="name", max_length=100, compact=True)
             yield FieldError(id="name-error")
@@ -62,8 +64,11 @@ class RenameModal(ModalScreen[bool]):
         service, key_id = self.app.service, self.key.id
         for error in self.query(FieldError):
             error.clear()
-        self.app.run_db(lambda: service.rename_key(key_id, name, description),
-                        lambda _key: self.dismiss(True), failed=self._failed)
+        self.app.run_db(
+            lambda: service.rename_key(key_id, name, description),
+            lambda _key: self.dismiss(True),
+            failed=self._failed,
+        )
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, InvalidInput) and exc.field in ("name", "description"):

@@ -29,11 +29,19 @@ class RevealModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         key = self.key
         with Vertical(classes="dialog reveal"):
-            yield Label(Text.assemble("New secret for ", text(key.name, "bold"),
-                                      f"  ({key.id})"), classes="dialog-title")
+            yield Label(
+                Text.assemble("New secret for ", text(key.name, "bold"), f"  ({key.id})"),
+                classes="dialog-title",
+            )
             yield Static(Text(self._secret or "", style="bold"), id="secret")
-            yield Static(Text("Copy it now: this secret will never be shown again. keytui keeps "
-                              "only its argon2id hash.", style="bold yellow"), id="once")
+            yield Static(
+                Text(
+                    "Copy it now: this secret will never be shown again. keytui keeps "
+                    "only its argon2id hash.",
+                    style="bold yellow",
+                ),
+                id="once",
+            )
             yield Static("", id="warning")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Copy (c)", id="copy", variant="primary", compact=True)
@@ -57,14 +65,19 @@ class RevealModal(ModalScreen[None]):
         self.copied = True
         self.query_one("#copy", Button).label = "Copied!"
         self.query_one("#warning", Static).update(
-            Text("Copied to your terminal's clipboard.", style="green"))
+            Text("Copied to your terminal's clipboard.", style="green")
+        )
 
     def action_close(self) -> None:
         if not self.copied and not self.warned:
             self.warned = True
-            self.query_one("#warning", Static).update(Text(
-                "You have not copied the secret. Press esc again to close without it: "
-                "you would have to replace the key to get a new one.", style="bold red"))
+            self.query_one("#warning", Static).update(
+                Text(
+                    "You have not copied the secret. Press esc again to close without it: "
+                    "you would have to replace the key to get a new one.",
+                    style="bold red",
+                )
+            )
             return
         self._forget()
         self.dismiss(None)

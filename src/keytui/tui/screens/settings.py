@@ -13,10 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Switch
 
-from ...core.values import SettingsInfo, UserInfo
 from ...core.validate import USER_ROLES
-from ..widgets.field_error import FieldError
+from ...core.values import SettingsInfo, UserInfo
 from ..format import day, text
+from ..widgets.field_error import FieldError
 
 
 class SettingsScreen(Screen[None]):
@@ -45,8 +45,12 @@ class SettingsScreen(Screen[None]):
                 yield DataTable(id="users", cursor_type="row")
                 with Horizontal(classes="inline-form"):
                     yield Input(placeholder="login", id="user-login", compact=True)
-                    yield Select([(r, r) for r in USER_ROLES], value="developer",
-                                 allow_blank=False, id="user-role")
+                    yield Select(
+                        [(r, r) for r in USER_ROLES],
+                        value="developer",
+                        allow_blank=False,
+                        id="user-role",
+                    )
                     yield Button("Add / set role", id="user-set", compact=True)
                     yield Button("Remove", id="user-remove", variant="error", compact=True)
             with Vertical(id="roles-pane"):
@@ -79,8 +83,7 @@ class SettingsScreen(Screen[None]):
         table = self.query_one("#users", DataTable)
         table.clear()
         for user in users:
-            table.add_row(text(user.login), Text(user.role), day(user.created_at),
-                          key=user.login)
+            table.add_row(text(user.login), Text(user.role), day(user.created_at), key=user.login)
         roles_table = self.query_one("#roles", DataTable)
         roles_table.clear()
         for role in roles:
@@ -88,6 +91,7 @@ class SettingsScreen(Screen[None]):
 
     def _run(self, call, message: str | Callable[[Any], str]) -> None:
         """``call`` in a worker; then ``message`` (or ``message(result)``), and a reload."""
+
         def done(result: object) -> None:
             self.notify(escape(message(result) if callable(message) else message))
             self.load()
@@ -109,12 +113,16 @@ class SettingsScreen(Screen[None]):
             max_keys = int(keys_text) if keys_text else None
         except ValueError:
             self.query_one("#settings-error", FieldError).show(
-                "limits are whole numbers of days and keys")
+                "limits are whole numbers of days and keys"
+            )
             return
         service = self.app.service
-        self._run(lambda: service.update_settings(
-            keys_enabled=enabled, max_expiry_days=expiry,
-            max_keys_per_user=max_keys), "Settings saved.")
+        self._run(
+            lambda: service.update_settings(
+                keys_enabled=enabled, max_expiry_days=expiry, max_keys_per_user=max_keys
+            ),
+            "Settings saved.",
+        )
 
     def _selected(self, table_id: str) -> str | None:
         table = self.query_one(table_id, DataTable)
@@ -130,9 +138,10 @@ class SettingsScreen(Screen[None]):
         elif button == "user-set":
             login = self.query_one("#user-login", Input).value.strip()
             role = str(self.query_one("#user-role", Select).value)
-            self._run(lambda: service.put_user(login, role),
-                      lambda put: f"Added {login} as {role}." if put[1] else
-                      f"{login} is now {role}.")
+            self._run(
+                lambda: service.put_user(login, role),
+                lambda put: f"Added {login} as {role}." if put[1] else f"{login} is now {role}.",
+            )
         elif button == "user-remove":
             login = self._selected("#users")
             if login:

@@ -81,24 +81,37 @@ class KeyTable(DataTable):
 
     # -- a fast path for painting body cells -------------------------------------------------
 
-    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
         """DataTable renders each cell through Rich's Padding and Styled; our body cells are
         one line of Text, so they are cut and padded here directly: the same segments, a
         fraction of the cost (a screenful of a new window is ~400 cells)."""
         if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor,
-                                        hover)
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
-        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
-                     self._update_count, self._pseudo_class_state)
+        cache_key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
         cached = self._cell_render_cache.get(cache_key)
         if cached is not None:
             return cached
         if row_key is None or self.rows[row_key].height != 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor,
-                                        hover)
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cell = self._get_row_renderables(row_index).cells[column_index]
         text = cell if isinstance(cell, Text) else Text(str(cell))
         pad = self.cell_padding
@@ -107,15 +120,27 @@ class KeyTable(DataTable):
             text = text.copy()
             text.truncate(inner, overflow="ellipsis")
         component_style, post_style = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
         style = base_style + Style.from_meta({"row": row_index, "column": column_index})
         console = self.app.console
         own = console.get_style(text.style) if isinstance(text.style, str) else text.style
         body = Segment.apply_style(text.render(console), own)  # render() leaves out text.style
         fill = inner - text.cell_len
-        segments = [Segment(" " * pad), *body, *([Segment(" " * fill)] if fill > 0 else []),
-                    Segment(" " * pad)]
+        segments = [
+            Segment(" " * pad),
+            *body,
+            *([Segment(" " * fill)] if fill > 0 else []),
+            Segment(" " * pad),
+        ]
         lines = [list(Segment.apply_style(segments, style + component_style, post_style))]
         self._cell_render_cache[cache_key] = lines
         return lines
@@ -125,13 +150,15 @@ class KeyTable(DataTable):
         (DataTable measures each new cell for auto-width columns): only the size changes."""
         rows = self.rows
         if any(column.auto_width for column in self.columns.values()) or any(
-                rows[key].auto_height for key in new_rows if key in rows):
+            rows[key].auto_height for key in new_rows if key in rows
+        ):
             super()._update_dimensions(new_rows)
             return
         width = sum(column.get_render_width(self) for column in self.columns.values())
         header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header)
+        self.virtual_size = Size(
+            width + self._row_label_column_width, self._total_row_height + header
+        )
 
     # -- columns that fit ----------------------------------------------------------------------
 
@@ -170,8 +197,7 @@ class KeyTable(DataTable):
         }
         return [values[c.key] for c in self.shown]
 
-    def show_keys(self, keys: list[KeyInfo], marks: set[str], now: datetime,
-                  cursor: int) -> None:
+    def show_keys(self, keys: list[KeyInfo], marks: set[str], now: datetime, cursor: int) -> None:
         self.keys = list(keys)
         with self.app.batch_update():
             self.clear()
@@ -185,8 +211,7 @@ class KeyTable(DataTable):
                 self._new_rows.clear()
                 self._update_dimensions(new_rows)
             if keys:
-                self.move_cursor(row=max(0, min(cursor, len(keys) - 1)), animate=False,
-                                 scroll=True)
+                self.move_cursor(row=max(0, min(cursor, len(keys) - 1)), animate=False, scroll=True)
 
     def set_mark(self, key_id: str, marked: bool) -> None:
         if key_id in self.rows and any(c.key == "mark" for c in self.shown):

@@ -69,15 +69,19 @@ def upgrade() -> None:
     op.create_index("ix_events_action", "events", ["action"])
     op.create_index("ix_events_key_id", "events", ["key_id"])
     # A new installation: keys enabled, no maximum expiry, 100 keys per user, two key roles.
-    op.bulk_insert(settings, [{"id": 1, "keys_enabled": True, "max_expiry_days": None,
-                               "max_keys_per_user": 100}])
+    op.bulk_insert(
+        settings,
+        [{"id": 1, "keys_enabled": True, "max_expiry_days": None, "max_keys_per_user": 100}],
+    )
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
     if op.get_bind().dialect.name == "sqlite":
         now = now.replace(tzinfo=None)  # SQLite keeps no zone; keytui stores UTC
-    op.bulk_insert(key_roles, [{"name": "read-only", "created_at": now},
-                               {"name": "read-write", "created_at": now}])
+    op.bulk_insert(
+        key_roles,
+        [{"name": "read-only", "created_at": now}, {"name": "read-write", "created_at": now}],
+    )
 
 
 def downgrade() -> None:

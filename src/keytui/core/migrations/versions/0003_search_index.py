@@ -36,30 +36,41 @@ def upgrade() -> None:
     # (revoked_at, expires_at): SQLite would take that for "revoked_at IS NULL" everywhere.
     op.create_index("ix_keys_expires_at_revoked_at", "keys", ["expires_at", "revoked_at"])
     if op.get_bind().dialect.name == "sqlite":
-        op.execute("CREATE VIRTUAL TABLE keys_search USING fts5("
-                   "name, key_id, owner, content='', tokenize='trigram')")
+        op.execute(
+            "CREATE VIRTUAL TABLE keys_search USING fts5("
+            "name, key_id, owner, content='', tokenize='trigram')"
+        )
         # Its vocabulary (the trigrams), read by range for 1- and 2-character terms.
         op.execute("CREATE VIRTUAL TABLE keys_search_vocab USING fts5vocab(keys_search, 'row')")
-        op.execute(f"INSERT INTO keys_search(rowid, name, key_id, owner) "
-                   f"SELECT pk, {_values('keys')} FROM keys")
-        op.execute(f"CREATE TRIGGER keys_search_insert AFTER INSERT ON keys BEGIN "
-                   f"INSERT INTO keys_search(rowid, name, key_id, owner) "
-                   f"VALUES (new.pk, {_values('new')}); END")
-        op.execute(f"CREATE TRIGGER keys_search_delete AFTER DELETE ON keys BEGIN "
-                   f"INSERT INTO keys_search(keys_search, rowid, name, key_id, owner) "
-                   f"VALUES ('delete', old.pk, {_values('old')}); END")
+        op.execute(
+            f"INSERT INTO keys_search(rowid, name, key_id, owner) "
+            f"SELECT pk, {_values('keys')} FROM keys"
+        )
+        op.execute(
+            f"CREATE TRIGGER keys_search_insert AFTER INSERT ON keys BEGIN "
+            f"INSERT INTO keys_search(rowid, name, key_id, owner) "
+            f"VALUES (new.pk, {_values('new')}); END"
+        )
+        op.execute(
+            f"CREATE TRIGGER keys_search_delete AFTER DELETE ON keys BEGIN "
+            f"INSERT INTO keys_search(keys_search, rowid, name, key_id, owner) "
+            f"VALUES ('delete', old.pk, {_values('old')}); END"
+        )
         # Only a change to a searched column touches the index (use counts do not).
-        op.execute(f"CREATE TRIGGER keys_search_update AFTER UPDATE OF name, key_id, owner "
-                   f"ON keys BEGIN "
-                   f"INSERT INTO keys_search(keys_search, rowid, name, key_id, owner) "
-                   f"VALUES ('delete', old.pk, {_values('old')}); "
-                   f"INSERT INTO keys_search(rowid, name, key_id, owner) "
-                   f"VALUES (new.pk, {_values('new')}); END")
+        op.execute(
+            f"CREATE TRIGGER keys_search_update AFTER UPDATE OF name, key_id, owner "
+            f"ON keys BEGIN "
+            f"INSERT INTO keys_search(keys_search, rowid, name, key_id, owner) "
+            f"VALUES ('delete', old.pk, {_values('old')}); "
+            f"INSERT INTO keys_search(rowid, name, key_id, owner) "
+            f"VALUES (new.pk, {_values('new')}); END"
+        )
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for column in ("name", "key_id", "owner"):
-            op.execute(f"CREATE INDEX ix_keys_{column}_trgm ON keys "
-                       f"USING gin ({column} gin_trgm_ops)")
+            op.execute(
+                f"CREATE INDEX ix_keys_{column}_trgm ON keys USING gin ({column} gin_trgm_ops)"
+            )
 
 
 def downgrade() -> None:
