@@ -3,9 +3,14 @@ that installs and runs in a fresh venv."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_keytui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -27,3 +32,17 @@ def test_python_dash_m_keytui_is_the_cli():
     wrong = run_keytui("no-such-command")
     assert wrong.returncode == 2
     assert wrong.stderr.startswith("keytui: No such command") and "Traceback" not in wrong.stderr
+
+
+def test_one_version_everywhere():
+    """``keytui.__version__`` is the one place; the package metadata and ``--version`` read it."""
+    import keytui
+
+    assert importlib.metadata.version("keytui") == keytui.__version__
+    done = run_keytui("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == keytui.__version__
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "keytui.__version__"}
