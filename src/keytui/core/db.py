@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import DatabaseError
+from .errors import DatabaseError, MissingDriver
 from .location import HEAD_REVISION, resolve_url
 
 BUSY_TIMEOUT_MS = 10_000
@@ -123,6 +123,10 @@ def open_database(
                 url = parsed.render_as_string(hide_password=False)
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError, OSError) as exc:
+        if isinstance(exc, ImportError) and parsed.get_driver_name() == "psycopg":
+            raise MissingDriver(
+                "PostgreSQL needs the psycopg driver: pip install 'keytui[postgres]'"
+            ) from exc
         raise DatabaseError(f"cannot open database {parsed.render_as_string()}: {exc}") from exc
     database = Database(url, engine)
     if migrate:

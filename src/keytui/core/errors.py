@@ -50,6 +50,12 @@ class DatabaseError(KeytuiError):
     """The database could not be opened or written; the message says which and why."""
 
 
+class MissingDriver(DatabaseError):
+    """The URL needs a driver this installation lacks; the message names the extra to install."""
+
+    exit_code = 2
+
+
 def is_sqlalchemy_error(exc: BaseException) -> bool:
     """Did SQLAlchemy raise ``exc``? Asked without importing it: if it raised, it is loaded
     (and the app starts before it is)."""
