@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keytui.core import keyformat
-from keytui.core.demo import fixture_service
 from keytui.core.service import IssuedKey
 from keytui.tui.app import KeytuiApp, make_app
+
+from .fixture_db import fixture_service
 
 
 async def settle(pilot) -> None:
