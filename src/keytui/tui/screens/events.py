@@ -6,7 +6,7 @@ import json
 import time
 
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 
 from ...core.validate import visible
 from ...core.values import EVENT_ACTIONS, EventInfo
+from ..app import KeytuiApp
 from ..format import text
 
 PAGE = 200
@@ -34,6 +35,8 @@ def event_cells(event: EventInfo) -> tuple[Text, ...]:
 
 
 class EventsScreen(Screen[None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("slash", "search", "Search", id="search"),
         Binding("escape", "back", "Back", id="back"),

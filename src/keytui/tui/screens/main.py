@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 
 from ...core.first_window import FirstWindow
 from ...core.values import Counts, IssuedKey, KeyPage, KeyQuery, RevokePlan, SettingsInfo
+from ..app import KeytuiApp
 from ..format import text
 from ..widgets.key_table import COLUMNS, KeyTable
 
@@ -63,6 +64,8 @@ def uncounted(page: KeyPage) -> int | None:
 
 
 class MainScreen(Screen[None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="help"),
         Binding(

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,11 +16,14 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Swi
 
 from ...core.validate import USER_ROLES
 from ...core.values import SettingsInfo, UserInfo
+from ..app import KeytuiApp, describe_error
 from ..format import day, text
 from ..widgets.field_error import FieldError
 
 
 class SettingsScreen(Screen[None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("ctrl+s", "save", "Save settings", id="save"),
@@ -97,8 +101,6 @@ class SettingsScreen(Screen[None]):
             self.load()
 
         def failed(exc: BaseException) -> None:
-            from ..app import describe_error
-
             self.query_one("#settings-error", FieldError).show(describe_error(exc))
 
         self.query_one("#settings-error", FieldError).clear()
