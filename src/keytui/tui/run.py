@@ -26,7 +26,9 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     def opener() -> KeyService:
         from ..core.service import KeyService
 
-        return KeyService.open(target, actor=actor, face=FACE)
+        return KeyService.open(
+            None if target is None else os.fspath(target), actor=actor, face=FACE
+        )
 
     first = read_first_window(target, actor, system_clock(), WINDOW)
     if first is None:

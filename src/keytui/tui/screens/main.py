@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from rich.markup import escape
@@ -16,7 +17,17 @@ from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
 from ...core.first_window import FirstWindow
-from ...core.values import Counts, IssuedKey, KeyPage, KeyQuery, RevokePlan, SettingsInfo
+from ...core.values import (
+    Counts,
+    IssuedKey,
+    KeyInfo,
+    KeyPage,
+    KeyQuery,
+    RevokePlan,
+    SettingsInfo,
+    Status,
+    UserInfo,
+)
 from ..app import KeytuiApp
 from ..format import text
 from ..widgets.key_table import COLUMNS, KeyTable
@@ -25,7 +36,7 @@ WINDOW = 100  # rows the table holds at once
 STEP = 50  # rows a window moves by at its edge
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
 COUNT_CAP = 10_000  # a search counts its matches up to here ("of more than 10,000")
-STATUS_TABS = (
+STATUS_TABS: tuple[tuple[str, str, Status | None], ...] = (
     ("all", "All", None),
     ("active", "Active", "active"),
     ("expired", "Expired", "expired"),
@@ -143,12 +154,12 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.first = first
         self.search = ""
-        self.status: str | None = None
+        self.status: Status | None = None
         self.sort = "created_at"
         self.descending = True
         self.window_start = 0
         self.tail: int | None = None  # the window counted from the end (after G), not the start
-        self.match_count = 0
+        self.match_count: int | None = 0  # None: the first window's count is on its way
         self.marks: set[str] = set()
         self.counts: Counts | None = None
         self.settings: SettingsInfo | None = None
@@ -198,14 +209,14 @@ class MainScreen(Screen[None]):
         await self.mount(Footer())
         self.refresh_bindings()  # the footer shows the bindings as of its first update
 
-    def user_confirmed(self, user) -> None:
+    def user_confirmed(self, user: UserInfo | None) -> None:
         """The service's own reading of the acting user, after a start from the first window."""
         if user is None:
             self._got_user(None)
         else:
             self.update_footer()
 
-    def _got_user(self, user) -> None:
+    def _got_user(self, user: UserInfo | None) -> None:
         self.app.user = user
         if user is None:
             login = self.app.actor
@@ -239,7 +250,7 @@ class MainScreen(Screen[None]):
     def reload(
         self,
         offset: int | None = None,
-        cursor: int | None = None,
+        cursor: int | Callable[[int], int] | None = None,
         delay: float = 0.0,
         *,
         tail: int | None = None,
@@ -247,6 +258,7 @@ class MainScreen(Screen[None]):
     ) -> None:
         """Fetch one window of keys in a worker; a newer reload supersedes this one.
 
+        ``cursor``: the row to put the cursor on, or a function of the rows fetched that gives it.
         ``tail`` counts the window from the end instead (the reversed order from a small offset,
         so ``G`` costs no OFFSET of a million rows). ``recount=False`` (paging) keeps the count.
         A search is counted up to COUNT_CAP; without one, the status counts give the total."""
@@ -272,6 +284,7 @@ class MainScreen(Screen[None]):
                 )
                 page = replace(flipped, keys=flipped.keys[::-1])
             first = tail is None and query.offset == 0
+            total: int | None
             if not recount and known is not None:
                 total = known
             elif query.search and first:
@@ -309,8 +322,9 @@ class MainScreen(Screen[None]):
         self.match_count = result.total
         if result.tail is None:
             self.window_start = query.offset
-        else:  # known exactly unless the count was capped
-            self.window_start = max(0, result.total - result.tail - len(result.page.keys))
+        else:  # known exactly unless the count was capped (a tail is never fetched uncounted)
+            total = result.total or 0
+            self.window_start = max(0, total - result.tail - len(result.page.keys))
         self.loaded = True
         table = self.table
         if result.tail is None:
@@ -612,7 +626,11 @@ class MainScreen(Screen[None]):
         if key is not None:
             from .rename import RenameModal
 
-            self.app.push_screen(RenameModal(key), lambda changed: changed and self.reload())
+            def renamed(changed: bool | None) -> None:
+                if changed:
+                    self.reload()
+
+            self.app.push_screen(RenameModal(key), renamed)
 
     def action_replace(self) -> None:
         key = self.table.current
@@ -709,7 +727,7 @@ class MainScreen(Screen[None]):
         def go(confirmed: bool | None) -> None:
             if confirmed:
 
-                def deleted(_keys) -> None:
+                def deleted(_keys: tuple[KeyInfo, ...]) -> None:
                     self.marks.discard(key.id)
                     self.notify(escape(f"Deleted key {key.id}."))
                     self.reload()
