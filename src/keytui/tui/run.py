@@ -19,7 +19,7 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     from ..core.first_window import read_first_window
     from ..core.identity import current_login
     from .app import make_app
-    from .screens.main import WINDOW
+    from .window import WINDOW
 
     actor = current_login()
 
