@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual.widgets import Input
+
 from keytui.core import keyformat
 from keytui.core.service import IssuedKey
 from keytui.tui.app import KeytuiApp, make_app
@@ -18,10 +20,15 @@ from .fixture_db import fixture_service
 
 
 async def settle(pilot) -> None:
-    """Wait until database workers are done and the screen has caught up."""
+    """Wait until database workers are done and the screen has caught up; then stop the text
+    cursors blinking, so a picture taken more than half a second after the last key (a loaded
+    machine) still shows the cursor, as one taken at once does."""
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False  # the cursor stays shown on the focused field
+    await pilot.pause()
 
 
 async def loaded(pilot) -> None:

@@ -18,7 +18,8 @@ from keytui.core.errors import DatabaseError
 from keytui.core.first_window import read_first_window
 from keytui.core.service import KeyQuery, KeyService
 from keytui.tui.app import make_app
-from keytui.tui.screens.main import WINDOW, MainScreen
+from keytui.tui.screens.main import MainScreen
+from keytui.tui.window import WINDOW
 
 from .test_tui import SIZE, tui, until
 
@@ -92,11 +93,11 @@ async def test_the_first_window_paints_before_the_service_opens(seeded, sqlite_u
     first = read_first_window(sqlite_url, "alice", clock(), WINDOW)
     app = make_app(None, clock=clock, opener=opener, first=first, actor="alice")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.window.loaded)
         screen = app.screen
         assert not opened and not release.is_set()  # painted with no service at all
         assert [key.id for key in screen.table.keys] == [key.id for key in first.page.keys]
-        assert screen.counts is None
+        assert screen.window.counts is None
         assert app.may("revoke") is True  # alice is an admin...
         # ...but what needs the service is greyed until it is there: the event loop never waits
         assert screen.check_action("revoke", ()) is None
@@ -106,8 +107,8 @@ async def test_the_first_window_paints_before_the_service_opens(seeded, sqlite_u
         assert app.screen is screen
         assert screen.check_action("toggle_mark", ()) is True  # marking needs no service
         release.set()
-        await until(pilot, lambda: screen.counts is not None, "the counts, once it opened")
-        assert screen.counts == seeded.counts() and opened
+        await until(pilot, lambda: screen.window.counts is not None, "the counts, once it opened")
+        assert screen.window.counts == seeded.counts() and opened
         # the footer, mounted just after the first paint, shows the screen's keys
         await until(pilot, lambda: "Revoke" in footer_text(screen), "the footer's keys")
         assert "Events" in footer_text(screen) and "Help" in footer_text(screen)

@@ -86,8 +86,8 @@ async def started(app: KeytuiApp, pilot: Pilot) -> MainScreen:
         pilot,
         lambda: (
             isinstance(app.screen, MainScreen)
-            and app.screen.loaded
-            and app.screen.counts is not None
+            and app.screen.window.loaded
+            and app.screen.window.counts is not None
         ),
         "the main screen to load",
     )
@@ -158,7 +158,7 @@ async def test_search_filters_after_the_debounce_enter_keeps_it_and_esc_clears(s
             lambda: sorted(names(screen)) == ["billing cron", "billing worker"],
             "the search to filter",
         )
-        assert screen.match_count == 2
+        assert screen.window.match_count == 2
         assert "of 2 matching" in plain(screen.query_one("#info", Static))
 
         await pilot.press("enter")  # keeps the filter, back to the table
@@ -196,7 +196,7 @@ async def test_status_keys_1_to_4_filter_the_table(service):
     app = make_app(service, clock=service.clock)
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
-        assert screen.match_count == counts.total
+        assert screen.window.match_count == counts.total
         for key, status, expected in (
             ("2", "active", counts.active),
             ("3", "expired", counts.expired),
@@ -207,8 +207,8 @@ async def test_status_keys_1_to_4_filter_the_table(service):
             await until(
                 pilot,
                 lambda s=status, n=expected: (
-                    screen.status == s
-                    and screen.match_count == n
+                    screen.window.status == s
+                    and screen.window.match_count == n
                     and screen.table.keys
                     and all(s is None or k.status == s for k in screen.table.keys)
                 ),
@@ -765,18 +765,18 @@ async def test_g_G_and_moving_past_the_window_load_the_next_rows(service):
         assert "Keys 1–100 of 300" in plain(info)
 
         await pilot.press("G")
-        await until(pilot, lambda: screen.window_start == 200, "the last window")
+        await until(pilot, lambda: screen.window.start == 200, "the last window")
         assert screen.table.current.id == everything[-1].id
         assert "Keys 201–300 of 300" in plain(info)
 
         await pilot.press("g")
-        await until(pilot, lambda: screen.window_start == 0, "the first window")
+        await until(pilot, lambda: screen.window.start == 0, "the first window")
         assert screen.table.current.id == everything[0].id
 
         screen.table.move_cursor(row=99)
         await pilot.pause()
         await pilot.press("down")
-        await until(pilot, lambda: screen.window_start > 0, "the next window")
+        await until(pilot, lambda: screen.window.start > 0, "the next window")
         assert screen.table.current.id == everything[100].id
         assert "of 300" in plain(info)
         await pilot.press("j")
@@ -871,7 +871,7 @@ async def test_the_first_window_paints_before_the_counts_then_the_total_follows(
     async with app.run_test(size=SIZE) as pilot:
         await until(
             pilot,
-            lambda: isinstance(app.screen, MainScreen) and app.screen.loaded,
+            lambda: isinstance(app.screen, MainScreen) and app.screen.window.loaded,
             "the first window",
         )
         assert plain(app.screen.query_one("#info", Static)).startswith("Keys 1–100 of ")
@@ -908,12 +908,12 @@ async def test_a_search_shows_its_window_first_and_its_count_right_after(service
             "the window of matches",
         )
         info = screen.query_one("#info", Static)
-        assert screen.match_count is None and "Keys 1–100 of … matching" in plain(info)
+        assert screen.window.match_count is None and "Keys 1–100 of … matching" in plain(info)
         gate[0].set()
-        await until(pilot, lambda: screen.match_count == total, "the count")
+        await until(pilot, lambda: screen.window.match_count == total, "the count")
         assert f"Keys 1–100 of {total:,} matching" in plain(info)
         await pilot.press("enter", "G")  # keep the filter; the last window, from the end
-        await until(pilot, lambda: screen.tail == 0 and screen.table.keys, "the last window")
+        await until(pilot, lambda: screen.window.tail == 0 and screen.table.keys, "the last window")
         assert f"of {total:,} matching" in plain(info)
 
         # G before the count is in: the last window waits for a count of its own
@@ -921,7 +921,11 @@ async def test_a_search_shows_its_window_first_and_its_count_right_after(service
         await pilot.press("slash", "backspace", "a", "enter")
         await until(
             pilot,
-            lambda: screen.search == "a" and screen.table.keys and screen.match_count is None,
+            lambda: (
+                screen.window.search == "a"
+                and screen.table.keys
+                and screen.window.match_count is None
+            ),
             "the window for 'a'",
         )
         await pilot.press("G")
@@ -930,7 +934,7 @@ async def test_a_search_shows_its_window_first_and_its_count_right_after(service
         total_a = real_count("a", cap=10_000)
         await until(
             pilot,
-            lambda: screen.tail == 0 and screen.match_count == total_a,
+            lambda: screen.window.tail == 0 and screen.window.match_count == total_a,
             "the last window for 'a'",
         )
         last = service.list_keys(KeyQuery(search="a", limit=100, descending=False)).keys
@@ -948,23 +952,23 @@ async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(se
     app = make_app(service, clock=service.clock)
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
-        assert screen.sort == "created_at"
+        assert screen.window.sort == "created_at"
         await pilot.press("s")  # created_at is followed by the next sortable column
         following = SORT_CYCLE[(SORT_CYCLE.index("created_at") + 1) % len(SORT_CYCLE)]
         await until(
             pilot,
             lambda: (
-                screen.sort == following
-                and [k.id for k in screen.table.keys] == ids(following, screen.descending)
+                screen.window.sort == following
+                and [k.id for k in screen.table.keys] == ids(following, screen.window.descending)
             ),
             "the next column's order",
         )
-        before = screen.descending
+        before = screen.window.descending
         await pilot.press("o")
         await until(
             pilot,
             lambda: (
-                screen.descending is not before
+                screen.window.descending is not before
                 and [k.id for k in screen.table.keys] == ids(following, not before)
             ),
             "the reversed order",
@@ -974,7 +978,8 @@ async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(se
         await until(
             pilot,
             lambda: (
-                screen.sort == "name" and [k.id for k in screen.table.keys] == ids("name", True)
+                screen.window.sort == "name"
+                and [k.id for k in screen.table.keys] == ids("name", True)
             ),
             "by name",
         )
@@ -982,8 +987,8 @@ async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(se
         await until(
             pilot,
             lambda: (
-                screen.sort == "name"
-                and not screen.descending
+                screen.window.sort == "name"
+                and not screen.window.descending
                 and [k.id for k in screen.table.keys] == ids("name", False)
             ),
             "name, A-Z",

@@ -11,6 +11,7 @@ from rich.markup import escape
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -59,15 +60,18 @@ class KeytuiApp(App[None]):
         """Either a ``service``, or an ``opener`` that makes one in the background while the
         ``first`` window (read without it) is painted: see core/first_window.py."""
         super().__init__()
-        if service is None and (opener is None or first is None or actor is None or not clock):
+        if service is not None:
+            self.actor: str = service.actor
+            self.clock: Clock = clock or service.clock
+        elif opener is None or first is None or actor is None or clock is None:
             raise ValueError("give a service, or an opener with its first window, actor, clock")
+        else:
+            self.actor, self.clock = actor, clock
         self._service = service
         self._opener = opener
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
         self._first = first  # handed to the main screen, which paints it
-        self.actor = service.actor if service else actor
-        self.clock = clock or service.clock
         self.read_only = read_only
         self.user: UserInfo | None = None
         self.user_error: str | None = None
@@ -87,7 +91,10 @@ class KeytuiApp(App[None]):
 
     @property
     def db_display(self) -> str:
-        return self._service.db.display if self._service else self._first.path
+        if self._service is not None:
+            return self._service.db.display
+        assert self._first is not None  # no service yet: the app started from a first window
+        return self._first.path
 
     # -- start -----------------------------------------------------------------------------
 
@@ -102,8 +109,10 @@ class KeytuiApp(App[None]):
 
     def _open_service(self) -> None:
         """In a thread: import and open the service (SQLAlchemy, migrations check, argon2)."""
+        opener = self._opener
+        assert opener is not None  # on_mount starts this only for an app without a service
         try:
-            self._service = self._opener()
+            self._service = opener()
         except Exception as exc:  # noqa: BLE001 - the app ends, and run_app says why
             self._open_error = exc
             self.call_from_thread(self.exit, None, 1)
@@ -192,7 +201,15 @@ class KeytuiApp(App[None]):
         from a worker that was cancelled (superseded by a newer exclusive one) is dropped."""
         self._db_worker(call, done, failed, group=group, exclusive=exclusive)
 
-    def _db_worker(self, call, done, failed, *, group: str, exclusive: bool) -> None:
+    def _db_worker(
+        self,
+        call: Callable[[], T],
+        done: Callable[[T], Any] | None,
+        failed: Callable[[BaseException], Any] | None,
+        *,
+        group: str,
+        exclusive: bool,
+    ) -> None:
         @work(thread=True, group=group, exclusive=exclusive, exit_on_error=False)
         def job(app: KeytuiApp) -> None:
             worker = get_current_worker()
@@ -212,7 +229,7 @@ class KeytuiApp(App[None]):
 
     # -- command palette: our actions, and no screenshot while a secret may be on screen ------
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
             if command.title.lower() != "screenshot":
                 yield command
@@ -230,7 +247,7 @@ class KeytuiApp(App[None]):
                 self._runner(active.node, binding.action),
             )
 
-    def _runner(self, node, action: str) -> Callable[[], Any]:
+    def _runner(self, node: DOMNode, action: str) -> Callable[[], Any]:
         async def run() -> None:
             await self.run_action(action, node)
 

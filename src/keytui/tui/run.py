@@ -19,14 +19,16 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     from ..core.first_window import read_first_window
     from ..core.identity import current_login
     from .app import make_app
-    from .screens.main import WINDOW
+    from .window import WINDOW
 
     actor = current_login()
 
     def opener() -> KeyService:
         from ..core.service import KeyService
 
-        return KeyService.open(target, actor=actor, face=FACE)
+        return KeyService.open(
+            None if target is None else os.fspath(target), actor=actor, face=FACE
+        )
 
     first = read_first_window(target, actor, system_clock(), WINDOW)
     if first is None:

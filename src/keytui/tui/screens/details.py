@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -11,11 +12,14 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from ...core.keyformat import mask
 from ...core.values import EventInfo, KeyInfo
+from ..app import KeytuiApp
 from ..format import ago, stamp, status_badge, text
 from .events import event_cells
 
 
 class KeyDetailsScreen(Screen[None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("q", "back", "Back", show=False),

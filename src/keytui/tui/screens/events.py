@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Protocol
 
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -16,9 +17,24 @@ from textual.worker import get_current_worker
 
 from ...core.validate import visible
 from ...core.values import EVENT_ACTIONS, EventInfo
+from ..app import KeytuiApp
 from ..format import text
 
 PAGE = 200
+
+
+class ChainReport(Protocol):
+    """What the screen reads of ``KeyService.verify_event_chain()``'s answer (its class lives in
+    ``core.audit``, which the faces do not import)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def first_bad_id(self) -> int | None: ...
+    @property
+    def reason(self) -> str: ...
 
 
 def event_cells(event: EventInfo) -> tuple[Text, ...]:
@@ -34,6 +50,8 @@ def event_cells(event: EventInfo) -> tuple[Text, ...]:
 
 
 class EventsScreen(Screen[None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("slash", "search", "Search", id="search"),
         Binding("escape", "back", "Back", id="back"),
@@ -79,7 +97,7 @@ class EventsScreen(Screen[None]):
     def check_chain(self) -> None:
         """Walk the hash chain (in a worker) and say whether the log holds."""
 
-        def done(status) -> None:
+        def done(status: ChainReport) -> None:
             if status.ok:
                 line = Text(
                     f"Audit chain intact: {status.count:,} events, none altered, removed "

@@ -3,156 +3,60 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
 from ...core.first_window import FirstWindow
-from ...core.values import Counts, IssuedKey, KeyPage, KeyQuery, RevokePlan, SettingsInfo
-from ..format import text
+from ...core.values import (
+    Counts,
+    IssuedKey,
+    KeyInfo,
+    KeyQuery,
+    RevokePlan,
+    SettingsInfo,
+    Status,
+    UserInfo,
+)
+from ..app import KeytuiApp
+from ..widgets.header import HeaderLine
+from ..widgets.info_line import InfoLine
 from ..widgets.key_table import COLUMNS, KeyTable
+from ..window import COUNT_CAP, Cursor, Loaded, Move, PagingWindow, uncounted
+from ..window import fetch as fetch_window
+from .main_keys import MAIN_BINDINGS, NEEDS_SERVICE
 
-WINDOW = 100  # rows the table holds at once
-STEP = 50  # rows a window moves by at its edge
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
-COUNT_CAP = 10_000  # a search counts its matches up to here ("of more than 10,000")
-STATUS_TABS = (
+STATUS_TABS: tuple[tuple[str, str, Status | None], ...] = (
     ("all", "All", None),
     ("active", "Active", "active"),
     ("expired", "Expired", "expired"),
     ("revoked", "Revoked", "revoked"),
 )
-# Actions that call the service from the event loop: greyed until it has opened.
-NEEDS_SERVICE = frozenset(
-    {
-        "details",
-        "new_key",
-        "rename",
-        "replace",
-        "revoke",
-        "delete",
-        "mark_all",
-        "events",
-        "settings",
-    }
-)
 SORT_CYCLE = [c.sort for c in COLUMNS if c.sort]
-SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
-
-
-@dataclass(frozen=True)
-class Loaded:
-    query: KeyQuery
-    page: KeyPage
-    total: int | None  # above COUNT_CAP for a search: "more than"; None: not counted yet
-    cursor: int
-    tail: int | None = None  # set: the window ends this many rows before the last one
-
-
-def uncounted(page: KeyPage) -> int | None:
-    """The total of a first window before any count: exact when the window holds them all."""
-    return None if page.has_more else len(page.keys)
 
 
 class MainScreen(Screen[None]):
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding(
-            "slash",
-            "search",
-            "Search",
-            id="search",
-            tooltip="Search name, ID and owner as you type; enter keeps it, esc clears",
-        ),
-        Binding(
-            "space",
-            "toggle_mark",
-            "Mark",
-            id="mark",
-            tooltip="Mark or unmark the key under the cursor",
-        ),
-        Binding(
-            "n", "new_key", "New", id="new", tooltip="Create a new key; its secret is shown once"
-        ),
-        Binding("e", "rename", "Rename", id="rename", tooltip="Change the name and description"),
-        Binding(
-            "r",
-            "replace",
-            "Replace",
-            id="replace",
-            tooltip="Rotate: a new secret at once; the old one stops working",
-        ),
-        Binding(
-            "x",
-            "revoke",
-            "Revoke",
-            id="revoke",
-            tooltip="Revoke the marked keys, or the one under the cursor (irreversible)",
-        ),
-        Binding(
-            "d",
-            "delete",
-            "Delete",
-            id="delete",
-            tooltip="Delete the key under the cursor; its events stay",
-        ),
-        Binding(
-            "enter",
-            "details",
-            "Details",
-            id="details",
-            show=False,
-            tooltip="Every field, usage and events of the key",
-        ),
-        Binding("a", "mark_all", "Mark all matching", id="mark_all", show=False),
-        Binding("u", "unmark_all", "Unmark all", id="unmark_all", show=False),
-        Binding("E", "events", "Events", id="events", tooltip="The audit log"),
-        Binding(
-            "S",
-            "settings",
-            "Settings",
-            id="settings",
-            show=False,
-            tooltip="Keys switch, limits, users and key roles (admins)",
-        ),
-        Binding("s", "cycle_sort", "Sort by next column", id="sort", show=False),
-        Binding("o", "flip_order", "Reverse sort order", id="order", show=False),
-        Binding("1", "status('all')", "All keys", id="status_all", show=False),
-        Binding("2", "status('active')", "Active keys", id="status_active", show=False),
-        Binding("3", "status('expired')", "Expired keys", id="status_expired", show=False),
-        Binding("4", "status('revoked')", "Revoked keys", id="status_revoked", show=False),
-        Binding("g", "top", "Top", id="top", show=False),
-        Binding("G", "bottom", "Bottom", id="bottom", show=False),
-        Binding("escape", "clear_search", "Clear search", id="clear", show=False),
-        Binding("q", "quit", "Quit", id="quit"),
-    ]
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
+    BINDINGS = MAIN_BINDINGS
 
     def __init__(self, first: FirstWindow | None = None) -> None:
         """``first``: the window read before the service opened, painted on mount."""
         super().__init__()
         self.first = first
-        self.search = ""
-        self.status: str | None = None
-        self.sort = "created_at"
-        self.descending = True
-        self.window_start = 0
-        self.tail: int | None = None  # the window counted from the end (after G), not the start
-        self.match_count = 0
+        self.window = PagingWindow()
         self.marks: set[str] = set()
-        self.counts: Counts | None = None
         self.settings: SettingsInfo | None = None
-        self.loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield HeaderLine(id="header")
         with Horizontal(id="search-row"):
             yield Input(
                 placeholder="/ to search name, ID or owner",
@@ -165,7 +69,7 @@ class MainScreen(Screen[None]):
             )
         yield Static(id="problem")
         yield KeyTable(id="keys")
-        yield Static(id="info")
+        yield InfoLine(id="info")
         # The footer (a dozen widgets, each styled) is mounted just after the first paint:
         # it cost a sixth of the time to the first window of keys on screen.
 
@@ -175,9 +79,10 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
-        self.table.search_box = self.query_one("#search", Input)
-        self.table.focus()
-        self.table.fit_columns(self.size.width or self.app.size.width, self.sort, self.descending)
+        window, table = self.window, self.table
+        table.search_box = self.query_one("#search", Input)
+        table.focus()
+        table.fit_columns(self.size.width or self.app.size.width, window.sort, window.descending)
         self.call_after_refresh(self._mount_footer)
         first = self.first
         if first is None:
@@ -187,7 +92,7 @@ class MainScreen(Screen[None]):
         self.app.user = first.user
         self._paint_header()
         self.update_footer()
-        self._loaded(Loaded(self.current_query(0), first.page, uncounted(first.page), 0))
+        self._loaded(Loaded(window.query(0), first.page, uncounted(first.page), 0))
 
     async def _mount_footer(self) -> None:
         if not (self.is_mounted and self.is_attached):  # the app ended in its first frame
@@ -195,14 +100,14 @@ class MainScreen(Screen[None]):
         await self.mount(Footer())
         self.refresh_bindings()  # the footer shows the bindings as of its first update
 
-    def user_confirmed(self, user) -> None:
+    def user_confirmed(self, user: UserInfo | None) -> None:
         """The service's own reading of the acting user, after a start from the first window."""
         if user is None:
             self._got_user(None)
         else:
             self.update_footer()
 
-    def _got_user(self, user) -> None:
+    def _got_user(self, user: UserInfo | None) -> None:
         self.app.user = user
         if user is None:
             login = self.app.actor
@@ -214,7 +119,7 @@ class MainScreen(Screen[None]):
             problem = self.query_one("#problem", Static)
             problem.update(Text(message))
             problem.display = True
-            self.query_one("#info", Static).update("")
+            self.query_one(InfoLine).update("")
             self._paint_header()
             return
         self._paint_header()
@@ -223,20 +128,10 @@ class MainScreen(Screen[None]):
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def current_query(self, offset: int) -> KeyQuery:
-        return KeyQuery(
-            search=self.search,
-            status=self.status,
-            sort=self.sort,
-            descending=self.descending,
-            limit=WINDOW,
-            offset=max(0, offset),
-        )
-
     def reload(
         self,
         offset: int | None = None,
-        cursor: int | None = None,
+        cursor: Cursor | None = None,
         delay: float = 0.0,
         *,
         tail: int | None = None,
@@ -244,83 +139,44 @@ class MainScreen(Screen[None]):
     ) -> None:
         """Fetch one window of keys in a worker; a newer reload supersedes this one.
 
-        ``tail`` counts the window from the end instead (the reversed order from a small offset,
-        so ``G`` costs no OFFSET of a million rows). ``recount=False`` (paging) keeps the count.
-        A search is counted up to COUNT_CAP; without one, the status counts give the total."""
+        ``offset`` or ``tail`` (counted from the end), or neither: the window shown, read again
+        (see PagingWindow.request). ``delay``: wait that long for the next keystroke first."""
         if self.app.user is None:
             return
-        if offset is None and tail is None:
-            offset, tail = (self.window_start, None) if self.tail is None else (0, self.tail)
-        query = self.current_query(offset or 0)
-        cursor = self.table.cursor_row if cursor is None else cursor
-        app, known, counts = self.app, self.match_count, self.counts
+        at = self.table.cursor_row if cursor is None else cursor
+        request = self.window.request(offset, at, tail=tail, recount=recount)
+        app = self.app
 
         def fetch() -> Loaded | None:
             if delay:
                 time.sleep(delay)
                 if get_current_worker().is_cancelled:
                     return None
-            service = app.service  # in the worker: it may still be loading (see KeytuiApp)
-            if tail is None:
-                page = service.list_keys(query)
-            else:
-                flipped = service.list_keys(
-                    replace(query, offset=tail, descending=not query.descending)
-                )
-                page = replace(flipped, keys=flipped.keys[::-1])
-            first = tail is None and query.offset == 0
-            if not recount and known is not None:
-                total = known
-            elif query.search and first:
-                # The window goes on screen now; _count_matches brings the count right after
-                # (counting a search's matches can cost more than finding the first hundred).
-                total = uncounted(page)
-            elif query.search:
-                total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
-            elif counts is not None:  # the header's counts (refresh_counts keeps them current)
-                total = getattr(counts, query.status) if query.status else counts.total
-            elif first:
-                # The first window, before the header's counts: paint the keys now; the
-                # counts (refresh_counts, started by _loaded) bring the total right after.
-                total = uncounted(page)
-            elif query.status:  # index-only counts, where a filtered count would scan
-                total = getattr(service.counts(), query.status)
-            else:
-                total = service.count_keys()
-            at = cursor(len(page.keys)) if callable(cursor) else cursor
-            return Loaded(query, page, total, at, tail)
+            # in the worker: the service may still be loading (see KeytuiApp)
+            return fetch_window(app.service, request)
 
         self.app.run_db(fetch, self._loaded, group="keys", exclusive=True)
 
+    def _go(self, move: Move, *, recount: bool = False) -> None:
+        self.reload(move.offset, move.cursor, tail=move.tail, recount=recount)
+
     def _loaded(self, result: Loaded | None) -> None:
-        if result is None:
+        window = self.window
+        if result is None or not window.is_current(result.query):
+            return  # cancelled, or the user typed on meanwhile: a newer result is on its way
+        if window.fell_off(result):
+            self._go(window.bottom(), recount=True)
             return
-        query = result.query
-        if query.search != self.search or query.status != self.status or query.sort != self.sort:
-            return  # the user typed on meanwhile: a newer result is on its way
-        if not result.page.keys and (query.offset > 0 or result.tail) and result.total:
-            # The window fell off the end (keys were revoked out of a filter): step back.
-            self.reload(tail=0, cursor=WINDOW)
-            return
-        self.tail = result.tail
-        self.match_count = result.total
-        if result.tail is None:
-            self.window_start = query.offset
-        else:  # known exactly unless the count was capped
-            self.window_start = max(0, result.total - result.tail - len(result.page.keys))
-        self.loaded = True
+        window.take(result)
         table = self.table
-        if result.tail is None:
-            table.more_above, table.more_below = query.offset > 0, result.page.has_more
-        else:
-            table.more_above, table.more_below = result.page.has_more, result.tail > 0
+        table.more_above, table.more_below = window.more_above, window.more_below
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
         self._paint_info()
         self.update_footer()
-        if self.counts is None:
+        if window.counts is None:
             self.refresh_counts()
-        if result.total is None and query.search:
-            self._count_matches(query)
+        if result.total is None and result.query.search:
+            self._count_matches(result.query)
 
     def _count_matches(self, query: KeyQuery) -> None:
         """Count a search's matches (up to COUNT_CAP) once its first window is on screen."""
@@ -330,10 +186,7 @@ class MainScreen(Screen[None]):
             return app.service.count_keys(query.search, query.status, cap=COUNT_CAP)
 
         def done(total: int) -> None:
-            if (query.search, query.status) != (self.search, self.status):
-                return  # the user typed on: that search counts its own
-            if self.match_count is None:
-                self.match_count = total
+            if self.window.counted(query, total):
                 self._paint_info()
 
         self.app.run_db(count, done, group="count", exclusive=True)
@@ -346,76 +199,38 @@ class MainScreen(Screen[None]):
             return service.counts(), service.get_settings()
 
         def done(result: tuple[Counts, SettingsInfo]) -> None:
-            self.counts, self.settings = result
+            counts, self.settings = result
+            total_changed = self.window.set_counts(counts)
             self._paint_header()
-            if self.loaded and not self.search:  # counts after a change: the total is theirs
-                c = self.counts
-                self.match_count = getattr(c, self.status) if self.status else c.total
+            if total_changed:  # counts after a change: without a search, the total is theirs
                 self._paint_info()
 
         self.app.run_db(fetch, done, group="counts", exclusive=True)
 
     def _paint_header(self) -> None:
         app = self.app
-        line = Text()
-        line.append(" keytui ", style="bold reverse")
-        line.append("  ")
-        who = f"{app.actor} ({app.role or 'not a user'})"
-        line.append_text(text(who, "bold"))
-        if app.read_only:
-            line.append("  read-only", style="bold magenta")
-        if self.counts:
-            c = self.counts
-            line.append("   ")
-            line.append(f"{c.active:,} active", style="green")
-            line.append(" · ")
-            line.append(f"{c.expired:,} expired", style="yellow")
-            line.append(" · ")
-            line.append(f"{c.revoked:,} revoked", style="red")
-        if self.settings and not self.settings.keys_enabled:
-            line.append("   KEYS DISABLED", style="bold white on red")
-        line.append("   ")
-        line.append_text(text(app.db_display, "dim"))
-        self.query_one("#header", Static).update(line, layout=False)  # one line, fixed height
+        self.query_one(HeaderLine).paint(
+            actor=app.actor,
+            role=app.role,
+            read_only=app.read_only,
+            counts=self.window.counts,
+            settings=self.settings,
+            database=app.db_display,
+        )
 
     def _paint_info(self) -> None:
-        rows = len(self.table.keys)
-        parts = Text()
-        if self.match_count == 0:
-            what = "No keys match" if self.search or self.status else "No keys yet"
-            hint = "" if self.search or self.status else " · press n to create one"
-            parts.append(what + hint, style="bold")
-        elif self.match_count is None:  # the first window, its count on the way
-            parts.append(f"Keys 1–{rows:,} of …" + (" matching" if self.search else ""))
-        elif self.match_count > COUNT_CAP and self.search:
-            if self.tail is None:
-                parts.append(f"Keys {self.window_start + 1:,}–{self.window_start + rows:,}")
-            elif self.tail == 0:
-                parts.append(f"The last {rows:,} keys")
-            else:
-                parts.append(f"Keys {self.tail + rows:,}–{self.tail + 1:,} from the end")
-            parts.append(f" of more than {COUNT_CAP:,} matching")
-        else:
-            first = self.window_start + 1
-            parts.append(f"Keys {first:,}–{self.window_start + rows:,} of {self.match_count:,}")
-            if self.search or self.status:
-                parts.append(" matching")
-        parts.append(
-            f" · sorted by {SORT_LABELS[self.sort]} {'▼' if self.descending else '▲'}", style="dim"
-        )
-        if self.marks:
-            parts.append(f" · {len(self.marks):,} marked", style="bold magenta")
-        self.query_one("#info", Static).update(parts, layout=False)  # one line, fixed height
+        self.query_one(InfoLine).paint(self.window, len(self.table.keys), len(self.marks))
 
     def on_resize(self) -> None:
-        if self.table.fit_columns(self.size.width, self.sort, self.descending) and self.loaded:
-            self.table.show_keys(self.table.keys, self.marks, self.app.now(), self.table.cursor_row)
+        window, table = self.window, self.table
+        if table.fit_columns(self.size.width, window.sort, window.descending) and window.loaded:
+            table.show_keys(table.keys, self.marks, self.app.now(), table.cursor_row)
 
     # -- search and filters -----------------------------------------------------------------------
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
-        self.search = event.value.strip()
+        self.window.search = event.value.strip()
         self.reload(offset=0, cursor=0, delay=SEARCH_DELAY)
 
     @on(Input.Submitted, "#search")
@@ -435,70 +250,54 @@ class MainScreen(Screen[None]):
     def _tab(self, event: Tabs.TabActivated) -> None:
         tab_id = (event.tab.id or "tab-all").removeprefix("tab-")
         status = dict((t, s) for t, _, s in STATUS_TABS)[tab_id]
-        if status != self.status:
-            self.status = status
+        if status != self.window.status:
+            self.window.status = status
             self.reload(offset=0, cursor=0)
 
     def action_status(self, tab_id: str) -> None:
         self.query_one(Tabs).active = f"tab-{tab_id}"
 
     def _sort_by(self, sort: str, descending: bool) -> None:
-        self.sort, self.descending = sort, descending
-        self.table.fit_columns(self.size.width, self.sort, self.descending)
+        self.window.sort, self.window.descending = sort, descending
+        self.table.fit_columns(self.size.width, sort, descending)
         self.reload(offset=0, cursor=0)
 
     def action_cycle_sort(self) -> None:
-        following = SORT_CYCLE[(SORT_CYCLE.index(self.sort) + 1) % len(SORT_CYCLE)]
+        following = SORT_CYCLE[(SORT_CYCLE.index(self.window.sort) + 1) % len(SORT_CYCLE)]
         self._sort_by(
             following, following in ("created_at", "updated_at", "last_used_at", "expires_at")
         )
 
     def action_flip_order(self) -> None:
-        self._sort_by(self.sort, not self.descending)
+        self._sort_by(self.window.sort, not self.window.descending)
 
     @on(DataTable.HeaderSelected)
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
         column = next((c for c in COLUMNS if c.key == event.column_key.value), None)
         if column is None or column.sort is None:
             return
-        descending = not self.descending if column.sort == self.sort else True
+        window = self.window
+        descending = not window.descending if column.sort == window.sort else True
         self._sort_by(column.sort, descending)
 
     # -- moving ---------------------------------------------------------------------------------
 
     @on(KeyTable.Edge)
     def _edge(self, event: KeyTable.Edge) -> None:
-        row = self.table.cursor_row
-        if self.tail is not None:  # counted from the end: move the tail, not the offset
-            shown_rows = self.table.row_count
-            if event.direction > 0:
-                new_tail = max(0, self.tail - STEP)
-                self.reload(tail=new_tail, cursor=row - (self.tail - new_tail) + 1, recount=False)
-            else:  # the row above the old first row, wherever it lands in the new window
-                self.reload(
-                    tail=self.tail + STEP,
-                    recount=False,
-                    cursor=lambda rows: max(0, STEP + rows - shown_rows - 1),
-                )
-        elif event.direction > 0:
-            self.reload(offset=self.window_start + STEP, cursor=row - STEP + 1, recount=False)
-        else:
-            new_offset = max(0, self.window_start - STEP)
-            self.reload(
-                offset=new_offset, cursor=row + (self.window_start - new_offset) - 1, recount=False
-            )
+        table = self.table
+        self._go(self.window.edge(event.direction, table.cursor_row, table.row_count))
 
     def action_top(self) -> None:
-        if self.window_start == 0 and self.tail is None:
+        if self.window.at_top:
             self.table.move_cursor(row=0)
         else:
             self.reload(offset=0, cursor=0, recount=False)
 
     def action_bottom(self) -> None:
-        if self.tail == 0 or (self.tail is None and not self.table.more_below):
+        if self.window.at_bottom:
             self.table.move_cursor(row=self.table.row_count - 1)
-        else:  # the reversed order from offset 0: no OFFSET of a million rows
-            self.reload(tail=0, cursor=WINDOW, recount=False)
+        else:
+            self._go(self.window.bottom())
 
     @on(DataTable.RowHighlighted)
     def _moved(self) -> None:
@@ -530,7 +329,7 @@ class MainScreen(Screen[None]):
         self._toggle(event.key_id)
 
     def action_mark_all(self) -> None:
-        service, search, status = self.app.service, self.search, self.status
+        service, search, status = self.app.service, self.window.search, self.window.status
 
         def done(ids: list[str]) -> None:
             self.marks.update(ids)
@@ -609,29 +408,25 @@ class MainScreen(Screen[None]):
         if key is not None:
             from .rename import RenameModal
 
-            self.app.push_screen(RenameModal(key), lambda changed: changed and self.reload())
+            def renamed(changed: bool | None) -> None:
+                if changed:
+                    self.reload()
+
+            self.app.push_screen(RenameModal(key), renamed)
 
     def action_replace(self) -> None:
         key = self.table.current
         if key is None:
             return
-        from .confirm import ConfirmModal
+        from .dialogs import replace_question
 
-        body = [
-            Text.assemble("Replace ", text(key.name, "bold"), f" ({key.id})?"),
-            Text(
-                "Replacing takes effect at once: apps using the old key will fail on "
-                "their next request."
-            ),
-            Text("The new secret is shown once, on the next screen."),
-        ]
         service = self.app.service
 
         def go(confirmed: bool | None) -> None:
             if confirmed:
                 self.app.run_db(lambda: service.replace_key(key.id), self._issued)
 
-        self.app.push_screen(ConfirmModal("Replace key", body, "Replace"), go)
+        self.app.push_screen(replace_question(key), go)
 
     def action_revoke(self) -> None:
         ids = (
@@ -644,30 +439,11 @@ class MainScreen(Screen[None]):
             self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke)
 
     def _confirm_revoke(self, plan: RevokePlan) -> None:
-        from .confirm import ConfirmModal
+        from .dialogs import nothing_to_revoke, revoke_question
 
         if not plan.revoke:
-            reasons = ", ".join(sorted({s.reason for s in plan.skipped})) or "nothing marked"
-            self.notify(escape(f"Nothing to revoke: {reasons}."), severity="warning")
+            self.notify(escape(nothing_to_revoke(plan)), severity="warning")
             return
-        count = len(plan.revoke)
-        body: list[Text] = [
-            Text(
-                f"Revoking is irreversible. {count:,} key{'s' if count > 1 else ''} will stop "
-                "working at once and stay listed as revoked:",
-                style="bold",
-            ),
-        ]
-        for key in plan.revoke[:8]:
-            body.append(Text.assemble("  • ", text(key.name), (f"  {key.id}", "dim")))
-        if count > 8:
-            body.append(Text(f"  … and {count - 8:,} more"))
-        if plan.skipped:
-            body.append(Text(f"{len(plan.skipped):,} marked key(s) will be skipped:", style="bold"))
-            for skipped in plan.skipped[:6]:
-                body.append(Text(f"  • {skipped.id}: {skipped.reason}", style="dim"))
-            if len(plan.skipped) > 6:
-                body.append(Text(f"  … and {len(plan.skipped) - 6:,} more", style="dim"))
         ids = [key.id for key in plan.revoke]
         service = self.app.service
 
@@ -675,16 +451,13 @@ class MainScreen(Screen[None]):
             if confirmed:
                 self.app.run_db(lambda: service.revoke_keys(ids), self._revoked)
 
-        title = f"Revoke {count:,} key{'s' if count > 1 else ''}"
-        self.app.push_screen(ConfirmModal(title, body, "Revoke"), go)
+        self.app.push_screen(revoke_question(plan), go)
 
     def _revoked(self, result: RevokePlan) -> None:
-        done = {key.id for key in result.revoke}
+        from .dialogs import revoked
+
         self.marks.clear()  # the batch is dealt with: revoked, or skipped for the reason shown
-        message = f"Revoked {len(done):,} key{'s' if len(done) != 1 else ''}."
-        if result.skipped:
-            message += f" Skipped {len(result.skipped):,}."
-        self.notify(message)
+        self.notify(revoked(result))
         self.reload()
         self.refresh_counts()
 
@@ -692,29 +465,22 @@ class MainScreen(Screen[None]):
         key = self.table.current
         if key is None:
             return
-        from .confirm import ConfirmModal
+        from .dialogs import delete_question, deleted
 
-        body = [
-            Text.assemble("Delete ", text(key.name, "bold"), f" ({key.id})?"),
-            Text(
-                "Deleting removes the key entirely: it disappears from the list and apps "
-                "using it fail. Its events stay in the audit log. This cannot be undone."
-            ),
-        ]
         service = self.app.service
 
         def go(confirmed: bool | None) -> None:
             if confirmed:
 
-                def deleted(_keys) -> None:
+                def done(_keys: tuple[KeyInfo, ...]) -> None:
                     self.marks.discard(key.id)
-                    self.notify(escape(f"Deleted key {key.id}."))
+                    self.notify(escape(deleted(key)))
                     self.reload()
                     self.refresh_counts()
 
-                self.app.run_db(lambda: service.delete_keys([key.id]), deleted)
+                self.app.run_db(lambda: service.delete_keys([key.id]), done)
 
-        self.app.push_screen(ConfirmModal("Delete key", body, "Delete"), go)
+        self.app.push_screen(delete_question(key), go)
 
     def action_events(self) -> None:
         from .events import EventsScreen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.markup import escape
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -10,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from ...core.values import IssuedKey, SettingsInfo, UserInfo
-from ..app import describe_error
+from ..app import KeytuiApp, describe_error
 from ..widgets.field_error import FieldError
 
 EXPIRY_CHOICES = ((30, "30 days"), (60, "60 days"), (90, "90 days"), (365, "365 days"))
@@ -33,6 +34,8 @@ def expiry_options(max_days: int | None) -> list[tuple[str, str]]:
 
 
 class NewKeyModal(ModalScreen[IssuedKey | None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="cancel"),
         Binding("ctrl+s", "create", "Create", id="create", priority=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,12 +13,14 @@ from textual.widgets import Button, Input, Label
 
 from ...core.errors import InvalidInput
 from ...core.values import KeyInfo
-from ..app import describe_error
+from ..app import KeytuiApp, describe_error
 from ..format import text
 from ..widgets.field_error import FieldError
 
 
 class RenameModal(ModalScreen[bool]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="cancel"),
         Binding("ctrl+s", "save", "Save", id="save"),

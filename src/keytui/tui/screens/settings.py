@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,11 +16,14 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Swi
 
 from ...core.validate import USER_ROLES
 from ...core.values import SettingsInfo, UserInfo
+from ..app import KeytuiApp, describe_error
 from ..format import day, text
 from ..widgets.field_error import FieldError
 
 
 class SettingsScreen(Screen[None]):
+    app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
+
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("ctrl+s", "save", "Save settings", id="save"),
@@ -89,7 +93,7 @@ class SettingsScreen(Screen[None]):
         for role in roles:
             roles_table.add_row(text(role), key=role)
 
-    def _run(self, call, message: str | Callable[[Any], str]) -> None:
+    def _run(self, call: Callable[[], Any], message: str | Callable[[Any], str]) -> None:
         """``call`` in a worker; then ``message`` (or ``message(result)``), and a reload."""
 
         def done(result: object) -> None:
@@ -97,8 +101,6 @@ class SettingsScreen(Screen[None]):
             self.load()
 
         def failed(exc: BaseException) -> None:
-            from ..app import describe_error
-
             self.query_one("#settings-error", FieldError).show(describe_error(exc))
 
         self.query_one("#settings-error", FieldError).clear()
@@ -143,16 +145,16 @@ class SettingsScreen(Screen[None]):
                 lambda put: f"Added {login} as {role}." if put[1] else f"{login} is now {role}.",
             )
         elif button == "user-remove":
-            login = self._selected("#users")
-            if login:
-                self._run(lambda: service.remove_user(login), f"Removed {login}.")
+            user = self._selected("#users")
+            if user:
+                self._run(lambda: service.remove_user(user), f"Removed {user}.")
         elif button == "role-add":
             name = self.query_one("#role-name", Input).value.strip()
             self._run(lambda: service.add_role(name), f"Added key role {name}.")
         elif button == "role-remove":
-            name = self._selected("#roles")
-            if name:
-                self._run(lambda: service.remove_role(name), f"Removed key role {name}.")
+            key_role = self._selected("#roles")
+            if key_role:
+                self._run(lambda: service.remove_role(key_role), f"Removed key role {key_role}.")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "users" and event.row_key is not None:

@@ -6,8 +6,10 @@ the screen for the neighbouring window, so a hundred thousand keys open as fast 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -17,6 +19,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import RowKey
 
 from ...core.values import KeyInfo
 from ..format import ago, day, expires_cell, status_badge, text
@@ -47,7 +50,7 @@ MARKED = Text("[x]", style="bold")
 UNMARKED = Text("[ ]", style="dim")
 
 
-class KeyTable(DataTable):
+class KeyTable(DataTable[Text | str]):
     """Rows keyed by key ID. Edges of the window post :class:`KeyTable.Edge`."""
 
     BINDINGS = [
@@ -67,7 +70,7 @@ class KeyTable(DataTable):
             super().__init__()
             self.key_id = key_id
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.keys: list[KeyInfo] = []
         self.shown: tuple[Column, ...] = ()
@@ -97,6 +100,8 @@ class KeyTable(DataTable):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None or self.rows[row_key].height != 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cache_key = (
             row_key,
             column_key,
@@ -110,8 +115,6 @@ class KeyTable(DataTable):
         cached = self._cell_render_cache.get(cache_key)
         if cached is not None:
             return cached
-        if row_key is None or self.rows[row_key].height != 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cell = self._get_row_renderables(row_index).cells[column_index]
         text = cell if isinstance(cell, Text) else Text(str(cell))
         pad = self.cell_padding
@@ -145,7 +148,7 @@ class KeyTable(DataTable):
         self._cell_render_cache[cache_key] = lines
         return lines
 
-    def _update_dimensions(self, new_rows) -> None:
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Every column has a fixed width and every row one line, so nothing needs measuring
         (DataTable measures each new cell for auto-width columns): only the size changes."""
         rows = self.rows
@@ -183,7 +186,7 @@ class KeyTable(DataTable):
     # -- rows ---------------------------------------------------------------------------------
 
     def cells(self, key: KeyInfo, marked: bool, now: datetime) -> list[Text | str]:
-        values = {
+        values: dict[str, Text | str] = {
             "mark": MARKED if marked else UNMARKED,
             "name": text(key.name),
             "id": Text(key.id, style="cyan"),
@@ -275,7 +278,7 @@ class KeyTable(DataTable):
     def on_focus(self) -> None:
         self.forward_to = None
 
-    async def _on_click(self, event) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         """A click on a row's ``[ ]`` marks it. Any other click is DataTable's own: Textual
         calls its ``_on_click`` after this one (calling it here too sorted twice per header
         click, which reversed the order at once)."""

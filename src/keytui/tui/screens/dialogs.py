@@ -1,0 +1,81 @@
+"""The words of the main screen's destructive actions: the questions ConfirmModal asks before
+replacing, revoking or deleting keys, and what is said after."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ...core.values import KeyInfo, RevokePlan
+from ..format import text
+from .confirm import ConfirmModal
+
+SHOWN = 8  # keys to revoke listed by name; the rest are counted
+SKIPPED_SHOWN = 6  # skipped keys listed with their reason
+
+
+def plural(count: int) -> str:
+    return f"{count:,} key{'s' if count != 1 else ''}"
+
+
+def replace_question(key: KeyInfo) -> ConfirmModal:
+    body = [
+        Text.assemble("Replace ", text(key.name, "bold"), f" ({key.id})?"),
+        Text(
+            "Replacing takes effect at once: apps using the old key will fail on "
+            "their next request."
+        ),
+        Text("The new secret is shown once, on the next screen."),
+    ]
+    return ConfirmModal("Replace key", body, "Replace")
+
+
+def nothing_to_revoke(plan: RevokePlan) -> str:
+    reasons = ", ".join(sorted({s.reason for s in plan.skipped})) or "nothing marked"
+    return f"Nothing to revoke: {reasons}."
+
+
+def revoke_question(plan: RevokePlan) -> ConfirmModal:
+    """How many keys and which will be revoked, and which of the marked ones are skipped and
+    why (``plan.revoke`` is not empty)."""
+    count = len(plan.revoke)
+    body: list[Text] = [
+        Text(
+            f"Revoking is irreversible. {plural(count)} will stop "
+            "working at once and stay listed as revoked:",
+            style="bold",
+        ),
+    ]
+    for key in plan.revoke[:SHOWN]:
+        body.append(Text.assemble("  • ", text(key.name), (f"  {key.id}", "dim")))
+    if count > SHOWN:
+        body.append(Text(f"  … and {count - SHOWN:,} more"))
+    if plan.skipped:
+        body.append(Text(f"{len(plan.skipped):,} marked key(s) will be skipped:", style="bold"))
+        for skipped in plan.skipped[:SKIPPED_SHOWN]:
+            body.append(Text(f"  • {skipped.id}: {skipped.reason}", style="dim"))
+        if len(plan.skipped) > SKIPPED_SHOWN:
+            more = len(plan.skipped) - SKIPPED_SHOWN
+            body.append(Text(f"  … and {more:,} more", style="dim"))
+    return ConfirmModal(f"Revoke {plural(count)}", body, "Revoke")
+
+
+def revoked(result: RevokePlan) -> str:
+    message = f"Revoked {plural(len({key.id for key in result.revoke}))}."
+    if result.skipped:
+        message += f" Skipped {len(result.skipped):,}."
+    return message
+
+
+def delete_question(key: KeyInfo) -> ConfirmModal:
+    body = [
+        Text.assemble("Delete ", text(key.name, "bold"), f" ({key.id})?"),
+        Text(
+            "Deleting removes the key entirely: it disappears from the list and apps "
+            "using it fail. Its events stay in the audit log. This cannot be undone."
+        ),
+    ]
+    return ConfirmModal("Delete key", body, "Delete")
+
+
+def deleted(key: KeyInfo) -> str:
+    return f"Deleted key {key.id}."

@@ -1,0 +1,23 @@
+"""The main screen's bottom line: which keys are shown of how many, the sort, the marks."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..window import PagingWindow
+from .key_table import COLUMNS
+
+SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
+
+
+class InfoLine(Static):
+    def paint(self, window: PagingWindow, rows: int, marked: int) -> None:
+        """``rows`` keys shown of the ``window``'s list, ``marked`` of them (or beyond) marked."""
+        parts = Text()
+        parts.append(window.position(rows), style="bold" if window.match_count == 0 else "")
+        arrow = "▼" if window.descending else "▲"
+        parts.append(f" · sorted by {SORT_LABELS[window.sort]} {arrow}", style="dim")
+        if marked:
+            parts.append(f" · {marked:,} marked", style="bold magenta")
+        self.update(parts, layout=False)  # one line, fixed height
