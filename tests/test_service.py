@@ -16,7 +16,7 @@ from keytui.core.errors import (
     UnknownUser,
 )
 from keytui.core.models import Event, Key, KeyRole, Settings, User
-from keytui.core.service import IssuedKey, KeyInfo, KeyQuery
+from keytui.core.service import IssuedKey, KeyInfo, KeyQuery, SkipReason
 
 from .conftest import NOW
 
@@ -221,6 +221,7 @@ def test_bulk_revoke_of_a_mixed_set(team, clock):
         "zzzzzzzzzz": "not found",
     }
     assert plan.skipped == result.skipped
+    assert {s.id: s.why for s in result.skipped}[a1.id] is SkipReason.NOT_YOURS
     assert [alice.get_key(k).status for k in (b1.id, b2.id, a1.id, b_expiring.id)] == [
         "revoked",
         "revoked",

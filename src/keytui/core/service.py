@@ -7,10 +7,7 @@ event in the same transaction as the change itself.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,7 +19,6 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
-    bindparam,
     case,
     column,
     func,
@@ -52,7 +48,7 @@ from .errors import (
     PermissionDenied,
     UnknownUser,
 )
-from .hashing import DEFAULT_HASHER, fingerprint, hash_secret, needs_rehash, verify_secret
+from .hashing import DEFAULT_HASHER, hash_secret
 from .identity import current_login
 from .models import Event, Key, KeyRole, Settings, User
 from .validate import shown
@@ -70,13 +66,16 @@ from .values import (  # re-exported: the faces import the service's values from
     RevokePlan,
     SettingsInfo,
     Skipped,
+    SkipReason,
     Status,
     UserInfo,
+    VerifyCode,
     VerifyResult,
     key_info,
     permits,
     status_of,
 )
+from .verify import Verifier
 
 # ---------------------------------------------------------------------------------------------
 # Search: a case-insensitive substring of name, ID or owner (LIKE's meaning, on every database).
@@ -167,84 +166,6 @@ _UNREVOKED = func.coalesce(Key.revoked_at, null()).is_(None)
 _INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash")]
 
 
-def _host_allowed(host: str | None, allowed: Sequence[str]) -> bool:
-    """Empty means any host. Entries are host names (``*.example.com`` matches subdomains),
-    IP addresses or CIDR networks, normalised by :func:`validate.host`."""
-    if not allowed:
-        return True
-    if not host:
-        return False
-    host = host.strip().lower()
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1 (dual-stack sockets)
-    for entry in allowed:
-        try:
-            network = ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            network = None
-        if network is not None:
-            if address is not None and address.version == network.version and address in network:
-                return True
-        elif entry.startswith("*."):
-            if host.endswith(entry[1:]):
-                return True
-        elif host == entry:
-            return True
-    return False
-
-
-# verify()'s one read: the kill switch and the key's current state, built once.
-_VERIFY_ROW = (
-    select(
-        Settings.keys_enabled,
-        Key.pk,
-        Key.key_id,
-        Key.owner,
-        Key.role,
-        Key.secret_hash,
-        Key.revoked_at,
-        Key.expires_at,
-        Key.allowed_hosts,
-    )
-    .select_from(Settings)
-    .outerjoin(Key, Key.key_id == bindparam("key_id"))
-    .where(Settings.id == 1)
-)
-
-
-class _UsageBuffer:
-    """Counts verifications in memory and writes them in batches, not once per request."""
-
-    def __init__(self, flush_seconds: float) -> None:
-        self.flush_seconds = flush_seconds
-        self.pending: dict[Any, list[Any]] = {}  # key pk (or ID) -> [count, last used]
-        self.last_flush: datetime | None = None
-        self.lock = threading.Lock()
-
-    def add(self, pk: int | str, now: datetime) -> bool:
-        """Record one use; True when it is time to flush."""
-        minute = now.replace(second=0, microsecond=0)
-        with self.lock:
-            entry = self.pending.setdefault(pk, [0, minute])
-            entry[0] += 1
-            entry[1] = max(entry[1], minute)
-            if self.last_flush is None:
-                self.last_flush = now
-            return (now - self.last_flush).total_seconds() >= self.flush_seconds or len(
-                self.pending
-            ) >= 10_000
-
-    def take(self, now: datetime) -> dict[int, list[Any]]:
-        with self.lock:
-            pending, self.pending = self.pending, {}
-            self.last_flush = now
-            return pending
-
-
 class KeyService:
     """Every operation keytui offers, for one acting user, on one database."""
 
@@ -264,11 +185,16 @@ class KeyService:
         self.face = face
         self.clock = clock
         self.hasher = hasher
-        self._usage = _UsageBuffer(usage_flush_seconds)
-        self._failed = _UsageBuffer(usage_flush_seconds)  # key ID -> [wrong secrets, last minute]
-        self._verified: OrderedDict[str, str] = OrderedDict()  # sha256(secret) -> argon2 hash
-        self._cache_size = cache_size
-        self._cache_lock = threading.Lock()
+        self.verifier = Verifier(
+            database,
+            now=self.now,
+            hasher=hasher,
+            write_events=self._events,
+            flush_seconds=usage_flush_seconds,
+            cache_size=cache_size,
+        )
+        self._usage = self.verifier.usage  # use counts, by key pk
+        self._failed = self.verifier.failed  # wrong secrets, by key ID
 
     @classmethod
     def open(cls, target: str | None = None, **kwargs: Any) -> KeyService:
@@ -774,22 +700,18 @@ class KeyService:
         for key_id in wanted:
             row = rows.get(key_id)
             if row is None:
-                skipped.append(Skipped(key_id, "not found"))
+                skipped.append(Skipped(key_id, SkipReason.NOT_FOUND))
                 continue
             status = status_of(row.revoked_at, row.expires_at, now)
             if status == "revoked":
-                skipped.append(Skipped(key_id, "already revoked"))
+                skipped.append(Skipped(key_id, SkipReason.ALREADY_REVOKED))
             elif status == "expired":
-                skipped.append(Skipped(key_id, "expired"))
+                skipped.append(Skipped(key_id, SkipReason.EXPIRED))
             elif not permits(user.role, user.login, "revoke", row.owner):
-                skipped.append(
-                    Skipped(
-                        key_id,
-                        f"not yours (owner {row.owner})"
-                        if user.role == "developer"
-                        else "not permitted",
-                    )
-                )
+                if user.role == "developer":
+                    skipped.append(Skipped(key_id, SkipReason.NOT_YOURS, row.owner))
+                else:
+                    skipped.append(Skipped(key_id, SkipReason.NOT_PERMITTED))
             else:
                 revocable.append(row)
         return revocable, skipped
@@ -822,7 +744,7 @@ class KeyService:
                 if row.key_id in done:
                     revoked.append(row)
                 else:  # another admin revoked it between our read and our write
-                    skipped.append(Skipped(row.key_id, "already revoked"))
+                    skipped.append(Skipped(row.key_id, SkipReason.ALREADY_REVOKED))
             self._events(
                 session, [("key.revoke", row.key_id, {"name": row.name}) for row in revoked], at=now
             )
@@ -849,16 +771,14 @@ class KeyService:
         plan = self.revoke_keys([key_id])
         if plan.revoke:
             return plan.revoke[0]
-        reason = plan.skipped[0].reason
-        if reason == "not found":
+        skipped = plan.skipped[0]
+        if skipped.why is SkipReason.NOT_FOUND:
             raise NotFound(f"no key with ID {shown(key_id, 20)}")
-        if reason.startswith("not"):
+        if skipped.why in (SkipReason.NOT_YOURS, SkipReason.NOT_PERMITTED):
             with self.db.read() as session:
                 self._require(session, "revoke", self._key(session, key_id).owner)
-        raise NotActive(
-            f"key {plan.skipped[0].id} is {reason.replace('already ', '')}; "
-            "only active keys can be revoked"
-        )
+        state = "revoked" if skipped.why is SkipReason.ALREADY_REVOKED else skipped.why.value
+        raise NotActive(f"key {skipped.id} is {state}; only active keys can be revoked")
 
     def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
         """Remove keys entirely; all or none. Their events stay."""
@@ -883,110 +803,15 @@ class KeyService:
             )
             return deleted
 
-    # -- verify --------------------------------------------------------------------------------
+    # -- verify (see verify.py) ------------------------------------------------------------
 
     def verify(self, secret: str, host: str | None = None) -> VerifyResult:
-        """Is ``secret`` a current, active key allowed from ``host``?
-
-        A malformed secret costs no database read; an unknown ID no argon2; a secret already
-        verified by this process no argon2 either, but its key's status and current hash are
-        re-read every time, so a revoke or replace anywhere is seen at once.
-        """
-        parsed = keyformat.parse_secret(secret)
-        if parsed is None:
-            return VerifyResult(False, "MALFORMED")
-        now = self.now()
-        # One prepared statement on a plain connection: no ORM session, no statement building
-        # (they cost more than the query itself; a verifier runs this thousands of times a second).
-        with self.db.engine.connect() as connection:
-            row = connection.execute(_VERIFY_ROW, {"key_id": parsed.key_id}).first()
-        if row is not None and not row.keys_enabled:
-            return VerifyResult(False, "DISABLED")
-        if row is None or row.pk is None:
-            return VerifyResult(False, "NOT_FOUND")
-        digest = fingerprint(secret.strip())
-        with self._cache_lock:
-            cached = self._verified.get(digest)
-        if cached != row.secret_hash:
-            if not verify_secret(row.secret_hash, secret.strip(), self.hasher):
-                # A wrong secret for a real key ID: counted in memory, written as one
-                # key.verify_failed event per key and flush, never a row per request.
-                if self._failed.add(row.key_id, now):
-                    self.flush_usage()
-                return VerifyResult(False, "NOT_FOUND")
-            stored = row.secret_hash
-            if needs_rehash(stored, self.hasher):
-                stored = self._rehash(row.pk, stored, secret.strip())
-            with self._cache_lock:
-                self._verified[digest] = stored
-                self._verified.move_to_end(digest)
-                while len(self._verified) > self._cache_size:
-                    self._verified.popitem(last=False)
-        ident = dict(key_id=row.key_id, owner=row.owner, role=row.role)
-        if row.revoked_at is not None:
-            return VerifyResult(False, "REVOKED", **ident)
-        if row.expires_at is not None and row.expires_at <= now:
-            return VerifyResult(False, "EXPIRED", **ident)
-        if not _host_allowed(host, json.loads(row.allowed_hosts or "[]")):
-            return VerifyResult(False, "HOST_NOT_ALLOWED", **ident)
-        if self._usage.add(row.pk, now):
-            self.flush_usage()
-        return VerifyResult(True, "VALID", **ident)
-
-    def _rehash(self, pk: int, old_hash: str, secret: str) -> str:
-        """Upgrade a hash made with older parameters, unless the key was replaced meanwhile."""
-        new_hash = hash_secret(secret, self.hasher)
-        with self.db.write() as session:
-            result = session.execute(
-                update(Key)
-                .where(Key.pk == pk, Key.secret_hash == old_hash)
-                .values(secret_hash=new_hash)
-            )
-        return new_hash if result.rowcount else old_hash
+        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`)"""
+        return self.verifier.verify(secret, host)
 
     def flush_usage(self) -> None:
-        """Write buffered use counts and last-used minutes, and one ``key.verify_failed`` event
-        per key that saw wrong secrets (with their count); called in batches and on close."""
-        pending = self._usage.take(self.now())
-        failed = self._failed.take(self.now())
-        if not pending and not failed:
-            return
-        try:
-            with self.db.write() as session:
-                # Row locks first and in key order, the chain lock (taken by the events) last:
-                # the order every writer follows, so a flush never deadlocks with a replace.
-                for pk, (count, last) in sorted(pending.items()):
-                    session.execute(
-                        update(Key)
-                        .where(Key.pk == pk)
-                        .values(
-                            use_count=Key.use_count + count,
-                            last_used_at=case(
-                                (or_(Key.last_used_at.is_(None), Key.last_used_at < last), last),
-                                else_=Key.last_used_at,
-                            ),
-                        )
-                        .execution_options(synchronize_session=False)
-                    )
-                if failed:
-                    self._events(
-                        session,
-                        [
-                            (
-                                "key.verify_failed",
-                                key_id,
-                                {"count": count, "last": last.isoformat().replace("+00:00", "Z")},
-                            )
-                            for key_id, (count, last) in sorted(failed.items())
-                        ],
-                    )
-        except SQLAlchemyError:  # keep the counts for the next try
-            for buffer, taken in ((self._usage, pending), (self._failed, failed)):
-                with buffer.lock:
-                    for pk, (count, last) in taken.items():
-                        entry = buffer.pending.setdefault(pk, [0, last])
-                        entry[0] += count
-                        entry[1] = max(entry[1], last)
+        """Write buffered use counts and ``key.verify_failed`` events (:meth:`Verifier.flush`)."""
+        self.verifier.flush()
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -1188,8 +1013,10 @@ __all__ = [
     "KeytuiError",
     "RevokePlan",
     "SettingsInfo",
+    "SkipReason",
     "Skipped",
     "UserInfo",
+    "VerifyCode",
     "VerifyResult",
     "permits",
 ]

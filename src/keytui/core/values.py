@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 
 Status = Literal["active", "expired", "revoked"]
@@ -47,6 +48,33 @@ EVENT_ACTIONS = (
 )
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """A UTC time as ISO 8601 with ``Z`` (``2026-11-22T09:30:00Z``): every time in JSON."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class VerifyCode(StrEnum):
+    """Why a secret was accepted or rejected (the values are what JSON and the CLI print)."""
+
+    VALID = "VALID"
+    MALFORMED = "MALFORMED"
+    NOT_FOUND = "NOT_FOUND"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    DISABLED = "DISABLED"
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
+
+
+class SkipReason(StrEnum):
+    """Why a key asked for in a bulk revoke was left alone."""
+
+    NOT_FOUND = "not found"
+    ALREADY_REVOKED = "already revoked"
+    EXPIRED = "expired"
+    NOT_YOURS = "not yours"  # a developer's, on someone else's key
+    NOT_PERMITTED = "not permitted"
+
+
 # ---------------------------------------------------------------------------------------------
 # What the service hands out: plain, immutable values, safe to pass between threads.
 
@@ -69,9 +97,6 @@ class KeyInfo:
     allowed_hosts: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat().replace("+00:00", "Z") if value else None
-
         return {
             "id": self.id,
             "name": self.name,
@@ -79,12 +104,12 @@ class KeyInfo:
             "owner": self.owner,
             "role": self.role,
             "status": self.status,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "expires_at": iso(self.expires_at),
-            "revoked_at": iso(self.revoked_at),
+            "created_at": iso_utc(self.created_at),
+            "updated_at": iso_utc(self.updated_at),
+            "expires_at": iso_utc(self.expires_at),
+            "revoked_at": iso_utc(self.revoked_at),
             "revoked_by": self.revoked_by,
-            "last_used_at": iso(self.last_used_at),
+            "last_used_at": iso_utc(self.last_used_at),
             "use_count": self.use_count,
             "allowed_hosts": list(self.allowed_hosts),
         }
@@ -129,7 +154,15 @@ class KeyPage:
 @dataclass(frozen=True)
 class Skipped:
     id: str
-    reason: str
+    why: SkipReason
+    owner: str | None = None  # the key's owner, for NOT_YOURS
+
+    @property
+    def reason(self) -> str:
+        """The reason in words, as the faces show it."""
+        if self.why is SkipReason.NOT_YOURS:
+            return f"{self.why.value} (owner {self.owner})"
+        return self.why.value
 
 
 @dataclass(frozen=True)
@@ -174,7 +207,7 @@ class EventInfo:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso_utc(self.at),
             "actor": self.actor,
             "action": self.action,
             "key_id": self.key_id,
@@ -186,7 +219,7 @@ class EventInfo:
 @dataclass(frozen=True)
 class VerifyResult:
     valid: bool
-    code: str  # VALID MALFORMED NOT_FOUND REVOKED EXPIRED DISABLED HOST_NOT_ALLOWED
+    code: VerifyCode
     key_id: str | None = None
     owner: str | None = None
     role: str | None = None
