@@ -17,6 +17,7 @@ from . import keyformat
 from .audit import append_events, details_json
 from .hashing import hash_secret
 from .models import Key, KeyRole, User
+from .search import padded
 from .service import KeyService
 
 OWNERS = {
@@ -77,7 +78,7 @@ HOSTS = (
 # What migration 0003's insert trigger adds to the SQLite search index, for many rows at once.
 _INDEX_NEW_ROWS = (
     "INSERT INTO keys_search(rowid, name, key_id, owner) SELECT pk, "
-    "name || char(1, 1), key_id || char(1, 1), owner || char(1, 1) "
+    f"{padded('name')}, {padded('key_id')}, {padded('owner')} "
     "FROM keys WHERE pk > ?"
 )
 _COLUMNS = (

@@ -16,19 +16,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import (
-    Integer,
-    String,
-    and_,
-    case,
-    column,
     func,
-    literal,
-    literal_column,
-    null,
     or_,
     select,
-    table,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -51,11 +41,13 @@ from .errors import (
 from .hashing import DEFAULT_HASHER, hash_secret
 from .identity import current_login
 from .models import Event, Key, KeyRole, Settings, User
+from .search import SAMPLE_ROWS as SAMPLE_ROWS  # re-exported for tests and tools
+from .search import SEARCH_PAD as SEARCH_PAD
+from .search import UNREVOKED, KeySearch, key_order, status_filter
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
     DEFAULT_EXPIRY,
     SORTABLE,
-    STATUSES,
     UNSET,
     Counts,
     EventInfo,
@@ -77,91 +69,6 @@ from .values import (  # re-exported: the faces import the service's values from
 )
 from .verify import Verifier
 
-# ---------------------------------------------------------------------------------------------
-# Search: a case-insensitive substring of name, ID or owner (LIKE's meaning, on every database).
-# On SQLite the search index of migration 0003 (FTS5 trigrams, rowid = keys.pk, every value
-# followed by SEARCH_PAD) narrows the rows first, and LIKE then decides, so the index changes
-# only the speed. A common term is cheaper without it: scanning newest-first stops after the
-# first screenful. A sample of the newest keys tells the two apart.
-
-SEARCH_PAD = "\x01"  # follows every indexed value (twice); no name, ID or login can hold it
-_SEARCH = table("keys_search", column("rowid", Integer))
-_VOCAB = table("keys_search_vocab", column("term", String))
-_MATCH = literal_column("keys_search").op("MATCH")
-SAMPLE_ROWS = 2_000  # newest keys sampled to judge a term
-SAMPLE_COMMON = 20  # matches in the sample (1%) from which a term counts as common
-
-
-def _fts_string(text: str) -> str:
-    """``text`` as one FTS5 string (a phrase): quotes doubled, nothing else special."""
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _like(term: str, sqlite: bool):
-    if sqlite:  # SQLite's LIKE already ignores ASCII case, as its lower() does: skip lower()
-        return or_(
-            Key.name.contains(term, autoescape=True),
-            Key.key_id.contains(term, autoescape=True),
-            Key.owner.contains(term, autoescape=True),
-        )
-    # column ILIKE, as SQLAlchemy renders icontains there: what the pg_trgm indexes serve
-    return or_(
-        Key.name.icontains(term, autoescape=True),
-        Key.key_id.icontains(term, autoescape=True),
-        Key.owner.icontains(term, autoescape=True),
-    )
-
-
-def _folds(char: str) -> set[str]:
-    """The forms the index may hold ``char`` as: FTS5 folds case by Unicode's simple folding,
-    which Python has no function for; between them, these cover it (σ for ς, ß for ẞ...)."""
-    return {form for form in (char, char.lower(), char.casefold()) if len(form) == 1}
-
-
-def _index_match(term: str):
-    """``keys_search MATCH ...``: a superset of the keys whose name, ID or owner holds
-    ``term``, from the SQLite search index; None where the index cannot say."""
-    if SEARCH_PAD in term:
-        return None
-    if len(term) >= 3:
-        return _MATCH(literal(_fts_string(term)))
-    # Every occurrence of a 1-2 character term starts an indexed trigram (the padding sees to
-    # that): the trigrams that start with it, from the vocabulary by range, OR-ed.
-    starts = [a + b for a in _folds(term[0]) for b in (_folds(term[1]) if term[1:] else {""})]
-    ranges = [
-        select(_VOCAB.c.term).where(_VOCAB.c.term >= start, _VOCAB.c.term < start + "\U0010ffff")
-        for start in sorted(starts)
-    ]
-    found = union_all(*ranges).subquery() if len(ranges) > 1 else ranges[0].subquery()
-    phrases = select(
-        func.group_concat(
-            literal('"') + func.replace(found.c.term, '"', '""') + literal('"'), " OR "
-        )
-    )
-    nothing = '"' + SEARCH_PAD * 3 + '"'  # a trigram no row holds
-    return _MATCH(func.coalesce(phrases.scalar_subquery(), nothing))
-
-
-def _status_expr(now: datetime):
-    return case(
-        (Key.revoked_at.is_not(None), "revoked"),
-        (and_(Key.expires_at.is_not(None), Key.expires_at <= now), "expired"),
-        else_="active",
-    )
-
-
-def _status_filter(status: Status, now: datetime):
-    if status == "revoked":
-        return Key.revoked_at.is_not(None)
-    if status == "expired":
-        return and_(Key.revoked_at.is_(None), Key.expires_at.is_not(None), Key.expires_at <= now)
-    return and_(Key.revoked_at.is_(None), or_(Key.expires_at.is_(None), Key.expires_at > now))
-
-
-# "revoked_at IS NULL" where another condition should choose the index: SQLite's planner, with
-# no statistics, takes it for a selective equality and walks ix_keys_revoked_at (90% of a big
-# table: a 10,000-key revoke took 33 s on 1,000,000 keys). Wrapped, it is a plain filter.
-_UNREVOKED = func.coalesce(Key.revoked_at, null()).is_(None)
 # What a KeyInfo is made of (the hash is never needed to describe a key).
 _INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash")]
 
@@ -185,6 +92,7 @@ class KeyService:
         self.face = face
         self.clock = clock
         self.hasher = hasher
+        self._find = KeySearch(database.is_sqlite)
         self.verifier = Verifier(
             database,
             now=self.now,
@@ -339,53 +247,6 @@ class KeyService:
 
     # -- reading keys --------------------------------------------------------------------------
 
-    def _common(self, term: str, session: Session) -> bool:
-        """Does ``term`` match 1% or more of the newest keys (a scan finds a page at once)?"""
-        sample = select(Key.pk).order_by(Key.pk.desc()).offset(SAMPLE_ROWS).limit(1)
-        hits = session.scalar(
-            select(func.count()).select_from(
-                select(Key.pk)
-                .where(
-                    Key.pk > func.coalesce(sample.scalar_subquery(), 0),
-                    _like(term, self.db.is_sqlite),
-                )
-                .limit(SAMPLE_COMMON)
-                .subquery()
-            )
-        )
-        return (hits or 0) >= SAMPLE_COMMON
-
-    def _search(self, term: str, session: Session | None) -> list[Any]:
-        """The conditions for a search term (see SEARCH_PAD above for how they are chosen)."""
-        like = _like(term, self.db.is_sqlite)
-        if not self.db.is_sqlite or session is None or self._common(term, session):
-            return [like]
-        match = _index_match(term)
-        return [like] if match is None else [Key.pk.in_(select(_SEARCH.c.rowid).where(match)), like]
-
-    def _filters(
-        self,
-        search: str,
-        status: Status | None,
-        owner: str | None,
-        now: datetime,
-        session: Session | None = None,
-    ):
-        conditions = []
-        term = validate.term(search)
-        owner = validate.term(owner, "an owner filter")
-        if term:
-            conditions.extend(self._search(term, session))
-        if status:
-            if status not in STATUSES:
-                raise InvalidInput(
-                    f"{shown(status)} is not a status; choose active, expired or revoked"
-                )
-            conditions.append(_status_filter(status, now))
-        if owner:
-            conditions.append(Key.owner == owner)
-        return conditions
-
     def list_keys(self, query: KeyQuery = KeyQuery()) -> KeyPage:
         """One page of keys, filtered, sorted and paged in SQL."""
         if query.sort not in SORTABLE:
@@ -393,21 +254,11 @@ class KeyService:
         if query.limit < 1 or query.offset < 0:
             raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
         now = self.now()
-        column = _status_expr(now) if query.sort == "status" else getattr(Key, query.sort)
-        order = [
-            column.desc() if query.descending else column.asc(),
-            Key.pk.desc() if query.descending else Key.pk.asc(),
-        ]
-        if query.sort in ("expires_at", "last_used_at"):  # the same NULL order on every database:
-            high = query.sort == "expires_at"  # never expires: after every date; never used: before
-            order[0] = order[0].nulls_first() if high == query.descending else order[0].nulls_last()
-        if query.sort == "created_at":  # creation order is primary-key order
-            order = [Key.pk.desc() if query.descending else Key.pk.asc()]
         with self._read() as session:
             statement = (
                 select(Key)
-                .where(*self._filters(query.search, query.status, query.owner, now, session))
-                .order_by(*order)
+                .where(*self._find.filters(query.search, query.status, query.owner, now, session))
+                .order_by(*key_order(query.sort, query.descending, now))
                 .limit(query.limit + 1)
                 .offset(query.offset)
             )
@@ -449,32 +300,8 @@ class KeyService:
         """How many keys match. With ``cap``, counting stops at ``cap + 1`` (so a result above
         ``cap`` means "more than cap"), and a common term costs no full scan."""
         now = self.now()
-        term = (search or "").strip()
         with self._read() as session:
-            match = _index_match(term) if term and self.db.is_sqlite and cap is not None else None
-            if match is not None and len(term) < 2 and self._common(term, session):
-                match = None  # a common character: too many trigrams to OR; LIKE finds them
-            if cap is None:
-                statement = (
-                    select(func.count())
-                    .select_from(Key)
-                    .where(*self._filters(search, status, owner, now, session))
-                )
-            elif match is None:
-                statement = select(func.count()).select_from(
-                    select(Key.pk)
-                    .where(*self._filters(search, status, owner, now, session))
-                    .limit(max(0, cap) + 1)
-                    .subquery()
-                )
-            else:  # the index streams its matches; LIKE and the filters check each; stop at cap
-                statement = select(func.count()).select_from(
-                    select(Key.pk)
-                    .join(_SEARCH, _SEARCH.c.rowid == Key.pk)
-                    .where(match, *self._filters(search, status, owner, now))
-                    .limit(max(0, cap) + 1)
-                    .subquery()
-                )
+            statement = self._find.count(search, status, owner, now, session, cap)
             return int(session.scalar(statement) or 0)
 
     def counts(self) -> Counts:
@@ -487,11 +314,9 @@ class KeyService:
 
         with self._read() as session:
             total = int(session.scalar(count()) or 0)
-            revoked = int(session.scalar(count(_status_filter("revoked", now))) or 0)
+            revoked = int(session.scalar(count(status_filter("revoked", now))) or 0)
             expired = int(
-                session.scalar(
-                    count(_UNREVOKED, Key.expires_at.is_not(None), Key.expires_at <= now)
-                )
+                session.scalar(count(UNREVOKED, Key.expires_at.is_not(None), Key.expires_at <= now))
                 or 0
             )
         return Counts(total - revoked - expired, expired, revoked)
@@ -507,7 +332,7 @@ class KeyService:
         with self._read() as session:
             statement = (
                 select(Key.key_id)
-                .where(*self._filters(search, status, owner, self.now(), session))
+                .where(*self._find.filters(search, status, owner, self.now(), session))
                 .order_by(Key.pk.desc())
                 .limit(limit)
             )
@@ -586,7 +411,7 @@ class KeyService:
                     active = session.scalar(
                         select(func.count())
                         .select_from(Key)
-                        .where(Key.owner == owner, _status_filter("active", now))
+                        .where(Key.owner == owner, status_filter("active", now))
                     )
                     if active >= settings.max_keys_per_user:
                         raise LimitReached(
@@ -733,7 +558,7 @@ class KeyService:
                 ids = [row.key_id for row in revocable[chunk : chunk + 500]]
                 result = session.execute(
                     update(Key)
-                    .where(Key.key_id.in_(ids), _UNREVOKED)
+                    .where(Key.key_id.in_(ids), UNREVOKED)
                     .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
                     .returning(Key.key_id)
                     .execution_options(synchronize_session=False)
