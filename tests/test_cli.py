@@ -487,3 +487,13 @@ def test_a_revoke_of_many_unknown_ids_says_so_in_one_line(db):
     assert result.stderr.splitlines() == [
         "keytui: skipped 3: '' (not found), 0 (not found), 00 (not found)"
     ]
+
+
+def test_the_service_is_closed_with_the_command(db):
+    """The command's service closes with its context (click's call_on_close): the use that
+    verify counted in memory is written before the command returns."""
+    service = service_on(db)
+    issued = service.create_key("counted")
+    invoke("verify", "--db", db, stdin=issued.secret + "\n")
+    assert service.get_key(issued.key.id).use_count == 1
+    service.close()
