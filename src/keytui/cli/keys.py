@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import click
 
 from ..core.values import (
-    DEFAULT_EXPIRY,
     SORTABLE,
     STATUSES,
     IssuedKey,
@@ -138,7 +137,7 @@ def keys_list(
 @click.option(
     "--expires",
     metavar="YYYY-MM-DD|Nd|never",
-    help="Default: the installation's maximum expiry, or never.",
+    help="Default: 90 days, or the installation's maximum expiry when that is shorter.",
 )
 @click.option(
     "--allowed-host",
@@ -165,7 +164,7 @@ def keys_create(
         description=description,
         owner=owner,
         role=role,
-        expires=DEFAULT_EXPIRY if expires is None else expires,
+        expires=service.key_defaults().expires if expires is None else expires,
         allowed_hosts=allowed_hosts,
     )
     print_issued(issued, "Created", as_json)

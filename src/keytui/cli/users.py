@@ -25,12 +25,7 @@ def users() -> None:
 def users_list(service: KeyService, as_json: bool) -> None:
     found = service.list_users()
     if as_json:
-        emit_json(
-            [
-                {"login": u.login, "role": u.role, "created_at": u.created_at.isoformat()}
-                for u in found
-            ]
-        )
+        emit_json([user.to_json() for user in found])
         return
     for user in found:
         click.echo(f"{safe(user.login):<24}{user.role}")

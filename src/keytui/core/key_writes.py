@@ -27,6 +27,8 @@ from .values import (
     RevokePlan,
     Skipped,
     SkipReason,
+    default_role,
+    iso_utc,
     key_info,
     permits,
     status_of,
@@ -139,7 +141,7 @@ class KeyWritesMixin(ServiceBase):
                         name=name,
                         owner=owner,
                         role=role,
-                        expires_at=expires_at.isoformat() if expires_at else None,
+                        expires_at=iso_utc(expires_at),
                         allowed_hosts=hosts,
                     )
                     return IssuedKey(key_info(row, now), secret)
@@ -148,15 +150,13 @@ class KeyWritesMixin(ServiceBase):
         raise DatabaseError("could not find a free key ID; try again")
 
     def _default_role(self, session: Session) -> str:
-        if session.get(KeyRole, "read-only") is not None:
-            return "read-only"
-        first = session.scalars(select(KeyRole.name).order_by(KeyRole.name)).first()
-        if first is None:
+        role = default_role(list(session.scalars(select(KeyRole.name).order_by(KeyRole.name))))
+        if role is None:
             raise NotFound(
                 "this installation has no key roles; an admin can add one with: "
                 "keytui roles add NAME"
             )
-        return first
+        return role
 
     def replace_key(self, key_id: str) -> IssuedKey:
         """A new secret for the same key ID; the old one fails on the very next verify."""

@@ -16,7 +16,7 @@ from .admin import AdminMixin
 from .db import open_database
 from .errors import InvalidInput, KeytuiError
 from .key_writes import KeyWritesMixin
-from .models import Key, User
+from .models import Key, KeyRole, Settings, User
 from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
@@ -27,6 +27,7 @@ from .values import (  # re-exported: the faces import the service's values from
     Counts,
     EventInfo,
     IssuedKey,
+    KeyDefaults,
     KeyInfo,
     KeyPage,
     KeyQuery,
@@ -38,6 +39,8 @@ from .values import (  # re-exported: the faces import the service's values from
     UserInfo,
     VerifyCode,
     VerifyResult,
+    default_expiry_days,
+    default_role,
     key_info,
     permits,
 )
@@ -73,6 +76,15 @@ class KeyService(KeyWritesMixin, AdminMixin):
             me = self.whoami()
             role = me.role if me else None
         return permits(role, self.actor, action, key.owner if key else None)
+
+    def key_defaults(self) -> KeyDefaults:
+        """The role and expiry a new key gets unless its creator picks others: the same in the
+        app's form and the CLI's ``keys create`` (see values.default_expiry_days)."""
+        with self._read() as session:
+            settings = session.get(Settings, 1)
+            roles = list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
+        limit = settings.max_expiry_days if settings is not None else None
+        return KeyDefaults(default_role(roles), default_expiry_days(limit))
 
     # -- reading keys --------------------------------------------------------------------------
 
@@ -182,6 +194,7 @@ __all__ = [
     "Counts",
     "EventInfo",
     "IssuedKey",
+    "KeyDefaults",
     "KeyInfo",
     "KeyPage",
     "KeyQuery",

@@ -124,6 +124,7 @@ class ServiceBase:
                     f"you may only {action} your own keys; this one belongs to {key_owner}"
                 )
             what = {
+                "create_for_others": "create keys for others",
                 "settings": "change settings",
                 "users": "manage users",
                 "roles": "manage key roles",

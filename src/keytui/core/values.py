@@ -27,9 +27,13 @@ SORTABLE = (
     "status",
 )
 KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
-ADMIN_ACTIONS = ("settings", "users", "roles")
+# Admins only: open or change settings, manage users and key roles, and pick another user as a
+# new key's owner ("create_for_others": what the faces ask before offering an owner field).
+ADMIN_ACTIONS = ("settings", "users", "roles", "create_for_others")
 UNSET: Any = object()
-DEFAULT_EXPIRY: Any = object()  # "the installation's maximum expiry, or never"
+DEFAULT_EXPIRY: Any = object()  # create_key's own default: "the installation's maximum, or never"
+DEFAULT_EXPIRY_DAYS = 90  # what the faces offer a new key: 90 days, or the maximum when shorter
+DEFAULT_KEY_ROLE = "read-only"
 # Every action an event can record (a test drives each through the service and checks it).
 EVENT_ACTIONS = (
     "key.create",
@@ -178,6 +182,38 @@ class UserInfo:
     login: str
     role: str
     created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"login": self.login, "role": self.role, "created_at": iso_utc(self.created_at)}
+
+
+@dataclass(frozen=True)
+class KeyDefaults:
+    """What a new key gets unless its creator picks otherwise, in every face."""
+
+    role: str | None  # None: the installation has no key roles
+    expires_days: int
+
+    @property
+    def expires(self) -> str:
+        """As create_key's ``expires`` takes it (``"90d"``)."""
+        return f"{self.expires_days}d"
+
+
+def default_expiry_days(max_expiry_days: int | None) -> int:
+    """90 days (as GitHub and GitLab suggest a finite lifetime for a new token), or the
+    installation's maximum expiry when that is shorter."""
+    if max_expiry_days is None:
+        return DEFAULT_EXPIRY_DAYS
+    return min(DEFAULT_EXPIRY_DAYS, max_expiry_days)
+
+
+def default_role(roles: list[str]) -> str | None:
+    """``read-only`` when the installation has it, else its first role (``roles`` in the
+    database's order by name)."""
+    if DEFAULT_KEY_ROLE in roles:
+        return DEFAULT_KEY_ROLE
+    return roles[0] if roles else None
 
 
 @dataclass(frozen=True)
