@@ -4,8 +4,8 @@ SQLite: a contentless FTS5 table ``keys_search`` (rowid = keys.pk) with the trig
 kept in step by triggers, back-filled here. Every value is indexed with two ``\\x01`` characters
 after it (``keytui.core.search.SEARCH_PAD``: a character no name, ID or login can hold), so that
 every occurrence of a 1- or 2-character term starts some indexed trigram: the service finds
-short terms through the index's vocabulary instead of a full scan. The index only narrows the candidates: the service still
-applies the LIKE condition, so results stay exactly LIKE's.
+short terms through the index's vocabulary instead of a full scan. The index only narrows the
+candidates: the service still applies the LIKE condition, so results stay exactly LIKE's.
 
 Both: an index on (expires_at, revoked_at), so the status counts read no table rows.
 
