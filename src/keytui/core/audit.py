@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from .changes import notify
 from .models import Event
 
 GENESIS = "0" * 64
@@ -110,6 +111,7 @@ def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
         row["hash"] = previous = _link(previous, body)
     for start in range(0, len(rows), 1000):
         session.execute(insert(Event.__table__), rows[start : start + 1000])  # Core: faster
+    notify(session)  # every change writes events: the change signal rides on them
     return len(rows)
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import audit, keyformat, validate
+from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, open_database, short_reason
 from .errors import (
@@ -269,6 +269,7 @@ class KeyService:
         self._verified: OrderedDict[str, str] = OrderedDict()  # sha256(secret) -> argon2 hash
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._watchers: list[changes.ChangeWatcher] = []
 
     @classmethod
     def open(cls, target: str | None = None, **kwargs: Any) -> KeyService:
@@ -278,8 +279,17 @@ class KeyService:
         return service
 
     def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
         self.flush_usage()
         self.db.dispose()
+
+    def watch(self, on_change: Callable[[changes.Change], None]) -> changes.ChangeWatcher:
+        """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
+        database; see :mod:`keytui.core.changes`. Stopped by :meth:`close` (or its ``stop``)."""
+        watcher = changes.ChangeWatcher(self.db, on_change).start()
+        self._watchers.append(watcher)
+        return watcher
 
     def __enter__(self) -> KeyService:
         return self
@@ -968,6 +978,7 @@ class KeyService:
                         )
                         .execution_options(synchronize_session=False)
                     )
+                changes.notify(session)  # the app shows use counts: they changed
                 if failed:
                     self._events(
                         session,
