@@ -26,6 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
+from .changes import notify
 from .models import Event
 
 EVENTS = cast(Table, Event.__table__)  # the table, for Core inserts
@@ -112,6 +113,7 @@ def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
         row["hash"] = previous = _link(previous, body)
     for start in range(0, len(rows), 1000):
         session.execute(insert(EVENTS), rows[start : start + 1000])  # Core: faster
+    notify(session)  # every change writes events: the change signal rides on them
     return len(rows)
 
 

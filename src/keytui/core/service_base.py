@@ -3,7 +3,7 @@ events, permission checks, and the verifier (see verify.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Self
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import audit, keyformat
+from . import audit, changes, keyformat
 from .clock import Clock, system_clock
 from .db import Database, short_reason
 from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
@@ -56,10 +56,20 @@ class ServiceBase:
         )
         self._usage = self.verifier.usage  # use counts, by key pk
         self._failed = self.verifier.failed  # wrong secrets, by key ID
+        self._watchers: list[changes.ChangeWatcher] = []
 
     def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
         self.flush_usage()
         self.db.dispose()
+
+    def watch(self, on_change: Callable[[changes.Change], None]) -> changes.ChangeWatcher:
+        """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
+        database; see :mod:`keytui.core.changes`. Stopped by :meth:`close` (or its ``stop``)."""
+        watcher = changes.ChangeWatcher(self.db, on_change).start()
+        self._watchers.append(watcher)
+        return watcher
 
     def __enter__(self) -> Self:
         return self

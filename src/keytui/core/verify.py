@@ -23,7 +23,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import keyformat
+from . import changes, keyformat
 from .db import Database
 from .hashing import fingerprint, hash_secret, needs_rehash, verify_secret
 from .models import Key, Settings
@@ -264,6 +264,7 @@ class Verifier:
                         )
                         .execution_options(synchronize_session=False)
                     )
+                changes.notify(session)  # the app shows use counts: they changed
                 if failed:
                     self.write_events(
                         session,
