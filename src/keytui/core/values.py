@@ -190,6 +190,7 @@ class VerifyResult:
     key_id: str | None = None
     owner: str | None = None
     role: str | None = None
+    expires_at: datetime | None = None  # the key's, when its ID was found
 
     def to_json(self) -> dict[str, Any]:
         return {
