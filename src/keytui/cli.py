@@ -17,6 +17,7 @@ import click
 
 from .core.errors import InvalidInput, KeytuiError, is_sqlalchemy_error
 from .core.validate import visible
+from .serve.command import serve as serve_command
 
 FACE = "cli"
 
@@ -671,6 +672,8 @@ def demo(count, db_path, read_only) -> None:
         finally:
             service.close()
 
+
+main.add_command(serve_command)  # keytui serve (src/keytui/serve/)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
