@@ -24,7 +24,6 @@ from keytui.core import keyformat
 from keytui.core.service import KeyService
 from keytui.core.values import VerifyResult
 
-INLINE_BELOW = 0.001  # seconds: a verify faster than this may run on the event loop
 THREADS = 8  # argon2 takes 19 MiB a run; the pool bounds both memory and CPU per worker
 REMEMBERED = 100_000  # secrets (as SHA-256) known to verify fast; ~10 MB at most
 
@@ -41,7 +40,7 @@ class Verifier:
         self,
         service: KeyService,
         *,
-        inline_below: float = INLINE_BELOW,
+        inline_below: float = 0.001,
         threads: int = THREADS,
         remembered: int = REMEMBERED,
     ) -> None:
