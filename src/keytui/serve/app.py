@@ -307,6 +307,10 @@ class Guard:
                 status = message["status"]
             await send(message)
 
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                'started "%s %s"', _loggable(scope.get("method", "")), _loggable(scope["path"])
+            )
         try:
             refusal = self._refusal(scope)
             if refusal is not None:

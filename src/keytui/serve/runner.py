@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from typing import Any
@@ -116,7 +117,14 @@ def run(options: ServeOptions) -> None:
             config = uvicorn.Config(make_app(options), **common)
             server = uvicorn.Server(config)
             _announce(sock, options)
-            server.run(sockets=[sock])
+            # uvicorn handles SIGTERM while it serves, then raises it again under the handler
+            # that was there before: this one, so a graceful stop ends with exit 0 as with
+            # several workers (where the parent exits normally).
+            previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+            try:
+                server.run(sockets=[sock])
+            finally:
+                signal.signal(signal.SIGTERM, previous)
     finally:
         sock.close()
         if metrics_dir is not None:
