@@ -78,6 +78,14 @@ def test_auth_answers_any_method(serve, admin, method):
     assert code(response) == (200, "VALID")
 
 
+def test_auth_answers_below_its_path_as_envoy_asks(serve, admin):
+    issued = admin.create_key("k")
+    client = serve()
+    response = client.post("/auth/api/orders?id=7", headers={"x-api-key": issued.secret})
+    assert code(response) == (200, "VALID")
+    assert code(client.get("/auth/api/orders")) == (401, "MISSING")
+
+
 def test_auth_reads_the_key_from_each_place_in_order(serve, admin):
     good = admin.create_key("good").secret
     other = admin.create_key("other").secret

@@ -142,8 +142,9 @@ def _reason(exc: BaseException) -> str:
 
 
 class AuthEndpoint:
-    """``/auth``, any method: 200 with the key's ID, owner and role in ``X-Keytui-*`` headers,
-    401 or 403 with ``X-Keytui-Code``. The body is the code, for people reading it by hand."""
+    """``/auth`` and below it, any method: 200 with the key's ID, owner and role in
+    ``X-Keytui-*`` headers, 401 or 403 with ``X-Keytui-Code``. The body is the code, for people
+    reading it by hand."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         served: Served = scope["app"].state.served
@@ -393,8 +394,11 @@ def make_app(
             # After the server has finished its in-flight requests: the last usage counts.
             await anyio.to_thread.run_sync(service.close)
 
+    auth = AuthEndpoint()
     routes = [
-        Route("/auth", AuthEndpoint()),
+        Route("/auth", auth),
+        # Envoy's ext_authz puts its path_prefix before the request's own path.
+        Route("/auth/{path:path}", auth),
         Route("/v1/keys/verify", verify_endpoint, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
