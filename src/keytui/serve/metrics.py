@@ -6,8 +6,10 @@ on by ``PROMETHEUS_MULTIPROC_DIR``, which the runner sets to a fresh directory b
 them) and whichever worker answers a scrape adds up all of them: the counts are the server's,
 not one worker's. With one worker, plain in-memory metrics.
 
-Labels are a short, fixed vocabulary (the service's result codes, the route names, "inline" or
-"thread"): never a key, a key ID, an owner or a path a client chose.
+Labels are a short, fixed vocabulary (the endpoint, the service's result codes, "inline" or
+"thread"): never a key, a key ID, an owner or a path a client chose. What the service does not
+expose yet (its cache hits, a fallback mode) is not shown; the ``path`` of the latency
+histogram tells verifies answered warm (inline) from those that went to the pool.
 """
 
 from __future__ import annotations
@@ -54,12 +56,6 @@ class Metrics:
             "this worker answered fast before, or a malformed one) or in the thread pool.",
             ["path"],
             buckets=LATENCY_BUCKETS,
-            registry=self._registry,
-        )
-        self.responses = Counter(
-            "keytui_http_responses",
-            "HTTP responses, by route and status.",
-            ["route", "status"],
             registry=self._registry,
         )
 
