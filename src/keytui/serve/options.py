@@ -32,7 +32,7 @@ class ServeOptions:
     max_body: int = 4096
     max_header_bytes: int = 8192
     graceful_seconds: float = 30.0
-    inline_below: float = 0.001  # a verify faster than this may run on the event loop
+    inline_below: float = 0.001  # CPU seconds: a verify cheaper than this may run on the loop
     # The bench's reference endpoint (/reference: 200, no keytui): not a command-line option.
     reference_route: bool = False
     log_level: str = "info"
