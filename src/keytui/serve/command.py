@@ -107,7 +107,7 @@ def serve(
     gracefully: requests in flight finish and usage counts are written.
     """
     try:
-        from . import runner
+        from . import app, runner  # noqa: F401 - uvicorn, starlette, prometheus-client
     except ImportError:  # pragma: no cover - the extra is missing
         raise click.ClickException(
             "keytui serve needs its extra: pip install 'keytui[serve]'"
