@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..serve.command import serve as serve_command
 from .common import KeytuiGroup, State, db_option
 from .demo import demo
 from .events import events
@@ -36,5 +37,5 @@ def main(ctx: click.Context, read_only: bool) -> None:
         run_app(state.db, read_only=read_only)
 
 
-for command in (keys, verify_command, users, roles, settings, events, demo):
+for command in (keys, verify_command, users, roles, settings, events, demo, serve_command):
     main.add_command(command)

@@ -67,6 +67,7 @@ class VerifyCode(StrEnum):
     EXPIRED = "EXPIRED"
     DISABLED = "DISABLED"
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
+    MISSING = "MISSING"  # no key was sent at all (an HTTP face's answer; verify() never says it)
 
 
 class SkipReason(StrEnum):
@@ -259,6 +260,7 @@ class VerifyResult:
     key_id: str | None = None
     owner: str | None = None
     role: str | None = None
+    expires_at: datetime | None = None  # the key's, when its ID was found
 
     def to_json(self) -> dict[str, Any]:
         return {

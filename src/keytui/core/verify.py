@@ -215,7 +215,12 @@ class Verifier:
                 self._verified.move_to_end(digest)
                 while len(self._verified) > self._cache_size:
                     self._verified.popitem(last=False)
-        ident = {"key_id": row.key_id, "owner": row.owner, "role": row.role}
+        ident = {
+            "key_id": row.key_id,
+            "owner": row.owner,
+            "role": row.role,
+            "expires_at": row.expires_at,
+        }
         if row.revoked_at is not None:
             return VerifyResult(False, VerifyCode.REVOKED, **ident)
         if row.expires_at is not None and row.expires_at <= now:
