@@ -130,6 +130,32 @@ def tmux_available() -> None:
         pytest.skip("tmux is not installed")
 
 
+@pytest.fixture
+def figure(record_property) -> Callable[[str], None]:
+    """``figure("...")``: a time or size a test measured, printed in the run's summary under
+    "figures" (so a slow path stays seen), never asserted: timings belong to bench/."""
+
+    def note(line: str) -> None:
+        record_property("figure", line)
+
+    return note
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figure"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def altered(secret: str) -> str:
     """``secret`` with its last character changed (to another one: 1 in 62 end in x)."""
     return secret[:-1] + ("x" if secret[-1] != "x" else "y")
