@@ -205,11 +205,10 @@ def test_corrupt_database_file(tmp_path):
     assert path.read_bytes() == garbage  # nothing half-written
 
 
-def test_truncated_database_file(tmp_path, clock):
+def test_truncated_database_file(tmp_path):
     path = tmp_path / "keytui.db"
-    service = KeyService(
-        open_database(path), actor=current_login(), hasher=FAST_HASHER, clock=clock
-    )
+    # the machine's clock, as the keytui command below reads it
+    service = KeyService(open_database(path), actor=current_login(), hasher=FAST_HASHER)
     service.bootstrap()
     seed_demo(service, 500)
     service.close()
@@ -228,11 +227,10 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_read_only_database(shared_dir, clock):
+def test_read_only_database(shared_dir):
     path = shared_dir / "keytui.db"
-    service = KeyService(
-        open_database(path), actor=current_login(), hasher=FAST_HASHER, clock=clock
-    )
+    # the machine's clock, as the keytui command below reads it
+    service = KeyService(open_database(path), actor=current_login(), hasher=FAST_HASHER)
     service.bootstrap()
     service.create_key("before")
     if os.geteuid() == 0:  # root ignores file modes: act as "nobody", for whom the file is r/o
