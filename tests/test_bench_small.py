@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 
 from .conftest import PG_ENV
 
+pytestmark = pytest.mark.clock  # the bench, which drives keytui in tmux
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = (
     "build 10,000 demo keys",

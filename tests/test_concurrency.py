@@ -22,6 +22,8 @@ from keytui.core.db import open_database
 from keytui.core.models import Event, Key
 from keytui.core.service import KeyService
 
+pytestmark = pytest.mark.clock  # five worker processes
+
 WRITERS = 4
 OWN_KEYS = 16
 SHARED = 30

@@ -24,7 +24,7 @@ from keytui.core.service import KeyService
 
 from .conftest import FAST_HASHER, altered
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # keytui in tmux
 
 KEYTUI = Path(sys.executable).parent / "keytui"
 

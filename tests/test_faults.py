@@ -31,6 +31,8 @@ from keytui.core.identity import current_login
 from keytui.core.models import Event, Key, UTCDateTime
 from keytui.core.service import KeyService
 
+pytestmark = pytest.mark.clock  # the SIGKILL child, the keytui command on broken databases
+
 FAST_HASHER = make_hasher(time_cost=1, memory_cost=1024)  # as conftest's
 KEYTUI = str(Path(sys.executable).with_name("keytui"))
 

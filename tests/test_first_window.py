@@ -22,6 +22,8 @@ from keytui.tui.screens.main import WINDOW, MainScreen
 
 from .test_tui import SIZE, tui, until
 
+pytestmark = pytest.mark.clock  # an import probe; statuses as of a clock
+
 
 @pytest.fixture
 def seeded(make_sqlite_service, sqlite_url) -> KeyService:

@@ -13,7 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from keytui.core.db import open_database
+
+pytestmark = pytest.mark.clock  # the installed console script
 
 KEYTUI = str(Path(sys.executable).with_name("keytui"))
 
