@@ -32,12 +32,21 @@ async def settle(pilot) -> None:
     """Wait until no database worker runs and the screen has caught up with their results
     (a worker's result may start another worker: the counts follow the first window)."""
     for _ in range(100):
+        steady_cursors(pilot)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         if not any(worker.is_running for worker in pilot.app.workers):
             await pilot.pause()
             if not any(worker.is_running for worker in pilot.app.workers):
+                steady_cursors(pilot)
                 return
+
+
+def steady_cursors(pilot) -> None:
+    """Cursor blink off: a text cursor shows steadily, whenever the picture is taken (it blinked
+    every 0.5 s, so a picture taken later on a loaded machine could catch it hidden)."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
 
 
 async def until(pilot, condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
