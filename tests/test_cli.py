@@ -19,6 +19,8 @@ from keytui.core.service import KeyService
 
 from .conftest import FAST_HASHER
 
+pytestmark = pytest.mark.clock  # the installed console script
+
 KEYTUI = Path(sys.executable).parent / "keytui"
 KEY_FIELDS = {
     "id",

@@ -69,14 +69,14 @@ def service(open_as) -> KeyService:
 
 
 async def until(
-    pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 5.0
+    pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 60.0
 ) -> None:
-    """Pause in small steps until ``condition()`` holds; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
+    """Pause in small steps until ``condition()`` holds; fail after ``timeout`` seconds (a
+    generous deadline: on a loaded machine a state may take long to come, but it comes)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
         await pilot.pause(0.05)
-    assert condition(), f"timed out waiting for {what or condition}"
 
 
 async def started(app: KeytuiApp, pilot: Pilot) -> MainScreen:
@@ -1020,7 +1020,9 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
         await until(
             pilot, lambda: "erin" in {k.value for k in screen.query_one("#users", DataTable).rows}
         )
-        await pilot.pause(0.3)  # the reloaded table highlights its first row into the form
+        await until(  # the reloaded table highlights its first row (alice) into the form
+            pilot, lambda: screen.query_one("#user-login", Input).value == "alice", "alice"
+        )
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "developer"
         await pilot.click("#user-set")
