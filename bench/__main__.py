@@ -615,6 +615,10 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import main as serve_main
 
         return serve_main(argv[1:])
+    if argv[:1] == ["scan"]:  # keytui scan over ~200 MB of text (bench/scan.py)
+        from .scan import main as scan_main
+
+        return scan_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
