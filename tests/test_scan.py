@@ -26,6 +26,8 @@ from keytui.core.service import KeyService
 
 from .conftest import FAST_HASHER, altered
 
+pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
+
 KEYTUI = Path(sys.executable).parent / "keytui"
 ROOT = Path(__file__).resolve().parent.parent
 ME = current_login()
