@@ -85,24 +85,29 @@ class AdminMixin(ServiceBase):
             self._event(session, "user.add", login=login, role=role)
             return UserInfo(login, role, user.created_at)
 
-    def _other_admins(self, session: Session, login: str) -> int:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(User)
-                .where(User.role == "admin", User.login != login)
-            )
-            or 0
-        )
+    def _lock_admins(self, session: Session, login: str) -> tuple[User | None, int]:
+        """Lock every admin's row and ``login``'s, in login order (the one order every writer of
+        users takes), before reading them: "the last admin" then holds when two admins demote or
+        remove each other at once (the second waits, and reads the first one's outcome). Returns
+        ``login``'s row and how many admins there are besides."""
+        rows = session.scalars(
+            select(User)
+            .where(or_(User.role == "admin", User.login == login))
+            .order_by(User.login)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        user = next((row for row in rows if row.login == login), None)
+        return user, sum(1 for row in rows if row.role == "admin" and row.login != login)
 
     def set_user_role(self, login: str, role: str) -> UserInfo:
         role, login = validate.user_role(role), validate.term(login, "a login")
         with self.db.write() as session:
+            user, other_admins = self._lock_admins(session, login)
             self._require(session, "users")
-            user = session.get(User, login)
             if user is None:
                 raise NotFound(f"no user {shown(login)}")
-            if user.role == "admin" and role != "admin" and not self._other_admins(session, login):
+            if user.role == "admin" and role != "admin" and not other_admins:
                 raise Conflict(f"{login} is the last admin; make someone else admin first")
             if user.role != role:
                 old_role, user.role = user.role, role  # change first: the chain lock is last
@@ -120,11 +125,11 @@ class AdminMixin(ServiceBase):
     def remove_user(self, login: str) -> None:
         login = validate.term(login, "a login")
         with self.db.write() as session:
+            user, other_admins = self._lock_admins(session, login)
             self._require(session, "users")
-            user = session.get(User, login)
             if user is None:
                 raise NotFound(f"no user {shown(login)}")
-            if user.role == "admin" and not self._other_admins(session, login):
+            if user.role == "admin" and not other_admins:
                 raise Conflict(f"{login} is the last admin; make someone else admin first")
             session.delete(user)
             self._event(session, "user.remove", login=login, role=user.role)
@@ -149,7 +154,12 @@ class AdminMixin(ServiceBase):
         name = validate.term(name, "a role name")
         with self.db.write() as session:
             self._require(session, "roles")
-            role = session.get(KeyRole, name)
+            # Locked before counting its holders: a key being created with it holds it FOR
+            # SHARE (see create_key) until it commits, so the count below sees that key, or the
+            # creator waits and then finds the role gone.
+            role = session.scalars(
+                select(KeyRole).where(KeyRole.name == name).with_for_update()
+            ).first()
             if role is None:
                 raise NotFound(f"no key role {shown(name)}")
             holders = session.scalar(

@@ -32,7 +32,10 @@ def _prepare_sqlite_file(path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another first opener made it a moment ago
+        return
     os.close(fd)
 
 
@@ -181,9 +184,12 @@ def upgrade(database: Database, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config(database)
-    with database.engine.begin() as connection:
+    # SQLite: BEGIN IMMEDIATE, so two openers queue on the write lock (two deferred BEGINs
+    # that both read and then write would make one fail at once with "database is locked").
+    engine = database.engine.execution_options(keytui_write=True)
+    with engine.begin() as connection:
         if database.is_sqlite:
-            connection.exec_driver_sql("SELECT 1")  # begin, so two openers queue on the lock
+            connection.exec_driver_sql("SELECT 1")
         else:  # two openers of one PostgreSQL database take turns; the second finds it done
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
         config.attributes["connection"] = connection
