@@ -331,7 +331,9 @@ class KeyWritesMixin(ServiceBase):
             found = {
                 pk: key_id
                 for pk, key_id in session.execute(
-                    select(Key.pk, Key.key_id).where(Key.key_id.in_(wanted))
+                    select(Key.pk, Key.key_id).where(
+                        Key.key_id.in_([k for k in wanted if keyformat.is_key_id(k)])
+                    )
                 )
             }
             lock_keys(session, list(found))
