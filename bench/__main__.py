@@ -554,6 +554,23 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
                     samples=samples,
                 )
             )
+    from .pg_revoke import TARGET_S
+    from .pg_revoke import measure as pg_revoke
+
+    log("PostgreSQL: bulk revoke after an aborted one...")
+    revokes = pg_revoke(10_000, repeat, log)
+    rows.append(
+        Row(
+            "bulk revoke of 10,000 keys on PostgreSQL, right after an aborted one",
+            median(revokes) if revokes else None,
+            "s",
+            f"<= {TARGET_S:.0f} s",
+            ratio=median(revokes) / TARGET_S if revokes else None,
+            passed=median(revokes) <= TARGET_S if revokes else None,
+            note="" if revokes else "no server: set KEYTUI_BENCH_POSTGRES_URL",
+            samples=revokes or [],
+        )
+    )
     meta = {
         "keys": keys,
         "fast": fast,
@@ -619,6 +636,10 @@ def main(argv: list[str] | None = None) -> int:
         from .scan import main as scan_main
 
         return scan_main(argv[1:])
+    if argv[:1] == ["pg-revoke"]:  # bulk revoke on PostgreSQL after an aborted one, alone
+        from .pg_revoke import main as pg_revoke_main
+
+        return pg_revoke_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,9 @@ from .search import KeySearch
 from .validate import shown
 from .values import VerifyResult, permits
 from .verify import Verifier
+
+# pg_advisory_xact_lock key for "making the first user of a new database" (b"keytuibs").
+BOOTSTRAP_LOCK = int.from_bytes(b"keytuibs", "big", signed=True)
 
 
 class ServiceBase:
@@ -170,6 +173,12 @@ class ServiceBase:
                 if session.scalar(select(func.count()).select_from(User)):
                     return
             with self.db.write() as session:
+                # Two first openers take turns here, so the second counts the first's user.
+                # SQLite's write transaction already holds the database's write lock.
+                if not self.db.is_sqlite:
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": BOOTSTRAP_LOCK}
+                    )
                 if session.scalar(select(func.count()).select_from(User)):
                     return
                 session.add(User(login=self.actor, role="admin", created_at=self.now()))

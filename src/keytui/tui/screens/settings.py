@@ -147,7 +147,14 @@ class SettingsScreen(Screen[None]):
         elif button == "user-remove":
             user = self._selected("#users")
             if user:
-                self._run(lambda: service.remove_user(user), f"Removed {user}.")
+                self._run(
+                    lambda: service.remove_user(user),
+                    lambda active: (
+                        f"Removed {user}; their {active} active keys still work."
+                        if active
+                        else f"Removed {user}."
+                    ),
+                )
         elif button == "role-add":
             name = self.query_one("#role-name", Input).value.strip()
             self._run(lambda: service.add_role(name), f"Added key role {name}.")
