@@ -129,6 +129,9 @@ SCENES = (
     Scene("events", (120, 36), pressing("E")),
     Scene("settings", (120, 36), pressing("S")),
     Scene("help", (120, 36), pressing("question_mark")),
+    Scene("help_80x24_scrolled", (80, 24), pressing("question_mark", "pagedown")),
+    Scene("settings_80x24", (80, 24), pressing("S")),
+    Scene("too_small_60x20", (60, 20), loaded),
     Scene("read_only", (120, 36), loaded, read_only=True),
 )
 

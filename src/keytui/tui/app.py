@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markup import escape
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -73,6 +73,8 @@ class KeytuiApp(App[None]):
         self._open_error: BaseException | None = None
         self._first = first  # handed to the main screen, which paints it
         self.read_only = read_only
+        self._started = False  # resizes before the main screen is pushed wait for it
+        self._too_small: Screen[None] | None = None
         self.user: UserInfo | None = None
         self.user_error: str | None = None
         if service is not None:
@@ -102,10 +104,30 @@ class KeytuiApp(App[None]):
         from .screens.main import MainScreen
 
         self.push_screen(MainScreen(self._first))
+        self._started = True
+        self.fit_terminal(*self.size)
         if self._service is None:
             self.run_worker(self._open_service, thread=True, group="open", exit_on_error=False)
         else:
             self._service_opened()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._started:
+            self.fit_terminal(event.size.width, event.size.height)
+
+    def fit_terminal(self, width: int, height: int) -> None:
+        """Below 80x24 a word instead of a cut screen (statuses cut to ``expi``); the screen
+        below comes back as it was once the terminal is large enough again."""
+        from .screens.too_small import TooSmallScreen, too_small
+
+        small = too_small(width, height)
+        if small and self._too_small is None:
+            self._too_small = TooSmallScreen()
+            self.push_screen(self._too_small)
+        elif not small and self._too_small is not None:
+            if self.screen is self._too_small:
+                self.pop_screen()
+            self._too_small = None
 
     def _open_service(self) -> None:
         """In a thread: import and open the service (SQLAlchemy, migrations check, argon2)."""
