@@ -163,7 +163,8 @@ def expiry(value: str | date | datetime | None, now: datetime) -> datetime | Non
             day = date.fromisoformat(text)
         except ValueError:
             raise InvalidInput(
-                f"{shown(value)} is not an expiry; use YYYY-MM-DD, a number of days like 90d, or never"
+                f"{shown(value)} is not an expiry; "
+                "use YYYY-MM-DD, a number of days like 90d, or never"
             ) from None
         if len(text) != 10:
             raise InvalidInput(f"{shown(value)} is not an expiry; write the date as YYYY-MM-DD")
@@ -172,6 +173,23 @@ def expiry(value: str | date | datetime | None, now: datetime) -> datetime | Non
         raise InvalidInput(f"the expiry {result:%Y-%m-%d} is in the past")
     if result > now + timedelta(days=MAX_EXPIRY_DAYS):
         raise InvalidInput("an expiry is at most 100 years away")
+    return result
+
+
+def expiry_day(value: str, now: datetime) -> datetime:
+    """A date box's expiry: ``YYYY-MM-DD`` only (valid through that day, UTC), with a message
+    in the box's own terms (no ``90d``, which the box does not take)."""
+    text = value.strip()
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        example = now + timedelta(days=90)
+        what = shown(value) if text else "an empty date"
+        raise InvalidInput(f"{what} is not a date; write it as YYYY-MM-DD, e.g. {example:%Y-%m-%d}")
+    result = expiry(day, now)
+    assert result is not None  # a date is never "never"
     return result
 
 

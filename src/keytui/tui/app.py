@@ -253,19 +253,28 @@ class KeytuiApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
-            if command.title.lower() != "screenshot":
+            if command.title.lower() not in ("screenshot", "maximize"):
                 yield command
+        from .screens.help import key_label
+
+        # The screen's own actions, once each, with their keys: not the focused table's
+        # internals (cursor left, copy selected text, a second Bottom).
+        own = {b.action for b in screen.BINDINGS if isinstance(b, Binding)}
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             binding = active.binding
-            if not active.enabled or not binding.description or binding.action in seen:
+            if active.node is not screen or binding.action not in own:
                 continue
-            if binding.action in ("quit", "command_palette"):
+            if not active.enabled or not binding.description:
+                continue
+            if binding.action in seen or binding.action in ("quit", "command_palette"):
                 continue
             seen.add(binding.action)
+            keys = key_label(binding.key)
+            about = binding.tooltip if binding.tooltip else binding.description
             yield SystemCommand(
                 binding.description,
-                f"{binding.tooltip or binding.description} ({key})",
+                f"key: {keys} · {about}",
                 self._runner(active.node, binding.action),
             )
 
