@@ -41,6 +41,7 @@ class ServiceBase:
         cache_size: int = 10_000,
     ) -> None:
         self.db = database
+        self.created = False  # did bootstrap() find a new database (and make its admin)?
         self.actor = actor or current_login()
         self.face = face
         self.clock = clock
@@ -163,6 +164,13 @@ class ServiceBase:
             session.add(settings)
         return settings
 
+    def created_notice(self) -> str | None:
+        """What a face says once when opening made a new database (a mistyped path would
+        otherwise pass unseen): where it is and who its admin is. None for an existing one."""
+        if not self.created:
+            return None
+        return f"created a new keytui database at {self.db.display}; {self.actor} is its admin"
+
     def bootstrap(self) -> None:
         """The first login to open a new database becomes its admin."""
         try:
@@ -173,6 +181,7 @@ class ServiceBase:
                 if session.scalar(select(func.count()).select_from(User)):
                     return
                 session.add(User(login=self.actor, role="admin", created_at=self.now()))
+                self.created = True
                 self._event(
                     session,
                     "user.add",

@@ -56,6 +56,7 @@ class KeytuiApp(App[None]):
         opener: Callable[[], KeyService] | None = None,
         first: FirstWindow | None = None,
         actor: str | None = None,
+        announce_created: bool = True,
     ) -> None:
         """Either a ``service``, or an ``opener`` that makes one in the background while the
         ``first`` window (read without it) is painted: see core/first_window.py."""
@@ -73,6 +74,7 @@ class KeytuiApp(App[None]):
         self._open_error: BaseException | None = None
         self._first = first  # handed to the main screen, which paints it
         self.read_only = read_only
+        self.announce_created = announce_created
         self._started = False  # resizes before the main screen is pushed wait for it
         self._too_small: Screen[None] | None = None
         self.user: UserInfo | None = None
@@ -169,6 +171,9 @@ class KeytuiApp(App[None]):
 
         if self._opener is not None:  # started from the first window: now the real thing
             self.run_db(self.service.whoami, self._user_confirmed)
+        notice = self.service.created_notice() if self.announce_created else None
+        if notice:  # a new database, made by this start: say so once
+            self.notify(escape(notice), title="New database", timeout=15)
         path = self.service.db.sqlite_path
         if path is not None and world_readable(path):
             self.notify(

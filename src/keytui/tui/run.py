@@ -33,7 +33,7 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     first = read_first_window(target, actor, system_clock(), WINDOW)
     if first is None:
         with opener() as service:
-            make_app(service, read_only=read_only).run()
+            make_app(service, read_only=read_only, announce_created=False).run()  # a throwaway
         return
 
     app = make_app(
@@ -47,7 +47,7 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
 
 
 def run_app_on(service: KeyService, *, read_only: bool = False) -> None:
-    """The app on a service already open (``keytui demo``)."""
+    """The app on a service already open (``keytui demo``: its new database goes unsaid)."""
     from .app import make_app
 
     make_app(service, read_only=read_only).run()

@@ -50,8 +50,8 @@ def revoke_question(plan: RevokePlan) -> ConfirmModal:
     if count > SHOWN:
         body.append(Text(f"  … and {count - SHOWN:,} more"))
     if plan.skipped:
-        skipped = plural(len(plan.skipped), "marked key")
-        body.append(Text(f"{skipped} will be skipped:", style="bold"))
+        how_many = plural(len(plan.skipped), "marked key")
+        body.append(Text(f"{how_many} will be skipped:", style="bold"))
         for skipped in plan.skipped[:SKIPPED_SHOWN]:
             body.append(Text(f"  • {skipped.id}: {skipped.reason}", style="dim"))
         if len(plan.skipped) > SKIPPED_SHOWN:
