@@ -35,7 +35,9 @@ def complete_action(
 
 @click.group(cls=KeytuiGroup, invoke_without_command=True)
 @db_option
-@click.option("--key", "key_id", metavar="ID", help="Only this key's events.")
+@click.option(
+    "--key", "key_id", metavar="ID", help="Only the events of this key (an ID or its start)."
+)
 @click.option(
     "--action",
     shell_complete=complete_action,

@@ -81,6 +81,16 @@ def parse_secret(text: str) -> ParsedSecret | None:
     return ParsedSecret(key_id=match.group(1))
 
 
+_SECRET_LIKE_RE = re.compile(rf"^{PREFIX}([0-9a-z]{{{ID_LENGTH}}})_", re.IGNORECASE)
+
+
+def secret_key_id(text: str) -> str | None:
+    """When ``text`` is (or looks like: checksum unchecked, cut short) a secret, the key ID it
+    carries; else None. For refusing a secret where an ID is asked for without echoing it."""
+    match = _SECRET_LIKE_RE.match(text.strip())
+    return match.group(1).lower() if match else None
+
+
 def mask(key_id: str) -> str:
     """What a list shows in place of a secret: the prefix and ID, never the random part."""
     return f"{PREFIX}{key_id}_" + "•" * 6

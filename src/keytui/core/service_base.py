@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import audit, changes, keyformat
+from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, short_reason
 from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
@@ -144,7 +144,7 @@ class ServiceBase:
         return user
 
     def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
-        key_id = key_id.strip().lower() if isinstance(key_id, str) else ""
+        key_id = validate.key_ref(key_id)  # a secret here is refused without echoing it
         if not keyformat.is_key_id(key_id):  # not even the shape of an ID: no query
             raise NotFound(f"no key with ID {shown(key_id, 20)}")
         statement = select(Key).where(Key.key_id == key_id)

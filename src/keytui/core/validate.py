@@ -34,6 +34,20 @@ def field(name_: str) -> Iterator[None]:
         raise
 
 
+def key_ref(value: str) -> str:
+    """A key ID (or the start of one) as given: trimmed, lower-cased. A secret given in its
+    place is refused without a word of its random part: it names the key ID it belongs to."""
+    from . import keyformat
+
+    owner = keyformat.secret_key_id(value)
+    if owner is not None:
+        raise InvalidInput(
+            f"that is a secret, not a key ID; it belongs to key {owner} (use the ID, "
+            "and treat the secret as exposed if it was typed where others can see it)"
+        )
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
 def visible(text: object) -> str:
     """Stored text made harmless for a terminal: control and format characters (ESC, NUL,
     right-to-left overrides) become visible escapes like ``\\x1b``; everything else is kept."""

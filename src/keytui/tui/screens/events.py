@@ -85,7 +85,9 @@ class EventsScreen(Screen[None]):
             yield Input(
                 placeholder="/ search who, action, key or details", id="event-search", compact=True
             )
-            yield Input(self.key_id or "", placeholder="key ID", id="event-key", compact=True)
+            yield Input(
+                self.key_id or "", placeholder="key ID (or its start)", id="event-key", compact=True
+            )
             yield Select(
                 [(a, a) for a in EVENT_ACTIONS],
                 prompt="any action",
