@@ -58,13 +58,14 @@ def test_the_app_announces_a_new_database_and_the_demo_does_not(tmp_path):
 
     target = tmp_path / "new.db"
     with KeyService.open(str(target), face="tui") as service:
-        said = asyncio.run(notices(service))
+        said = asyncio.run(notices(service, announce_created=True))  # as run_app starts it
     assert any(NOTICE.format(target, ME) in message for message in said), said
     with KeyService.open(str(target), face="tui") as service:  # not new any more
-        assert not any("created" in m for m in asyncio.run(notices(service)))
+        again = asyncio.run(notices(service, announce_created=True))
+        assert not any("created" in m for m in again)
     with KeyService.open(str(tmp_path / "demo.db"), face="tui") as service:
         assert service.created
-        said = asyncio.run(notices(service, announce_created=False))
+        said = asyncio.run(notices(service))  # the demo's (run_app_on) default
         assert not any("created" in message for message in said)
 
 
@@ -74,3 +75,17 @@ def test_nothing_is_said_for_an_existing_path(tmp_path):
     with KeyService.open(str(target)) as service:
         assert service.created_notice() is None
     assert Path(target).exists()
+
+
+def test_keytui_in_a_real_terminal_announces_the_database_it_made(tmux_available, tmp_path, env):
+    from .test_e2e_tmux import KEYTUI, Terminal
+
+    target = tmp_path / "k.db"
+    command = ["env", f"XDG_DATA_HOME={env['XDG_DATA_HOME']}", str(KEYTUI), "--db", str(target)]
+    terminal = Terminal(command, size=(100, 30))
+    try:
+        terminal.wait(r"created a new keytui", timeout=30)
+        terminal.keys("q")
+        terminal.wait(r"\[program exited\]", timeout=15)
+    finally:
+        terminal.stop()

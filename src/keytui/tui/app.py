@@ -56,10 +56,12 @@ class KeytuiApp(App[None]):
         opener: Callable[[], KeyService] | None = None,
         first: FirstWindow | None = None,
         actor: str | None = None,
-        announce_created: bool = True,
+        announce_created: bool = False,
     ) -> None:
         """Either a ``service``, or an ``opener`` that makes one in the background while the
-        ``first`` window (read without it) is painted: see core/first_window.py."""
+        ``first`` window (read without it) is painted: see core/first_window.py.
+        ``announce_created``: say so if opening made a new database (``keytui`` itself; not the
+        demo's throwaway, nor a test's)."""
         super().__init__()
         if service is not None:
             self.actor: str = service.actor

@@ -86,7 +86,7 @@ class EventsScreen(Screen[None]):
                 placeholder="/ search who, action, key or details", id="event-search", compact=True
             )
             yield Input(
-                self.key_id or "", placeholder="key ID (or its start)", id="event-key", compact=True
+                self.key_id or "", placeholder="ID or its start", id="event-key", compact=True
             )
             yield Select(
                 [(a, a) for a in EVENT_ACTIONS],
