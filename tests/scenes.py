@@ -184,6 +184,9 @@ SCENES = (
     Scene("events", (120, 36), pressing("E", shows=EventsScreen)),
     Scene("settings", (120, 36), pressing("S", shows=SettingsScreen)),
     Scene("help", (120, 36), pressing("question_mark", shows=HelpScreen)),
+    Scene("help_80x24_scrolled", (80, 24), pressing("question_mark", "pagedown", shows=HelpScreen)),
+    Scene("settings_80x24", (80, 24), pressing("S", shows=SettingsScreen)),
+    Scene("too_small_60x20", (60, 20), loaded),
     Scene("read_only", (120, 36), loaded, read_only=True),
 )
 

@@ -40,10 +40,13 @@ def unread(pipe) -> int:
     return count[0]
 
 
-def test_database_file_is_created_0600(tmp_path):
-    path = tmp_path / "new" / "keytui.db"
-    database = open_database(path)
+def test_database_file_is_created_0600(tmp_path, monkeypatch):
+    # the default path: its directory is made on first use (an explicit path's must exist)
+    monkeypatch.delenv("KEYTUI_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "new"))
+    database = open_database(None)
     database.dispose()
+    path = tmp_path / "new" / "keytui" / "keytui.db"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 

@@ -72,6 +72,9 @@ class State:
 
             self._service = KeyService.open(self.db, face=FACE)
             click.get_current_context().find_root().call_on_close(self.close)
+            notice = self._service.created_notice()
+            if notice:
+                click.echo(f"keytui: {safe(notice)}", err=True)
             path = self._service.db.sqlite_path
             if path is not None and world_readable(path):
                 click.echo(

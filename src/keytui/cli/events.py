@@ -37,7 +37,11 @@ def complete_action(
 @click.group(cls=KeytuiGroup, invoke_without_command=True)
 @db_option
 @click.option(
-    "--key", "key_id", type=KEY_ID, metavar="ID", help="Only this key's events (an ID or a secret)."
+    "--key",
+    "key_id",
+    type=KEY_ID,
+    metavar="ID",
+    help="Only the events of this key (an ID, its start, or a secret).",
 )
 @click.option(
     "--action",

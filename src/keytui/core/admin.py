@@ -232,8 +232,9 @@ class AdminMixin(ServiceBase):
         statement = select(Event).order_by(Event.id.desc()).limit(limit).offset(offset)
         key_id, action = validate.term(key_id, "a key ID"), validate.term(action, "an action")
         search = validate.term(search)
-        if key_id:
-            statement = statement.where(Event.key_id == key_id.strip().lower())
+        if key_id and key_id.strip():  # an ID or the start of one, as the main search takes
+            prefix = validate.key_ref(key_id)
+            statement = statement.where(Event.key_id.startswith(prefix, autoescape=True))
         if action:
             statement = statement.where(Event.action.icontains(action, autoescape=True))
         if search.strip():

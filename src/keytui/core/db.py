@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError, MissingDriver
-from .location import HEAD_REVISION, resolve_url
+from .location import HEAD_REVISION, check_directory, resolve_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -120,6 +120,7 @@ def open_database(
 
     Raises :class:`DatabaseError` with a one-line reason on any failure.
     """
+    check_directory(target)
     url = resolve_url(target)
     try:
         parsed = make_url(url)

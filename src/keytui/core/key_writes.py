@@ -223,7 +223,7 @@ class KeyWritesMixin(ServiceBase):
         """The rows of the keys among ``key_ids`` that may be revoked now, and the rest with
         the reason. Plain rows: a 10,000-key revoke spent most of its time building objects."""
         user = self._require(session, "revoke")
-        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
+        wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids if isinstance(k, str)))
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
         rows = (
             {
@@ -324,7 +324,7 @@ class KeyWritesMixin(ServiceBase):
     def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
         """Remove keys entirely; all or none. Their events stay."""
         now = self.now()
-        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids))
+        wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids))
         if not wanted:
             raise InvalidInput("name at least one key to delete")
         with self.db.write() as session:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import audit, changes, keyformat
+from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, short_reason
 from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
@@ -44,6 +44,7 @@ class ServiceBase:
         cache_size: int = 10_000,
     ) -> None:
         self.db = database
+        self.created = False  # did bootstrap() find a new database (and make its admin)?
         self.actor = actor or current_login()
         self.face = face
         self.clock = clock
@@ -146,7 +147,7 @@ class ServiceBase:
         return user
 
     def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
-        key_id = key_id.strip().lower() if isinstance(key_id, str) else ""
+        key_id = validate.key_ref(key_id)  # a secret here is refused without echoing it
         if not keyformat.is_key_id(key_id):  # not even the shape of an ID: no query
             raise NotFound(f"no key with ID {shown(key_id, 20)}")
         statement = select(Key).where(Key.key_id == key_id)
@@ -166,6 +167,13 @@ class ServiceBase:
             session.add(settings)
         return settings
 
+    def created_notice(self) -> str | None:
+        """What a face says once when opening made a new database (a mistyped path would
+        otherwise pass unseen): where it is and who its admin is. None for an existing one."""
+        if not self.created:
+            return None
+        return f"created a new keytui database at {self.db.display}; {self.actor} is its admin"
+
     def bootstrap(self) -> None:
         """The first login to open a new database becomes its admin."""
         try:
@@ -182,6 +190,7 @@ class ServiceBase:
                 if session.scalar(select(func.count()).select_from(User)):
                     return
                 session.add(User(login=self.actor, role="admin", created_at=self.now()))
+                self.created = True
                 self._event(
                     session,
                     "user.add",
