@@ -69,7 +69,7 @@ class State:
             from ..core.db import world_readable
             from ..core.service import KeyService
 
-            self._service = KeyService.open(self.db, face=FACE)
+            self._service = KeyService.open(self.db, face=FACE, read_only=self.read_only)
             click.get_current_context().find_root().call_on_close(self.close)
             path = self._service.db.sqlite_path
             if path is not None and world_readable(path):

@@ -135,15 +135,45 @@ class AdminMixin(ServiceBase):
         with self._read() as session:
             return list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
 
-    def add_role(self, name: str) -> str:
+    def list_role_grants(self) -> list[tuple[str, bool]]:
+        """Every key role by name, with whether developers may grant it."""
+        with self._read() as session:
+            return [
+                (row.name, row.developers)
+                for row in session.execute(
+                    select(KeyRole.name, KeyRole.developers).order_by(KeyRole.name)
+                )
+            ]
+
+    def add_role(self, name: str, *, developers: bool = False) -> str:
+        """A new key role; ``developers``: developers may create keys with it (else admins
+        only)."""
         name = validate.key_role(name)
         with self.db.write() as session:
             self._require(session, "roles")
             if session.get(KeyRole, name) is not None:
                 raise Conflict(f"the key role {name} already exists")
-            session.add(KeyRole(name=name, created_at=self.now()))
-            self._event(session, "role.add", role=name)
+            session.add(KeyRole(name=name, created_at=self.now(), developers=bool(developers)))
+            if developers:
+                self._event(session, "role.add", role=name, developers=True)
+            else:
+                self._event(session, "role.add", role=name)
             return name
+
+    def set_role_developers(self, name: str, allowed: bool) -> None:
+        """Let developers create keys with the role ``name`` (or stop them: keys they made
+        with it keep it)."""
+        name = validate.term(name, "a role name")
+        with self.db.write() as session:
+            self._require(session, "roles")
+            role = session.get(KeyRole, name)
+            if role is None:
+                raise NotFound(f"no key role {shown(name)}")
+            if role.developers != bool(allowed):
+                role.developers = bool(allowed)
+                self._event(
+                    session, "role.update", role=name, developers=[not allowed, bool(allowed)]
+                )
 
     def remove_role(self, name: str) -> None:
         name = validate.term(name, "a role name")

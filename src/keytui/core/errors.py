@@ -26,6 +26,10 @@ class PermissionDenied(KeytuiError):
     """The acting user's role does not allow this."""
 
 
+class ReadOnly(PermissionDenied):
+    """The service was opened read-only (``--read-only``): it changes nothing."""
+
+
 class UnknownUser(PermissionDenied):
     """The acting login is not a user of this database."""
 

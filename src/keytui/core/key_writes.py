@@ -14,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import keyformat, validate
-from .errors import DatabaseError, InvalidInput, LimitReached, NotActive, NotFound
+from .errors import (
+    DatabaseError,
+    InvalidInput,
+    LimitReached,
+    NotActive,
+    NotFound,
+    PermissionDenied,
+)
 from .hashing import hash_secret
 from .models import Key, KeyRole, User
 from .search import UNREVOKED, status_filter
@@ -77,7 +84,7 @@ class KeyWritesMixin(ServiceBase):
             secret_hash = hash_secret(secret, self.hasher)  # outside the write lock: ~20 ms
             try:
                 with self.db.write() as session:
-                    self._require(session, "create", owner)
+                    creator = self._require(session, "create", owner)
                     settings = self._settings(session)
                     if not settings.keys_enabled:
                         raise LimitReached(
@@ -94,8 +101,15 @@ class KeyWritesMixin(ServiceBase):
                             "owner",
                         )
                     role = role or self._default_role(session)
-                    if session.get(KeyRole, role) is None:
+                    role_row = session.get(KeyRole, role)
+                    if role_row is None:
                         raise NotFound(f"no key role {shown(role)}; see: keytui roles list", "role")
+                    if creator.role != "admin" and not role_row.developers:
+                        raise PermissionDenied(
+                            f"a {creator.role} may not create keys with the role {role}, only "
+                            "with roles an admin lets developers grant (see: keytui roles list)",
+                            "role",
+                        )
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
                         expires_at = now + timedelta(days=limit)

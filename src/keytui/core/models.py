@@ -91,6 +91,8 @@ class KeyRole(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # May developers create keys with this role? (Admins may grant any; migration 0004.)
+    developers: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Settings(Base):

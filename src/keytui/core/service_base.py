@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import audit, changes, keyformat
 from .clock import Clock, system_clock
 from .db import Database, short_reason
-from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
+from .errors import DatabaseError, NotFound, PermissionDenied, ReadOnly, UnknownUser
 from .hashing import DEFAULT_HASHER
 from .identity import current_login
 from .models import Key, Settings, User
@@ -39,8 +39,10 @@ class ServiceBase:
         hasher: PasswordHasher = DEFAULT_HASHER,
         usage_flush_seconds: float = 30.0,
         cache_size: int = 10_000,
+        read_only: bool = False,
     ) -> None:
         self.db = database
+        self.read_only = read_only  # refuses every change (keys, users, roles, settings)
         self.actor = actor or current_login()
         self.face = face
         self.clock = clock
@@ -126,7 +128,13 @@ class ServiceBase:
             self._user(session)
             yield session
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnly("opened read-only (--read-only): nothing was changed")
+
     def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
+        """The acting user, if they may do ``action`` (every change passes here first)."""
+        self._writable()
         user = self._user(session)
         if not permits(user.role, user.login, action, key_owner):
             if key_owner is not None and user.role == "developer":

@@ -47,6 +47,7 @@ EVENT_ACTIONS = (
     "user.set_role",
     "user.remove",
     "role.add",
+    "role.update",
     "role.remove",
     "demo.seed",
 )
