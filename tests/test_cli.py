@@ -337,9 +337,9 @@ def test_users_roles_and_settings(db):
     invoke("users", "remove", "nobody", "--db", db, code=1)
 
     invoke("roles", "add", "deploy", "--db", db)
-    assert invoke("roles", "list", "--db", db).stdout.split() == [
+    assert invoke("roles", "list", "--db", db).stdout.splitlines() == [
         "deploy",
-        "read-only",
+        "read-only  (developers may grant it)",
         "read-write",
     ]
     assert json.loads(invoke("roles", "list", "--json", "--db", db).stdout)[0] == "deploy"

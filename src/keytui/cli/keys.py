@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING
 
 import click
 
+from ..core.errors import NotDelivered
 from ..core.values import (
     SORTABLE,
     STATUSES,
@@ -159,29 +163,59 @@ def keys_create(
     as_json: bool,
 ) -> None:
     """Create a key. Its secret is printed once, alone on stdout."""
-    issued = service.create_key(
-        name,
-        description=description,
-        owner=owner,
-        role=role,
-        expires=service.key_defaults().expires if expires is None else expires,
-        allowed_hosts=allowed_hosts,
-    )
-    print_issued(issued, "Created", as_json)
+    with delivering():
+        service.create_key(
+            name,
+            description=description,
+            owner=owner,
+            role=role,
+            expires=service.key_defaults().expires if expires is None else expires,
+            allowed_hosts=allowed_hosts,
+            deliver=printer("Created", as_json),
+        )
 
 
-def print_issued(issued: IssuedKey, verb: str, as_json: bool) -> None:
-    key = issued.key
-    if as_json:
-        emit_json({**key.to_json(), "secret": issued.secret})
-        return
-    click.echo(
-        f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
-        f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
-        "once; store it now:",
-        err=True,
-    )
-    click.echo(issued.secret)
+def printer(verb: str, as_json: bool) -> Callable[[IssuedKey], None]:
+    """What create and replace hand the service as ``deliver``: it prints the secret (alone on
+    stdout) and flushes, inside the transaction, so a secret that cannot be printed (stdout
+    closed, disk full) rolls the change back."""
+
+    def deliver(issued: IssuedKey) -> None:
+        out = sys.stdout
+        if out is None:  # started with stdout closed (>&-)
+            raise OSError(errno.EBADF, "stdout is closed")
+        key = issued.key
+        if as_json:
+            out.write(json.dumps({**key.to_json(), "secret": issued.secret}, indent=2) + "\n")
+        else:
+            click.echo(
+                f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
+                f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
+                "once; store it now:",
+                err=True,
+            )
+            out.write(issued.secret + "\n")
+        out.flush()
+
+    return deliver
+
+
+@contextmanager
+def delivering() -> Iterator[None]:
+    """After a secret could not be printed: point stdout at /dev/null, so that what is left in
+    its buffer (never committed, so worthless) is not tried again at exit with a second error."""
+    try:
+        yield
+    except NotDelivered:
+        if sys.stdout is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            finally:
+                os.close(devnull)
+        raise
 
 
 @keys.command("show")
@@ -231,7 +265,8 @@ def keys_replace(service: KeyService, key_id: str, yes: bool, as_json: bool) -> 
         f"Replacing key {key.id} {safe(key.name)!r} takes effect at once: "
         "apps using the old secret will fail.",
     )
-    print_issued(service.replace_key(key.id), "Replaced", as_json)
+    with delivering():
+        service.replace_key(key.id, deliver=printer("Replaced", as_json))
 
 
 @keys.command("revoke")

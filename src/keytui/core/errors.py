@@ -50,6 +50,11 @@ class Conflict(KeytuiError):
     """The change would break an invariant (last admin, a role still in use)."""
 
 
+class NotDelivered(KeytuiError):
+    """A new secret could not be handed over (stdout closed, disk full): the change was
+    rolled back."""
+
+
 class DatabaseError(KeytuiError):
     """The database could not be opened or written; the message says which and why."""
 

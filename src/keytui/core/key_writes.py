@@ -4,7 +4,7 @@ mixin; each checks its rule and writes its event in the same transaction)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +19,7 @@ from .errors import (
     InvalidInput,
     LimitReached,
     NotActive,
+    NotDelivered,
     NotFound,
     PermissionDenied,
 )
@@ -45,6 +46,25 @@ from .values import (
 _INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash")]
 
 
+Deliver = Callable[[IssuedKey], None]
+
+
+def _deliver(deliver: Deliver | None, issued: IssuedKey) -> None:
+    """Hand the new secret to whoever asked (print it, write it to a file), inside the
+    transaction that makes it, before it commits: if ``deliver`` raises, the change is rolled
+    back, so no key (and no replacement that kills the old secret) stands whose secret reached
+    no one. The error names what failed, never the secret."""
+    if deliver is None:
+        return
+    try:
+        deliver(issued)
+    except Exception as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise NotDelivered(
+            f"the new secret could not be written ({reason}); nothing was changed"
+        ) from None
+
+
 class KeyWritesMixin(ServiceBase):
     """create, replace, rename, revoke and delete keys, for KeyService."""
 
@@ -59,11 +79,13 @@ class KeyWritesMixin(ServiceBase):
         role: str | None = None,
         expires: str | datetime | None = DEFAULT_EXPIRY,
         allowed_hosts: Sequence[str] = (),
+        deliver: Deliver | None = None,
     ) -> IssuedKey:
         """A new key; its secret is in the result and nowhere else, ever.
 
         ``expires``: ``None``/``"never"``, ``"90d"``, ``"YYYY-MM-DD"`` or a datetime; left out,
-        the installation's maximum expiry (or never, when there is none).
+        the installation's maximum expiry (or never, when there is none). ``deliver``: see
+        :func:`_deliver` (the key stands only if it returns).
         """
         now = self.now()
         with validate.field("name"):
@@ -158,7 +180,9 @@ class KeyWritesMixin(ServiceBase):
                         expires_at=iso_utc(expires_at),
                         allowed_hosts=hosts,
                     )
-                    return IssuedKey(key_info(row, now), secret)
+                    issued = IssuedKey(key_info(row, now), secret)
+                    _deliver(deliver, issued)
+                    return issued
             except IntegrityError:
                 continue  # the random ID was taken: draw another
         raise DatabaseError("could not find a free key ID; try again")
@@ -172,8 +196,9 @@ class KeyWritesMixin(ServiceBase):
             )
         return role
 
-    def replace_key(self, key_id: str) -> IssuedKey:
-        """A new secret for the same key ID; the old one fails on the very next verify."""
+    def replace_key(self, key_id: str, *, deliver: Deliver | None = None) -> IssuedKey:
+        """A new secret for the same key ID; the old one fails on the very next verify.
+        ``deliver``: see :func:`_deliver` (the replacement stands only if it returns)."""
         now = self.now()
         with self.db.read() as session:
             key_id = self._key(session, key_id).key_id
@@ -189,7 +214,9 @@ class KeyWritesMixin(ServiceBase):
             row.updated_at = now
             session.flush()
             self._event(session, "key.replace", key_id, name=row.name)
-            return IssuedKey(key_info(row, now), secret)
+            issued = IssuedKey(key_info(row, now), secret)
+            _deliver(deliver, issued)
+            return issued
 
     def rename_key(
         self, key_id: str, name: str | None = None, description: str | None = None
