@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from functools import update_wrapper
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from ..core.clock import DAMAGED_TIME
 from ..core.errors import KeytuiError, is_sqlalchemy_error
 from ..core.validate import visible
 
@@ -36,10 +37,14 @@ def fit(text: str, width: int) -> str:
 
 
 def when(value: datetime | None, *, empty: str = "-") -> str:
+    if value == DAMAGED_TIME:
+        return "damaged"
     return value.strftime("%Y-%m-%d %H:%M") if value else empty
 
 
 def day(value: datetime | None, *, empty: str = "never") -> str:
+    if value == DAMAGED_TIME:
+        return "damaged"
     return value.strftime("%Y-%m-%d") if value else empty
 
 
@@ -47,7 +52,7 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=True))
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"keytui: {safe(message)}", err=True)
     sys.exit(code)
 
@@ -123,7 +128,7 @@ def confirm(action: str, yes: bool, detail: str) -> None:
     """Destructive commands ask on a terminal and need ``--yes`` without one."""
     if yes:
         return
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed
         fail(f"{action} needs --yes when not run from a terminal", 2)
     click.echo(detail, err=True)
     if not click.confirm(f"{action.capitalize()}?", default=False, err=True):

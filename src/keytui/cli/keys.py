@@ -15,6 +15,7 @@ import click
 
 from ..core.errors import NotDelivered
 from ..core.values import (
+    MAX_PAGE,
     SORTABLE,
     STATUSES,
     IssuedKey,
@@ -62,7 +63,7 @@ def key_row(key: KeyInfo) -> str:
         key.name,
         key.owner,
         key.role,
-        key.status,
+        "damaged" if key.damaged else key.status,
         day(key.expires_at),
         when(key.last_used_at),
     )
@@ -85,8 +86,19 @@ def describe(key: KeyInfo) -> str:
         ("Revoked", f"{when(key.revoked_at)} by {key.revoked_by}" if key.revoked_at else "-"),
         ("Last used", when(key.last_used_at, empty="never")),
         ("Uses", key.use_count),
-        ("Allowed hosts", ", ".join(key.allowed_hosts) or "any"),
+        (
+            "Allowed hosts",
+            "damaged" if "allowed_hosts" in key.damaged else ", ".join(key.allowed_hosts) or "any",
+        ),
     ]
+    if key.damaged:
+        rows.append(
+            (
+                "Damaged",
+                f"{', '.join(key.damaged)} (changed outside keytui; the key is treated as "
+                f"{key.status})",
+            )
+        )
     return "\n".join(f"{label + ':':<15}{safe(value)}" for label, value in rows)
 
 
@@ -97,7 +109,7 @@ def describe(key: KeyInfo) -> str:
 @click.option("--owner", metavar="LOGIN")
 @click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORTABLE))
 @click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many keys.")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), help="At most this many keys.")
 @json_option
 @pass_service
 def keys_list(
@@ -281,7 +293,7 @@ def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_jso
         plan = service.plan_revoke(key_ids)
         lines = [f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked:"]
         lines += [f"  {key.id}  {safe(key.name)}" for key in plan.revoke]
-        lines += [f"  skip {s.id}: {safe(s.reason)}" for s in plan.skipped]
+        lines += [f"  skip {fit(s.id, 40)}: {safe(s.reason)}" for s in plan.skipped]
         if not plan.revoke:
             report_skipped(plan.skipped)
             sys.exit(1)
@@ -305,7 +317,9 @@ def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_jso
 def report_skipped(skipped: Sequence[Skipped]) -> None:
     """One line, however many were skipped: each ID with its reason."""
     if skipped:
-        items = ", ".join(f"{safe(item.id) or repr('')} ({safe(item.reason)})" for item in skipped)
+        items = ", ".join(
+            f"{fit(item.id, 40) or repr('')} ({safe(item.reason)})" for item in skipped
+        )
         click.echo(f"keytui: skipped {len(skipped)}: {items}", err=True)
 
 

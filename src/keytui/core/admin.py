@@ -3,7 +3,6 @@ of KeyService (a mixin; every method checks its rule through ``_require``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -14,7 +13,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .models import Event, Key, KeyRole, Settings, User
 from .service_base import ServiceBase
 from .validate import shown
-from .values import UNSET, EventInfo, SettingsInfo, UserInfo
+from .values import MAX_PAGE, UNSET, EventInfo, SettingsInfo, UserInfo, event_info
 
 
 class AdminMixin(ServiceBase):
@@ -211,8 +210,10 @@ class AdminMixin(ServiceBase):
         offset: int = 0,
     ) -> list[EventInfo]:
         """Newest first."""
-        if limit < 1 or offset < 0:
-            raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
+        if not (1 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
+            raise InvalidInput(
+                f"a page needs a limit of 1 to {MAX_PAGE:,} and an offset of 0 to {MAX_PAGE:,}"
+            )
         statement = select(Event).order_by(Event.id.desc()).limit(limit).offset(offset)
         key_id, action = validate.term(key_id, "a key ID"), validate.term(action, "an action")
         search = validate.term(search)
@@ -231,9 +232,4 @@ class AdminMixin(ServiceBase):
                 )
             )
         with self._read() as session:
-            return [
-                EventInfo(
-                    e.id, e.at, e.actor, e.action, e.key_id, e.face, json.loads(e.details or "{}")
-                )
-                for e in session.scalars(statement)
-            ]
+            return [event_info(e) for e in session.scalars(statement)]

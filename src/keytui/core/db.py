@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import DatabaseError, MissingDriver
+from .errors import BadDatabaseURL, DatabaseError, MissingDriver
 from .location import HEAD_REVISION, resolve_url
 
 if TYPE_CHECKING:
@@ -27,13 +27,30 @@ BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK = int.from_bytes(b"keytuimg", "big", signed=True)  # pg_advisory_xact_lock key
 
 
-def _prepare_sqlite_file(path: Path) -> None:
-    """Create the file 0600 before SQLite does (SQLite would honour the umask, often 0644)."""
+def _prepare_sqlite_file(path: Path) -> bool:
+    """Create the file 0600 before SQLite does (SQLite would honour the umask, often 0644).
+    True when this call created it (so a failed open removes it again)."""
     if path.exists():
-        return
+        return False
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     os.close(fd)
+    return True
+
+
+def _clip(text: str, limit: int) -> str:
+    """A driver's or user's text on one bounded line."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _remove_new_file(path: Path) -> None:
+    """Take back a database file this open created, and SQLite's companions, after it failed."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
 
 
 def world_readable(path: Path) -> bool:
@@ -103,6 +120,26 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _install_postgres_hooks(engine: Engine) -> None:
+    """A timestamptz that Python cannot hold ('infinity', a year past 9999: only a hand-made
+    change writes one) reads as clock.DAMAGED_TIME instead of failing the whole query."""
+    from psycopg import DataError
+    from psycopg.types.datetime import TimestamptzLoader
+
+    from .clock import DAMAGED_TIME
+
+    class DamageTolerantTimestamptzLoader(TimestamptzLoader):
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except DataError:
+                return DAMAGED_TIME
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.adapters.register_loader("timestamptz", DamageTolerantTimestamptzLoader)
+
+
 def open_database(
     target: str | os.PathLike[str] | None = None, *, migrate: bool = True
 ) -> Database:
@@ -113,12 +150,23 @@ def open_database(
     url = resolve_url(target)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseError(f"not a database path or URL: {url!r}") from exc
+        parsed.port  # noqa: B018 - parsed lazily: 'postgresql://u@[::1/x' fails here
+    except (ArgumentError, ValueError) as exc:  # never echo it: it may hold a password
+        raise BadDatabaseURL(
+            "not a database path or URL (check its scheme, host, port and brackets)"
+        ) from exc
+    created: Path | None = None
     try:
         if parsed.drivername.startswith("sqlite"):
+            if parsed.query:
+                options = "&".join(sorted(parsed.query))
+                raise BadDatabaseURL(
+                    f"a SQLite URL takes no options here (got ?{_clip(options, 60)}); give the "
+                    "path alone (keytui sets its own timeout; for read-only use --read-only)"
+                )
             if parsed.database and parsed.database != ":memory:":
-                _prepare_sqlite_file(Path(parsed.database))
+                if _prepare_sqlite_file(Path(parsed.database)):
+                    created = Path(parsed.database)
             engine = create_engine(url)
             _install_sqlite_hooks(engine)
         else:
@@ -126,20 +174,29 @@ def open_database(
                 parsed = parsed.set(drivername="postgresql+psycopg")
                 url = parsed.render_as_string(hide_password=False)
             engine = create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, ImportError, OSError) as exc:
+            if engine.dialect.driver == "psycopg":
+                _install_postgres_hooks(engine)
+    except (ArgumentError, ImportError, OSError, ValueError, TypeError) as exc:
+        if created is not None:
+            _remove_new_file(created)
         if isinstance(exc, ImportError) and parsed.get_driver_name() == "psycopg":
             raise MissingDriver(
                 "PostgreSQL needs the psycopg driver: pip install 'keytui[postgres]'"
             ) from exc
-        raise DatabaseError(f"cannot open database {parsed.render_as_string()}: {exc}") from exc
+        raise DatabaseError(
+            f"cannot open database {parsed.render_as_string()}: {_clip(str(exc), 200)}"
+        ) from exc
     database = Database(url, engine)
     if migrate:
         try:
             upgrade(database)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:  # bad driver options, too
             engine.dispose()
+            if created is not None:
+                _remove_new_file(created)
+            reason = short_reason(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
             raise DatabaseError(
-                f"cannot open database {database.display}: {short_reason(exc)}"
+                f"cannot open database {database.display}: {_clip(reason, 200)}"
             ) from exc
     return database
 

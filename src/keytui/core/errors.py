@@ -59,6 +59,12 @@ class DatabaseError(KeytuiError):
     """The database could not be opened or written; the message says which and why."""
 
 
+class BadDatabaseURL(DatabaseError):
+    """``--db`` is not a path or URL keytui can use; nothing was created. Bad input, exit 2."""
+
+    exit_code = 2
+
+
 class MissingDriver(DatabaseError):
     """The URL needs a driver this installation lacks; the message names the extra to install."""
 

@@ -22,6 +22,7 @@ from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
     DEFAULT_EXPIRY,
+    MAX_PAGE,
     SORTABLE,
     STATUSES,
     UNSET,
@@ -107,8 +108,10 @@ class KeyService(KeyWritesMixin, AdminMixin):
         """One page of keys, filtered, sorted and paged in SQL."""
         if query.sort not in SORTABLE:
             raise InvalidInput(f"cannot sort by {shown(query.sort)}; choose {', '.join(SORTABLE)}")
-        if query.limit < 1 or query.offset < 0:
-            raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
+        if not (1 <= query.limit <= MAX_PAGE and 0 <= query.offset <= MAX_PAGE):
+            raise InvalidInput(
+                f"a page needs a limit of 1 to {MAX_PAGE:,} and an offset of 0 to {MAX_PAGE:,}"
+            )
         now = self.now()
         with self._read() as session:
             statement = (
