@@ -71,17 +71,15 @@ class State:
     def service(self) -> KeyService:
         """The service on ``--db``, opened on first use and closed with the root context."""
         if self._service is None:
-            from ..core.db import world_readable
+            from ..core.db import access_warning
             from ..core.service import KeyService
 
             self._service = KeyService.open(self.db, face=FACE, read_only=self.read_only)
             click.get_current_context().find_root().call_on_close(self.close)
             path = self._service.db.sqlite_path
-            if path is not None and world_readable(path):
-                click.echo(
-                    f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}",
-                    err=True,
-                )
+            warning = access_warning(path) if path is not None else None
+            if warning:
+                click.echo(f"keytui: warning: {warning}", err=True)
         return self._service
 
     def close(self) -> None:

@@ -310,7 +310,7 @@ def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_jso
         for key in result.revoke:
             click.echo(f"Revoked key {key.id} {safe(key.name)!r}.")
         report_skipped(result.skipped)
-    if result.skipped:
+    if result.skipped and not result.revoke:  # nothing could be revoked: refused
         sys.exit(1)
 
 

@@ -53,11 +53,21 @@ def _remove_new_file(path: Path) -> None:
             pass
 
 
-def world_readable(path: Path) -> bool:
+def access_warning(path: Path) -> str | None:
+    """What to tell the user when users other than the file's owner and group can read or
+    write the database (its group is how the README shares it among admins: that is fine)."""
     try:
-        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+        mode = path.stat().st_mode
     except OSError:
-        return False
+        return None
+    if not mode & (stat.S_IROTH | stat.S_IWOTH):
+        return None
+    what = {stat.S_IROTH: "read", stat.S_IWOTH: "write"}
+    can = " and ".join(word for bit, word in what.items() if mode & bit)
+    return (
+        f"{path} is open to every user on this machine (others may {can} it); "
+        f"run: chmod o-rwx {path}"
+    )
 
 
 class Database:
@@ -70,6 +80,23 @@ class Database:
         self._reader = sessionmaker(engine, expire_on_commit=False)
         writer_engine = engine.execution_options(keytui_write=True) if self.is_sqlite else engine
         self._writer = sessionmaker(writer_engine, expire_on_commit=False)
+        self._identity = self._file_identity()  # the SQLite file this opened, by inode
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        path = self.sqlite_path
+        if path is None:
+            return None
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        return (found.st_dev, found.st_ino)
+
+    def file_gone(self) -> bool:
+        """Was the SQLite file this database opened deleted (or replaced by another file) since?
+        Then this process would go on writing into a file no one else can open, while the next
+        opener makes a new, empty database at the path. Always False for PostgreSQL."""
+        return self._identity is not None and self._file_identity() != self._identity
 
     @property
     def display(self) -> str:

@@ -129,8 +129,16 @@ class ServiceBase:
             yield session
 
     def _writable(self) -> None:
+        """May this service change anything? Not when opened read-only, nor when its SQLite
+        file was deleted or replaced since it opened it (the change would land in a file no
+        one can open again, and the next opener makes a new database at the path)."""
         if self.read_only:
             raise ReadOnly("opened read-only (--read-only): nothing was changed")
+        if self.db.file_gone():
+            raise DatabaseError(
+                f"the database file {self.db.display} was deleted or replaced since keytui "
+                "opened it; nothing was written (restore the file, or open the new one)"
+            )
 
     def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
         """The acting user, if they may do ``action`` (every change passes here first)."""
