@@ -27,6 +27,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from .changes import notify
+from .clock import DAMAGED_TIME
 from .models import Event
 
 EVENTS = cast(Table, Event.__table__)  # the table, for Core inserts
@@ -173,7 +174,15 @@ def verify_chain(
                 else:
                     reason = f"an event {where} was removed (or this event's link was altered)"
                 return ChainStatus(False, count, row.id, reason, previous)
-            if chain_hash(previous, row._mapping) != row.hash:
+            if row.at == DAMAGED_TIME:
+                return ChainStatus(
+                    False, count, row.id, "its time was altered into one that is no time", previous
+                )
+            try:
+                intact = chain_hash(previous, row._mapping) == row.hash
+            except (TypeError, ValueError, UnicodeError):  # a field altered into a non-text value
+                intact = False
+            if not intact:
                 return ChainStatus(
                     False, count, row.id, "its content or hash was altered", previous
                 )

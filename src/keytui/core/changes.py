@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 CHANNEL = "keytui_changes"
 POLL_SECONDS = 0.02  # SQLite: how often data_version is read (the app's and verifiers' bound)
+FILE_CHECK_SECONDS = 1.0  # SQLite: how often the watcher checks the file is still there
 RETRY_SECONDS = 0.5  # after a lost connection, the first wait before subscribing again
 WHOLE_INSTALLATION = ("settings.", "user.", "role.")  # actions that may change any answer
 KEY_ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete")
@@ -61,6 +62,9 @@ class Change:
     installation: bool = False
     resync: bool = False
     last_event_id: int = 0
+    # SQLite: the database file was deleted or replaced (Database.file_gone); said once. Writes
+    # are refused from then on; tell the user.
+    file_gone: bool = False
 
     @classmethod
     def from_events(cls, rows: Iterable[tuple[int, str, str | None]], after: int) -> Change:
@@ -104,6 +108,7 @@ class ChangeWatcher:
         self._stop = threading.Event()
         self._started = threading.Event()
         self._connection: Any = None  # SQLAlchemy's pooled connection, checked out for good
+        self._gone_told = False
         self._thread = threading.Thread(target=self._run, name="keytui-changes", daemon=True)
 
     @property
@@ -176,7 +181,13 @@ class ChangeWatcher:
     def _watch(self) -> None:
         raw = self._connection.driver_connection
         if self.database.is_sqlite:
+            checked = time.monotonic()
             while not self._stop.wait(self.poll_seconds):
+                if not self._gone_told and time.monotonic() - checked >= FILE_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if self.database.file_gone():
+                        self._gone_told = True
+                        self._deliver(Change(last_event_id=self.last_event_id, file_gone=True))
                 version = self._scalar(raw, "PRAGMA data_version")
                 if version != self._data_version:
                     self._data_version = version
@@ -199,7 +210,7 @@ class ChangeWatcher:
         self._deliver(change)
 
     def _deliver(self, change: Change) -> None:
-        if change.key_ids or change.installation or change.resync:
+        if change.key_ids or change.installation or change.resync or change.file_gone:
             self.generation += 1
         try:
             self.on_change(change)

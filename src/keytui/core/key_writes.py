@@ -4,7 +4,7 @@ mixin; each checks its rule and writes its event in the same transaction)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import keyformat, validate
-from .errors import DatabaseError, InvalidInput, LimitReached, NotActive, NotFound
+from .errors import (
+    DatabaseError,
+    InvalidInput,
+    LimitReached,
+    NotActive,
+    NotDelivered,
+    NotFound,
+    PermissionDenied,
+)
 from .hashing import hash_secret
 from .models import Key, KeyRole, User
 from .search import UNREVOKED, status_filter
@@ -51,6 +59,25 @@ def lock_keys(session: Session, pks: Sequence[int]) -> None:
         session.execute(select(Key.pk).where(Key.pk.in_(chunk)).order_by(Key.pk).with_for_update())
 
 
+Deliver = Callable[[IssuedKey], None]
+
+
+def _deliver(deliver: Deliver | None, issued: IssuedKey) -> None:
+    """Hand the new secret to whoever asked (print it, write it to a file), inside the
+    transaction that makes it, before it commits: if ``deliver`` raises, the change is rolled
+    back, so no key (and no replacement that kills the old secret) stands whose secret reached
+    no one. The error names what failed, never the secret."""
+    if deliver is None:
+        return
+    try:
+        deliver(issued)
+    except Exception as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise NotDelivered(
+            f"the new secret could not be written ({reason}); nothing was changed"
+        ) from None
+
+
 class KeyWritesMixin(ServiceBase):
     """create, replace, rename, revoke and delete keys, for KeyService."""
 
@@ -65,11 +92,13 @@ class KeyWritesMixin(ServiceBase):
         role: str | None = None,
         expires: str | datetime | None = DEFAULT_EXPIRY,
         allowed_hosts: Sequence[str] = (),
+        deliver: Deliver | None = None,
     ) -> IssuedKey:
         """A new key; its secret is in the result and nowhere else, ever.
 
         ``expires``: ``None``/``"never"``, ``"90d"``, ``"YYYY-MM-DD"`` or a datetime; left out,
-        the installation's maximum expiry (or never, when there is none).
+        the installation's maximum expiry (or never, when there is none). ``deliver``: see
+        :func:`_deliver` (the key stands only if it returns).
         """
         now = self.now()
         with validate.field("name"):
@@ -90,7 +119,7 @@ class KeyWritesMixin(ServiceBase):
             secret_hash = hash_secret(secret, self.hasher)  # outside the write lock: ~20 ms
             try:
                 with self.db.write() as session:
-                    self._require(session, "create", owner)
+                    creator = self._require(session, "create", owner)
                     settings = self._settings(session)
                     if not settings.keys_enabled:
                         raise LimitReached(
@@ -108,9 +137,17 @@ class KeyWritesMixin(ServiceBase):
                         )
                     role = role or self._default_role(session)
                     # FOR SHARE: remove_role (FOR UPDATE) waits for this key, or we for it.
-                    held = select(KeyRole.name).where(KeyRole.name == role)
-                    if session.scalar(held.with_for_update(read=True)) is None:
+                    role_row = session.scalars(
+                        select(KeyRole).where(KeyRole.name == role).with_for_update(read=True)
+                    ).first()
+                    if role_row is None:
                         raise NotFound(f"no key role {shown(role)}; see: keytui roles list", "role")
+                    if creator.role != "admin" and not role_row.developers:
+                        raise PermissionDenied(
+                            f"a {creator.role} may not create keys with the role {role}, only "
+                            "with roles an admin lets developers grant (see: keytui roles list)",
+                            "role",
+                        )
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
                         expires_at = now + timedelta(days=limit)
@@ -159,7 +196,9 @@ class KeyWritesMixin(ServiceBase):
                         expires_at=iso_utc(expires_at),
                         allowed_hosts=hosts,
                     )
-                    return IssuedKey(key_info(row, now), secret)
+                    issued = IssuedKey(key_info(row, now), secret)
+                    _deliver(deliver, issued)
+                    return issued
             except IntegrityError:
                 continue  # the random ID was taken: draw another
         raise DatabaseError("could not find a free key ID; try again")
@@ -173,8 +212,9 @@ class KeyWritesMixin(ServiceBase):
             )
         return role
 
-    def replace_key(self, key_id: str) -> IssuedKey:
-        """A new secret for the same key ID; the old one fails on the very next verify."""
+    def replace_key(self, key_id: str, *, deliver: Deliver | None = None) -> IssuedKey:
+        """A new secret for the same key ID; the old one fails on the very next verify.
+        ``deliver``: see :func:`_deliver` (the replacement stands only if it returns)."""
         now = self.now()
         with self.db.read() as session:
             key_id = self._key(session, key_id).key_id
@@ -190,7 +230,9 @@ class KeyWritesMixin(ServiceBase):
             row.updated_at = now
             session.flush()
             self._event(session, "key.replace", key_id, name=row.name)
-            return IssuedKey(key_info(row, now), secret)
+            issued = IssuedKey(key_info(row, now), secret)
+            _deliver(deliver, issued)
+            return issued
 
     def rename_key(
         self, key_id: str, name: str | None = None, description: str | None = None

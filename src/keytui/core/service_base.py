@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, short_reason
-from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
+from .errors import DatabaseError, NotFound, PermissionDenied, ReadOnly, UnknownUser
 from .hashing import DEFAULT_HASHER
 from .identity import current_login
 from .models import Key, Settings, User
@@ -42,9 +42,11 @@ class ServiceBase:
         hasher: PasswordHasher = DEFAULT_HASHER,
         usage_flush_seconds: float = 30.0,
         cache_size: int = 10_000,
+        read_only: bool = False,
     ) -> None:
         self.db = database
         self.created = False  # did bootstrap() find a new database (and make its admin)?
+        self.read_only = read_only  # refuses every change (keys, users, roles, settings)
         self.actor = actor or current_login()
         self.face = face
         self.clock = clock
@@ -130,7 +132,21 @@ class ServiceBase:
             self._user(session)
             yield session
 
+    def _writable(self) -> None:
+        """May this service change anything? Not when opened read-only, nor when its SQLite
+        file was deleted or replaced since it opened it (the change would land in a file no
+        one can open again, and the next opener makes a new database at the path)."""
+        if self.read_only:
+            raise ReadOnly("opened read-only (--read-only): nothing was changed")
+        if self.db.file_gone():
+            raise DatabaseError(
+                f"the database file {self.db.display} was deleted or replaced since keytui "
+                "opened it; nothing was written (restore the file, or open the new one)"
+            )
+
     def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
+        """The acting user, if they may do ``action`` (every change passes here first)."""
+        self._writable()
         user = self._user(session)
         if not permits(user.role, user.login, action, key_owner):
             if key_owner is not None and user.role == "developer":
