@@ -39,6 +39,7 @@ class ServiceBase:
         hasher: PasswordHasher = DEFAULT_HASHER,
         usage_flush_seconds: float = 30.0,
         cache_size: int = 10_000,
+        warm: bool | None = None,
     ) -> None:
         self.db = database
         self.actor = actor or current_login()
@@ -51,23 +52,26 @@ class ServiceBase:
             now=self.now,
             hasher=hasher,
             write_events=self._events,
+            watch=lambda on_change: self.watch(on_change, wait=0),
+            warm=warm,
             flush_seconds=usage_flush_seconds,
             cache_size=cache_size,
         )
-        self._usage = self.verifier.usage  # use counts, by key pk
-        self._failed = self.verifier.failed  # wrong secrets, by key ID
         self._watchers: list[changes.ChangeWatcher] = []
 
     def close(self) -> None:
         for watcher in self._watchers:
             watcher.stop()
-        self.flush_usage()
+        self.verifier.close()  # the background flush stops; what is left is written
         self.db.dispose()
 
-    def watch(self, on_change: Callable[[changes.Change], None]) -> changes.ChangeWatcher:
+    def watch(
+        self, on_change: Callable[[changes.Change], None], *, wait: float = 5.0
+    ) -> changes.ChangeWatcher:
         """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
-        database; see :mod:`keytui.core.changes`. Stopped by :meth:`close` (or its ``stop``)."""
-        watcher = changes.ChangeWatcher(self.db, on_change).start()
+        database; see :mod:`keytui.core.changes`. Waits up to ``wait`` seconds for the first
+        subscription. Stopped by :meth:`close` (or its ``stop``)."""
+        watcher = changes.ChangeWatcher(self.db, on_change).start(wait)
         self._watchers.append(watcher)
         return watcher
 
@@ -190,7 +194,8 @@ class ServiceBase:
     # -- verify (see verify.py) ------------------------------------------------------------
 
     def verify(self, secret: str, host: str | None = None) -> VerifyResult:
-        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`)"""
+        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`: from
+        memory while the change signal is live, once this service has verified twice)"""
         return self.verifier.verify(secret, host)
 
     def flush_usage(self) -> None:
