@@ -112,6 +112,7 @@ class ChangeWatcher:
         self.poll_seconds = poll_seconds
         self.generation = 0
         self.last_event_id = 0
+        self.heard_event_id = 0  # the last event whose change on_change has returned from
         self.sure_until = 0.0
         self._live = threading.Event()
         self._stop = threading.Event()
@@ -191,7 +192,7 @@ class ChangeWatcher:
             raw.autocommit = True
             raw.execute(f"LISTEN {CHANNEL}")
         if first:
-            self.last_event_id = int(self._scalar(raw, _LAST))
+            self.last_event_id = self.heard_event_id = int(self._scalar(raw, _LAST))
         else:
             self._catch_up(raw)
             log.warning("change signal back; answers come from memory again")
@@ -224,6 +225,7 @@ class ChangeWatcher:
         change = Change.from_events(rows, self.last_event_id)
         self.last_event_id = change.last_event_id
         self._deliver(change)
+        self.heard_event_id = change.last_event_id
 
     def _deliver(self, change: Change) -> None:
         if change.key_ids or change.installation or change.resync:
