@@ -612,6 +612,10 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import main as serve_main
 
         return serve_main(argv[1:])
+    if argv[:1] == ["warm"]:  # the warm verify path, propagation, floods (bench/warm.py)
+        from .warm import main as warm_main
+
+        return warm_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")

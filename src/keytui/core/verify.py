@@ -350,8 +350,8 @@ class Verifier:
         now = self.now()
         matched = self._matched.get(digest)
         wrong = self._wrong.get(digest) if matched is None else None
-        if matched is None and wrong is None and self._throttle(parsed.key_id, now):
-            return VerifyResult(False, VerifyCode.THROTTLED)
+        if matched is None and wrong is None and self.throttles(parsed.key_id, now):
+            return self._throttled(parsed.key_id, now)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
         self.stats.read += 1
         try:
@@ -373,16 +373,16 @@ class Verifier:
         if matched != stored:
             if wrong == stored:
                 return self._refuse(row.key_id, now)  # found wrong before: no argon2
-            if self._throttle(row.key_id, now):
-                return VerifyResult(False, VerifyCode.THROTTLED)
+            if not self._admit(row.key_id, now):
+                return self._throttled(row.key_id, now)
             self.stats.argon2 += 1
             if not verify_secret(stored, secret.strip(), self.hasher):
-                self._spend(row.key_id, now)
                 with self._cache_lock:
                     self._wrong[digest] = stored
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
                 return self._refuse(row.key_id, now)
+            self._refund(row.key_id)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
                 self._queue_rehash(row.key_id, stored, secret.strip())
             with self._cache_lock:
@@ -438,36 +438,46 @@ class Verifier:
 
     # -- floods ------------------------------------------------------------------------------------
 
-    def _throttle(self, key_id: str, now: datetime) -> bool:
-        """True (and counted) when ``key_id``'s bucket holds no argon2 run just now. Only keys
-        that saw wrong secrets have a bucket; a matching secret costs none."""
+    def throttles(self, key_id: str, now: datetime | None = None) -> bool:
+        """Is ``key_id``'s flood bucket empty just now? (A secret of it not matched here before
+        would be answered THROTTLED, without a read or argon2: a face may answer it inline.)"""
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return False
-        at = now.timestamp()
-        with self._cache_lock:
-            tokens = min(FLOOD_BURST, bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE)
-            bucket[0], bucket[1] = tokens, at
-        if tokens >= 1.0:
-            return False
+        at = (now or self.now()).timestamp()
+        return bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE < 1.0
+
+    def _throttled(self, key_id: str, now: datetime) -> VerifyResult:
         self.stats.throttled += 1
         self.throttled.add(key_id, now)
         if self.failed.add(key_id, now):
             self._ask_flush()
-        return True
+        return VerifyResult(False, VerifyCode.THROTTLED)
 
-    def _spend(self, key_id: str, now: datetime) -> None:
-        """A wrong secret cost an argon2 run: take it from the key's bucket."""
+    def _admit(self, key_id: str, now: datetime) -> bool:
+        """Take one argon2 run from ``key_id``'s bucket (taken before the run, so threads
+        running at once cannot overdraw it); False when it is empty."""
         at = now.timestamp()
         with self._cache_lock:
             bucket = self._buckets.get(key_id)
             if bucket is None:
-                if len(self._buckets) >= WRONG_KEPT:  # forget buckets that are full again
-                    for full in [k for k, (t, a) in self._buckets.items() if at - a > 60]:
+                if len(self._buckets) >= WRONG_KEPT:  # forget buckets full again
+                    for full in [k for k, (_t, a) in self._buckets.items() if at - a > 60]:
                         del self._buckets[full]
                 bucket = self._buckets[key_id] = [FLOOD_BURST, at]
-            bucket[0] = min(FLOOD_BURST, bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE) - 1
+            tokens = min(FLOOD_BURST, bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE)
             bucket[1] = at
+            if tokens < 1.0:
+                bucket[0] = tokens
+                return False
+            bucket[0] = tokens - 1.0
+            return True
+
+    def _refund(self, key_id: str) -> None:
+        with self._cache_lock:
+            bucket = self._buckets.get(key_id)
+            if bucket is not None:
+                bucket[0] = min(FLOOD_BURST, bucket[0] + 1.0)
 
     # -- host rules --------------------------------------------------------------------------------
 

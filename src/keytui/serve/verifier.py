@@ -99,11 +99,13 @@ class Verifier:
         return cpu < self.inline_below and wall < self.stall_after
 
     async def verify(self, secret: str, host: str | None) -> Verified:
-        if keyformat.parse_secret(secret) is None:
+        parsed = keyformat.parse_secret(secret)
+        if parsed is None:
             result, wall, _cpu = self._timed(secret, host)  # MALFORMED: no database, no argon2
             return Verified(result, wall, True)
         digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        if digest in self._fast:
+        # seen fast before, or its key's flood bucket is empty (THROTTLED: no read, no argon2)
+        if digest in self._fast or self.service.verifier.throttles(parsed.key_id):
             result, wall, cpu = self._timed(secret, host)
             if not self._fast_enough(wall, cpu):
                 self._fast.pop(digest, None)
