@@ -349,7 +349,7 @@ class Verifier:
             return VerifyResult(False, VerifyCode.DISABLED)
         now = self.now()
         matched = self._matched.get(digest)
-        wrong = self._wrong.get(digest) if matched is None else None
+        wrong = self._wrong.get(digest)
         if matched is None and wrong is None and self.throttles(parsed.key_id, now):
             return self._throttled(parsed.key_id, now)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
@@ -378,6 +378,7 @@ class Verifier:
             self.stats.argon2 += 1
             if not verify_secret(stored, secret.strip(), self.hasher):
                 with self._cache_lock:
+                    self._matched.pop(digest, None)  # it matched an older hash (replaced)
                     self._wrong[digest] = stored
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
