@@ -187,26 +187,32 @@ def kill_backends(url: str, pids: list[int]) -> None:
     engine.dispose()
 
 
-def propagation(url: str, name: str, trials: int, kill: bool, log) -> list[Row]:
+def propagation(
+    url: str, name: str, trials: int, kill: bool, log, in_process: bool = False
+) -> list[Row]:
     from keytui.core.service import KeyService
 
     admin = KeyService.open(url, face="cli")
     verifiers = Verifiers(url)
     rows = []
     try:
-        for change, expected in (
+        kinds = [
             ("revoke", "REVOKED"),
             ("replace", "NOT_FOUND"),
             ("delete", "NOT_FOUND"),
             ("keys disabled", "DISABLED"),
-        ):
+        ]
+        for change, expected in kinds[:1] if in_process else kinds:
             delays: list[float] = []
             for trial in range(trials):
                 issued = admin.create_key(f"bench {change} {trial}", expires=None)
                 pids = verifiers.watch(issued.secret)
                 if kill:
                     kill_backends(url, pids)
-                if change == "revoke":
+                if in_process:  # the commit's return, not a process's exit
+                    admin.revoke_key(issued.key.id)
+                    returned = time.monotonic()
+                elif change == "revoke":
                     returned = keytui(url, "keys", "revoke", issued.key.id, "--yes")
                 elif change == "replace":
                     returned = keytui(url, "keys", "replace", issued.key.id, "--yes")
@@ -221,6 +227,8 @@ def propagation(url: str, name: str, trials: int, kill: bool, log) -> list[Row]:
                     admin.update_settings(keys_enabled=True)
             worst = max(delays)
             what = "after the listener was killed: " if kill else ""
+            if in_process:
+                what = "from the revoke's commit (in process, not the CLI's exit): "
             log(
                 f"  {name} {what}{change}: median {statistics.median(delays) * 1000:.1f} ms, "
                 f"max {worst * 1000:.1f} ms"
@@ -231,7 +239,7 @@ def propagation(url: str, name: str, trials: int, kill: bool, log) -> list[Row]:
                     f"(max of {trials})",
                     worst,
                     "s",
-                    "<= 100 ms after the CLI returns",
+                    "<= 100 ms after the change returns",
                     worst / BOUND,
                     worst <= BOUND,
                     f"median {statistics.median(delays) * 1000:.1f} ms",
@@ -454,6 +462,7 @@ def run(which: str, trials: int, log) -> list[Row]:
             row.figure = f"{name}: {row.figure}"
             rows.append(row)
         rows += propagation(url, name, trials, False, log)
+        rows += propagation(url, name, trials, False, log, in_process=True)
         if name == "PostgreSQL":
             rows += propagation(url, name, trials, True, log)
         rows += flood(url, name, log)
