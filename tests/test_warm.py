@@ -420,3 +420,11 @@ def test_changes_by_the_cli_reach_a_verifier_process(make_service, db_url, tmp_p
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_change_through_the_same_service_is_seen_by_its_next_verify(make_service):
+    service = make_service("alice", warm=True)
+    issued = service.create_key("k", expires=None)
+    warmed(service, issued.secret)
+    service.revoke_key(issued.key.id)
+    assert service.verify(issued.secret).code == "REVOKED"  # no wait for its own watcher

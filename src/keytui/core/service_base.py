@@ -97,8 +97,12 @@ class ServiceBase:
         events: Iterable[tuple[str, str | None, dict[str, Any]]],
         at: datetime | None = None,
     ) -> None:
-        """Append events to the hash-chained audit log (the only way any event is written)."""
+        """Append events to the hash-chained audit log (the only way any event is written).
+
+        What they change is dropped from this service's verify memory at once (other services
+        hear it through the change signal), so a verify after a revoke here returns REVOKED."""
         at = at or self.now()
+        events = list(events)
         audit.append_events(
             session,
             [
@@ -112,6 +116,9 @@ class ServiceBase:
                 }
                 for action, key_id, details in events
             ],
+        )
+        self.verifier.forget(
+            changes.Change.from_events(((0, action, key_id) for action, key_id, _ in events), 0)
         )
 
     def _user(self, session: Session) -> User:

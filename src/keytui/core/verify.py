@@ -292,6 +292,11 @@ class Verifier:
                 for digest in self._by_key.pop(key_id, ()):
                     self._known.pop(digest, None)
 
+    def forget(self, change: changes.Change) -> None:
+        """Drop what a change made by this service names, before it commits (a read that
+        slips in before the commit is dropped again when the watcher hears the change)."""
+        self._on_change(change)
+
     @property
     def answering_from_memory(self) -> bool:
         """True while the warm path is on (the watcher is live and vouched for)."""
