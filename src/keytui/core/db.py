@@ -160,15 +160,29 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 def _install_postgres_hooks(engine: Engine) -> None:
     """A timestamptz that Python cannot hold ('infinity', a year past 9999: only a hand-made
     change writes one) reads as clock.DAMAGED_TIME instead of failing the whole query."""
+    import psycopg
     from psycopg import DataError
-    from psycopg.types.datetime import TimestamptzLoader
+    from psycopg.abc import AdaptContext
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
 
     from .clock import DAMAGED_TIME
 
-    class DamageTolerantTimestamptzLoader(TimestamptzLoader):
+    # The driver's own loader (its C one when installed, which cannot be subclassed): the
+    # pure-Python one cost a 10,000-key revoke a tenth of a second on its 30,000 times.
+    oid = psycopg.postgres.types["timestamptz"].oid
+    found = psycopg.adapters.get_loader(oid, Format.TEXT)
+    assert found is not None
+    driver_loader = found
+
+    class DamageTolerantTimestamptzLoader(Loader):
+        def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+            super().__init__(oid, context)
+            self._load = driver_loader(oid, context).load
+
         def load(self, data: Any) -> Any:
             try:
-                return super().load(data)
+                return self._load(data)
             except DataError:
                 return DAMAGED_TIME
 
