@@ -116,6 +116,13 @@ def pressing(*keys: str, shows: type) -> Callable[..., Awaitable[None]]:
     return run
 
 
+async def too_small_shown(pilot) -> None:
+    """Below 80x24 the too-small screen covers the main one (which loads behind it)."""
+    from keytui.tui.screens.too_small import TooSmallScreen
+
+    await until(pilot, lambda: isinstance(pilot.app.screen, TooSmallScreen), "TooSmallScreen")
+
+
 NEW_NAME = "billing worker (prod)"
 
 
@@ -186,7 +193,7 @@ SCENES = (
     Scene("help", (120, 36), pressing("question_mark", shows=HelpScreen)),
     Scene("help_80x24_scrolled", (80, 24), pressing("question_mark", "pagedown", shows=HelpScreen)),
     Scene("settings_80x24", (80, 24), pressing("S", shows=SettingsScreen)),
-    Scene("too_small_60x20", (60, 20), loaded),
+    Scene("too_small_60x20", (60, 20), too_small_shown),
     Scene("read_only", (120, 36), loaded, read_only=True),
 )
 

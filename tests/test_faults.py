@@ -206,7 +206,7 @@ def test_database_in_a_missing_directory(tmp_path):
     blocker.write_text("a file where a directory should be")
     target = blocker / "sub" / "keytui.db"
     result = run_cli("keys", "list", "--db", str(target))
-    assert_one_clear_line(result, "cannot open database")
+    assert_one_clear_line(result, "no directory")
     assert blocker.read_text() == "a file where a directory should be"
     with pytest.raises(DatabaseError):
         open_database(target)
