@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markup import escape
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -19,6 +19,7 @@ from ..core.clock import Clock
 from ..core.errors import KeytuiError, is_sqlalchemy_error
 from ..core.first_window import FirstWindow
 from ..core.values import UserInfo, permits
+from .typed_keys import TypedKeys
 
 if TYPE_CHECKING:
     from ..core.service import KeyService
@@ -77,6 +78,11 @@ class KeytuiApp(App[None]):
         self.user_error: str | None = None
         if service is not None:
             self._opened.set()
+        # Keys reach the widgets in the order typed (see typed_keys.py); those typed before the
+        # app can run them (the service opening, the user not yet read) wait for it.
+        self.typed = TypedKeys(self, super().on_event)
+        self.typed.hold()
+        self._keys_waiting = True
 
     @property
     def service(self) -> KeyService:
@@ -165,6 +171,25 @@ class KeytuiApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 screen.user_confirmed(user)
+        self.keys_ready()
+
+    def keys_ready(self) -> None:
+        """The service is open, the user read and their keys shown (or the reason they are
+        not): the keys typed so far run now, in order."""
+        if self._keys_waiting and self.service_ready:
+            self._keys_waiting = False
+            self.typed.release()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self.typed.take(event)  # in order, one after the other (typed_keys.py)
+            return
+        await super().on_event(event)
+
+    async def _press_keys(self, keys: Iterable[str]) -> None:
+        """Pilot's way in (tests): its keys are dealt with before it looks at the screen."""
+        await super()._press_keys(keys)
+        await self.typed.drained()
 
     def now(self) -> datetime:
         return self.clock()
@@ -195,10 +220,28 @@ class KeytuiApp(App[None]):
         failed: Callable[[BaseException], Any] | None = None,
         group: str = "db",
         exclusive: bool = False,
+        hold_keys: bool = False,
     ) -> None:
         """Run ``call`` (service work) in a thread worker; hand its result to ``done`` on the
         event loop, or its error to ``failed`` (default: a one-line notification). A result
-        from a worker that was cancelled (superseded by a newer exclusive one) is dropped."""
+        from a worker that was cancelled (superseded by a newer exclusive one) is dropped.
+
+        ``hold_keys``: the keys typed meanwhile wait for what comes of it (the dialog it
+        prepares, or the screen after a save), so they go where they were meant to."""
+        if hold_keys:
+            self.typed.hold()
+
+            def released(handler: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+                def handle(value: Any) -> None:
+                    try:
+                        if handler is not None:
+                            handler(value)
+                    finally:
+                        self.typed.release()
+
+                return handle
+
+            done, failed = released(done), released(failed or self.report_error)
         self._db_worker(call, done, failed, group=group, exclusive=exclusive)
 
     def _db_worker(
@@ -226,6 +269,7 @@ class KeytuiApp(App[None]):
 
     def report_error(self, exc: BaseException) -> None:
         self.notify(escape(describe_error(exc)), severity="error", timeout=8)
+        self.keys_ready()  # had the start failed here, the keys typed meanwhile run anyway
 
     # -- command palette: our actions, and no screenshot while a secret may be on screen ------
 

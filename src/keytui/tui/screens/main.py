@@ -80,7 +80,6 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
         window, table = self.window, self.table
-        table.search_box = self.query_one("#search", Input)
         table.focus()
         table.fit_columns(self.size.width or self.app.size.width, window.sort, window.descending)
         self.call_after_refresh(self._mount_footer)
@@ -121,6 +120,7 @@ class MainScreen(Screen[None]):
             problem.display = True
             self.query_one(InfoLine).update("")
             self._paint_header()
+            self.app.keys_ready()
             return
         self._paint_header()
         self.update_footer()
@@ -173,6 +173,7 @@ class MainScreen(Screen[None]):
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
         self._paint_info()
         self.update_footer()
+        self.app.keys_ready()  # the keys typed at the start act on these rows
         if window.counts is None:
             self.refresh_counts()
         if result.total is None and result.query.search:
@@ -424,7 +425,7 @@ class MainScreen(Screen[None]):
 
         def go(confirmed: bool | None) -> None:
             if confirmed:
-                self.app.run_db(lambda: service.replace_key(key.id), self._issued)
+                self.app.run_db(lambda: service.replace_key(key.id), self._issued, hold_keys=True)
 
         self.app.push_screen(replace_question(key), go)
 
@@ -436,7 +437,7 @@ class MainScreen(Screen[None]):
         )
         if ids:
             service = self.app.service
-            self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke)
+            self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke, hold_keys=True)
 
     def _confirm_revoke(self, plan: RevokePlan) -> None:
         from .dialogs import nothing_to_revoke, revoke_question

@@ -170,7 +170,8 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
             )
 
         self.creating = True
-        self.app.run_db(create, self.dismiss, failed=self._failed)
+        # keys typed after ctrl+s go to the secret's dialog (c copies it), or back to the form
+        self.app.run_db(create, self.dismiss, failed=self._failed, hold_keys=True)
 
     def _failed(self, exc: BaseException) -> None:
         self.creating = False
