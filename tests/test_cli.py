@@ -327,6 +327,7 @@ def test_users_roles_and_settings(db):
     assert sorted((u["login"], u["role"]) for u in users) == sorted(
         [("bob", "developer"), (ME, "admin")]
     )
+    assert all(u["created_at"].endswith("Z") and "+00:00" not in u["created_at"] for u in users)
     invoke("users", "set-role", "bob", "viewer", "--db", db)
     assert "bob" in invoke("users", "list", "--db", db).stdout
     assert "last admin" in invoke("users", "set-role", ME, "viewer", "--db", db, code=1).stderr
@@ -487,3 +488,27 @@ def test_a_revoke_of_many_unknown_ids_says_so_in_one_line(db):
     assert result.stderr.splitlines() == [
         "keytui: skipped 3: '' (not found), 0 (not found), 00 (not found)"
     ]
+
+
+def test_the_service_is_closed_with_the_command(db):
+    """The command's service closes with its context (click's call_on_close): the use that
+    verify counted in memory is written before the command returns."""
+    service = service_on(db)
+    issued = service.create_key("counted")
+    invoke("verify", "--db", db, stdin=issued.secret + "\n")
+    assert service.get_key(issued.key.id).use_count == 1
+    service.close()
+
+
+def test_create_defaults_to_90_days_or_the_maximum(db):
+    """The CLI's default expiry is the service's key_defaults(), as the app's form."""
+    from datetime import datetime, timedelta
+
+    def lifetime() -> timedelta:
+        key = json.loads(invoke("keys", "create", "--name", "d", "--json", "--db", db).stdout)
+        created, expires = (datetime.fromisoformat(key[f]) for f in ("created_at", "expires_at"))
+        return expires - created
+
+    assert lifetime() == timedelta(days=90)
+    invoke("settings", "set", "--max-expiry-days", "30", "--db", db)
+    assert lifetime() == timedelta(days=30)

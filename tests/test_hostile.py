@@ -20,6 +20,7 @@ from sqlalchemy import event, func, insert, select
 from keytui import cli
 from keytui.core import keyformat
 from keytui.core import service as service_module
+from keytui.core import verify as verify_module
 from keytui.core.errors import InvalidInput, KeytuiError
 from keytui.core.identity import current_login
 from keytui.core.models import Event, Key
@@ -313,9 +314,9 @@ def test_cli_under_arbitrary_arguments(sqlite_url, command, args):
 def test_garbage_secret_flood_costs_no_argon2_and_no_statement(admin, monkeypatch):
     real = admin.create_key("real")
     argon2_calls = []
-    original = service_module.verify_secret
+    original = verify_module.verify_secret
     monkeypatch.setattr(
-        service_module, "verify_secret", lambda *a, **k: argon2_calls.append(1) or original(*a, **k)
+        verify_module, "verify_secret", lambda *a, **k: argon2_calls.append(1) or original(*a, **k)
     )
     body = real.secret[: -keyformat.CHECKSUM_LENGTH]
     garbage = [

@@ -16,7 +16,7 @@ from keytui.core.errors import (
     UnknownUser,
 )
 from keytui.core.models import Event, Key, KeyRole, Settings, User
-from keytui.core.service import IssuedKey, KeyInfo, KeyQuery
+from keytui.core.service import IssuedKey, KeyDefaults, KeyInfo, KeyQuery, SkipReason
 
 from .conftest import NOW
 
@@ -221,6 +221,7 @@ def test_bulk_revoke_of_a_mixed_set(team, clock):
         "zzzzzzzzzz": "not found",
     }
     assert plan.skipped == result.skipped
+    assert {s.id: s.why for s in result.skipped}[a1.id] is SkipReason.NOT_YOURS
     assert [alice.get_key(k).status for k in (b1.id, b2.id, a1.id, b_expiring.id)] == [
         "revoked",
         "revoked",
@@ -480,3 +481,23 @@ def test_counts(listed):
     alice, _ = listed
     counts = alice.counts()
     assert (counts.active, counts.expired, counts.revoked, counts.total) == (4, 1, 2, 7)
+
+
+def test_key_defaults_are_90_days_or_the_maximum_and_read_only(admin):
+    """One rule for a new key's defaults, which the app's form and the CLI both take."""
+    assert admin.key_defaults() == KeyDefaults("read-only", 90)
+    assert admin.key_defaults().expires == "90d"
+    admin.update_settings(max_expiry_days=30)
+    assert admin.key_defaults().expires_days == 30
+    admin.update_settings(max_expiry_days=365)
+    assert admin.key_defaults().expires_days == 90
+    admin.remove_role("read-only")
+    admin.add_role("a-first")
+    assert admin.key_defaults().role == "a-first" == admin.create_key("k").key.role
+
+
+def test_creating_keys_for_others_is_an_admin_permission(make_service):
+    alice, bob = make_service("alice"), make_service("bob")
+    alice.add_user("bob", "developer")
+    assert alice.permits("create_for_others") and not bob.permits("create_for_others")
+    assert bob.permits("create") and not bob.permits("settings")

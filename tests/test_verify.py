@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-import keytui.core.service as service_module
+import keytui.core.verify as verify_module
 from keytui.core import keyformat
-from keytui.core.hashing import make_hasher
+from keytui.core.hashing import DEFAULT_HASHER, make_hasher
 from keytui.core.models import Key
 
 from .conftest import FAST_HASHER, NOW, altered
@@ -36,13 +36,13 @@ def sql_log(service) -> Iterator[list[str]]:
 def argon2_calls(monkeypatch) -> list[str]:
     """Counts the argon2 verifications the service runs."""
     calls: list[str] = []
-    real = service_module.verify_secret
+    real = verify_module.verify_secret
 
-    def counting(stored_hash, secret, hasher=service_module.DEFAULT_HASHER):
+    def counting(stored_hash, secret, hasher=DEFAULT_HASHER):
         calls.append(stored_hash)
         return real(stored_hash, secret, hasher)
 
-    monkeypatch.setattr(service_module, "verify_secret", counting)
+    monkeypatch.setattr(verify_module, "verify_secret", counting)
     return calls
 
 
@@ -280,3 +280,25 @@ def test_an_ipv4_mapped_caller_matches_its_ipv4_network(admin):
     issued = admin.create_key("mapped", allowed_hosts=["10.0.0.0/8"])
     assert admin.verify(issued.secret, host="::ffff:10.1.2.3").code == "VALID"
     assert admin.verify(issued.secret, host="::ffff:192.168.1.1").code == "HOST_NOT_ALLOWED"
+
+
+def test_allowed_hosts_are_parsed_once_per_key(admin, monkeypatch):
+    """The host rules of a key are parsed on its first verify, not on every one."""
+    issued = admin.create_key("parsed once", allowed_hosts=["10.0.0.0/8", "*.example.com"])
+    parsed: list[object] = []
+    real = verify_module.AllowedHosts.parse.__func__
+
+    def counting(cls, allowed):
+        parsed.append(allowed)
+        return real(cls, allowed)
+
+    monkeypatch.setattr(verify_module.AllowedHosts, "parse", classmethod(counting))
+    for host in ("10.1.2.3", "a.example.com", "192.168.0.1", "10.9.9.9"):
+        admin.verify(issued.secret, host=host)
+    assert len(parsed) == 1
+
+
+def test_codes_are_typed_and_print_as_before(admin):
+    result = admin.verify("garbage")
+    assert result.code is verify_module.VerifyCode.MALFORMED
+    assert result.to_json()["code"] == "MALFORMED" and f"{result.code}" == "MALFORMED"

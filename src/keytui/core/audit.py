@@ -21,12 +21,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
+from .changes import notify
 from .models import Event
+
+EVENTS = cast(Table, Event.__table__)  # the table, for Core inserts
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock key for "appending to the event chain" (b"keytuiev" as a signed int64).
@@ -68,7 +71,7 @@ def _link(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode("ascii")).hexdigest()
 
 
-def chain_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+def chain_hash(prev_hash: str, event: Mapping[Any, Any]) -> str:
     return _link(prev_hash, canonical(*(event[name] for name in HASHED_FIELDS)))
 
 
@@ -109,7 +112,8 @@ def append_events(session: Session, events: Iterable[Mapping[str, Any]]) -> int:
         row["prev_hash"] = previous
         row["hash"] = previous = _link(previous, body)
     for start in range(0, len(rows), 1000):
-        session.execute(insert(Event.__table__), rows[start : start + 1000])  # Core: faster
+        session.execute(insert(EVENTS), rows[start : start + 1000])  # Core: faster
+    notify(session)  # every change writes events: the change signal rides on them
     return len(rows)
 
 

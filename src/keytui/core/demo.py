@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import keyformat
 from .audit import append_events, details_json
 from .hashing import hash_secret
 from .models import Key, KeyRole, User
+from .search import padded
 from .service import KeyService
 
 OWNERS = {
@@ -77,7 +80,7 @@ HOSTS = (
 # What migration 0003's insert trigger adds to the SQLite search index, for many rows at once.
 _INDEX_NEW_ROWS = (
     "INSERT INTO keys_search(rowid, name, key_id, owner) SELECT pk, "
-    "name || char(1, 1), key_id || char(1, 1), owner || char(1, 1) "
+    f"{padded('name')}, {padded('key_id')}, {padded('owner')} "
     "FROM keys WHERE pk > ?"
 )
 _COLUMNS = (
@@ -108,7 +111,7 @@ def _demo_rows(
     revokers: list[str],
     stamp: Callable[[datetime], object],
     taken: set[str],
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """``count`` demo keys as tuples in ``_COLUMNS`` order, oldest first (so pk order is age
     order), each time as ``stamp`` gives it for the driver, no ID among ``taken``. Choices are
     drawn a column at a time: a million rows in seconds."""
@@ -181,7 +184,7 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
-def _insert_keys(session, rows: list[tuple]) -> None:
+def _insert_keys(session: Session, rows: list[tuple[Any, ...]]) -> None:
     """Insert many keys in this transaction through the driver's executemany: SQLAlchemy's
     per-row processing would cost more than the insert.
 
@@ -206,7 +209,7 @@ def _insert_keys(session, rows: list[tuple]) -> None:
         "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'keys_search_insert'"
     ).scalar()
     after, present = run("SELECT coalesce(max(pk), 0), count(*) FROM keys").one()
-    indexes = []
+    indexes: Sequence[Any] = ()
     if len(rows) > present:
         indexes = run(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' "

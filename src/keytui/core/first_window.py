@@ -91,7 +91,7 @@ def read_first_window(
             keys.append(key_info(SimpleNamespace(**values), now))
         return FirstWindow(
             path,
-            UserInfo(user[0], user[1], _time(user[2])),
+            UserInfo(user[0], user[1], sqlite_time(user[2])),
             KeyPage(tuple(keys), 0, len(rows) > limit),
         )
     except (sqlite3.Error, ValueError, TypeError):  # anything odd: the service will say

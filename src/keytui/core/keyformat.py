@@ -1,7 +1,8 @@
 """The secret's format: ``kt_<id>_<random><checksum>``.
 
 * ``kt_`` lets secret scanners match a keytui key.
-* ``<id>`` is the key's public ID (10 characters of ``[0-9a-z]``), so an admin can find a leaked key.
+* ``<id>`` is the key's public ID (10 characters of ``[0-9a-z]``), so an admin can find a
+  leaked key.
 * ``<random>`` is 32 base62 characters from :mod:`secrets` (about 190 bits).
 * ``<checksum>`` is the CRC32 of everything before it, in 6 base62 characters (as GitHub's
   tokens carry), so a typo is rejected before any database work.

@@ -20,7 +20,8 @@ def default_path() -> Path:
 
 
 def resolve_url(target: str | os.PathLike[str] | None) -> str:
-    """``--db`` takes a path or a URL; nothing given means $KEYTUI_DATABASE_URL, else the default."""
+    """``--db`` takes a path or a URL; nothing given means $KEYTUI_DATABASE_URL, else the
+    default."""
     if target is None or str(target) == "":
         target = os.environ.get(ENV_VAR) or default_path()
     target = str(target)

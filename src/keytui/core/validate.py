@@ -163,7 +163,8 @@ def expiry(value: str | date | datetime | None, now: datetime) -> datetime | Non
             day = date.fromisoformat(text)
         except ValueError:
             raise InvalidInput(
-                f"{shown(value)} is not an expiry; use YYYY-MM-DD, a number of days like 90d, or never"
+                f"{shown(value)} is not an expiry; "
+                "use YYYY-MM-DD, a number of days like 90d, or never"
             ) from None
         if len(text) != 10:
             raise InvalidInput(f"{shown(value)} is not an expiry; write the date as YYYY-MM-DD")

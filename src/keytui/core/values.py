@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 
 Status = Literal["active", "expired", "revoked"]
@@ -26,9 +27,13 @@ SORTABLE = (
     "status",
 )
 KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
-ADMIN_ACTIONS = ("settings", "users", "roles")
+# Admins only: open or change settings, manage users and key roles, and pick another user as a
+# new key's owner ("create_for_others": what the faces ask before offering an owner field).
+ADMIN_ACTIONS = ("settings", "users", "roles", "create_for_others")
 UNSET: Any = object()
-DEFAULT_EXPIRY: Any = object()  # "the installation's maximum expiry, or never"
+DEFAULT_EXPIRY: Any = object()  # create_key's own default: "the installation's maximum, or never"
+DEFAULT_EXPIRY_DAYS = 90  # what the faces offer a new key: 90 days, or the maximum when shorter
+DEFAULT_KEY_ROLE = "read-only"
 # Every action an event can record (a test drives each through the service and checks it).
 EVENT_ACTIONS = (
     "key.create",
@@ -45,6 +50,34 @@ EVENT_ACTIONS = (
     "role.remove",
     "demo.seed",
 )
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A UTC time as ISO 8601 with ``Z`` (``2026-11-22T09:30:00Z``): every time in JSON."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class VerifyCode(StrEnum):
+    """Why a secret was accepted or rejected (the values are what JSON and the CLI print)."""
+
+    VALID = "VALID"
+    MALFORMED = "MALFORMED"
+    NOT_FOUND = "NOT_FOUND"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    DISABLED = "DISABLED"
+    HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
+    MISSING = "MISSING"  # no key was sent at all (an HTTP face's answer; verify() never says it)
+
+
+class SkipReason(StrEnum):
+    """Why a key asked for in a bulk revoke was left alone."""
+
+    NOT_FOUND = "not found"
+    ALREADY_REVOKED = "already revoked"
+    EXPIRED = "expired"
+    NOT_YOURS = "not yours"  # a developer's, on someone else's key
+    NOT_PERMITTED = "not permitted"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,9 +102,6 @@ class KeyInfo:
     allowed_hosts: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat().replace("+00:00", "Z") if value else None
-
         return {
             "id": self.id,
             "name": self.name,
@@ -79,12 +109,12 @@ class KeyInfo:
             "owner": self.owner,
             "role": self.role,
             "status": self.status,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "expires_at": iso(self.expires_at),
-            "revoked_at": iso(self.revoked_at),
+            "created_at": iso_utc(self.created_at),
+            "updated_at": iso_utc(self.updated_at),
+            "expires_at": iso_utc(self.expires_at),
+            "revoked_at": iso_utc(self.revoked_at),
             "revoked_by": self.revoked_by,
-            "last_used_at": iso(self.last_used_at),
+            "last_used_at": iso_utc(self.last_used_at),
             "use_count": self.use_count,
             "allowed_hosts": list(self.allowed_hosts),
         }
@@ -129,7 +159,15 @@ class KeyPage:
 @dataclass(frozen=True)
 class Skipped:
     id: str
-    reason: str
+    why: SkipReason
+    owner: str | None = None  # the key's owner, for NOT_YOURS
+
+    @property
+    def reason(self) -> str:
+        """The reason in words, as the faces show it."""
+        if self.why is SkipReason.NOT_YOURS:
+            return f"{self.why.value} (owner {self.owner})"
+        return self.why.value
 
 
 @dataclass(frozen=True)
@@ -145,6 +183,38 @@ class UserInfo:
     login: str
     role: str
     created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"login": self.login, "role": self.role, "created_at": iso_utc(self.created_at)}
+
+
+@dataclass(frozen=True)
+class KeyDefaults:
+    """What a new key gets unless its creator picks otherwise, in every face."""
+
+    role: str | None  # None: the installation has no key roles
+    expires_days: int
+
+    @property
+    def expires(self) -> str:
+        """As create_key's ``expires`` takes it (``"90d"``)."""
+        return f"{self.expires_days}d"
+
+
+def default_expiry_days(max_expiry_days: int | None) -> int:
+    """90 days (as GitHub and GitLab suggest a finite lifetime for a new token), or the
+    installation's maximum expiry when that is shorter."""
+    if max_expiry_days is None:
+        return DEFAULT_EXPIRY_DAYS
+    return min(DEFAULT_EXPIRY_DAYS, max_expiry_days)
+
+
+def default_role(roles: list[str]) -> str | None:
+    """``read-only`` when the installation has it, else its first role (``roles`` in the
+    database's order by name)."""
+    if DEFAULT_KEY_ROLE in roles:
+        return DEFAULT_KEY_ROLE
+    return roles[0] if roles else None
 
 
 @dataclass(frozen=True)
@@ -174,7 +244,7 @@ class EventInfo:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso_utc(self.at),
             "actor": self.actor,
             "action": self.action,
             "key_id": self.key_id,
@@ -186,10 +256,11 @@ class EventInfo:
 @dataclass(frozen=True)
 class VerifyResult:
     valid: bool
-    code: str  # VALID MALFORMED NOT_FOUND REVOKED EXPIRED DISABLED HOST_NOT_ALLOWED
+    code: VerifyCode
     key_id: str | None = None
     owner: str | None = None
     role: str | None = None
+    expires_at: datetime | None = None  # the key's, when its ID was found
 
     def to_json(self) -> dict[str, Any]:
         return {

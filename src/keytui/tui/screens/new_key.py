@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from ...core.values import IssuedKey, SettingsInfo, UserInfo
+from ...core.values import IssuedKey, KeyDefaults, SettingsInfo, UserInfo
 from ..app import KeytuiApp, describe_error
 from ..widgets.field_error import FieldError
 
@@ -96,13 +96,18 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         self.query_one("#name", Input).focus()
         service = self.app.service
 
-        def fetch() -> tuple[list[UserInfo], list[str], SettingsInfo]:
-            return service.list_users(), service.list_roles(), service.get_settings()
+        def fetch() -> tuple[list[UserInfo], list[str], SettingsInfo, KeyDefaults]:
+            return (
+                service.list_users(),
+                service.list_roles(),
+                service.get_settings(),
+                service.key_defaults(),
+            )
 
         self.app.run_db(fetch, self._fill)
 
-    def _fill(self, loaded: tuple[list[UserInfo], list[str], SettingsInfo]) -> None:
-        users, roles, settings = loaded
+    def _fill(self, loaded: tuple[list[UserInfo], list[str], SettingsInfo, KeyDefaults]) -> None:
+        users, roles, settings, defaults = loaded
         me = self.app.actor
         owner = self.query_one("#owner", Select)
         if self.app.role == "admin":
@@ -114,12 +119,12 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         role = self.query_one("#role", Select)
         role.set_options([(r, r) for r in roles])
         if roles:
-            role.value = "read-only" if "read-only" in roles else roles[0]
+            role.value = defaults.role if defaults.role in roles else roles[0]
         expires = self.query_one("#expires", Select)
         options = expiry_options(settings.max_expiry_days)
         expires.set_options(options)
         values = [v for _, v in options]
-        expires.value = "90d" if "90d" in values else values[0]
+        expires.value = defaults.expires if defaults.expires in values else values[0]
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "expires":

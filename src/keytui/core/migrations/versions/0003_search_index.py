@@ -2,10 +2,10 @@
 
 SQLite: a contentless FTS5 table ``keys_search`` (rowid = keys.pk) with the trigram tokenizer,
 kept in step by triggers, back-filled here. Every value is indexed with two ``\\x01`` characters
-after it (a character no name, ID or login can hold), so that every occurrence of a 1- or
-2-character term starts some indexed trigram: the service finds short terms through the index's
-vocabulary instead of a full scan. The index only narrows the candidates: the service still
-applies the LIKE condition, so results stay exactly LIKE's.
+after it (``keytui.core.search.SEARCH_PAD``: a character no name, ID or login can hold), so that
+every occurrence of a 1- or 2-character term starts some indexed trigram: the service finds
+short terms through the index's vocabulary instead of a full scan. The index only narrows the
+candidates: the service still applies the LIKE condition, so results stay exactly LIKE's.
 
 Both: an index on (expires_at, revoked_at), so the status counts read no table rows.
 
@@ -19,16 +19,17 @@ Revises: 0002
 
 from alembic import op
 
+from keytui.core.search import padded
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-PAD = "char(1, 1)"  # keep in step with keytui.core.service.SEARCH_PAD
-
 
 def _values(row: str) -> str:
-    return f"{row}.name || {PAD}, {row}.key_id || {PAD}, {row}.owner || {PAD}"
+    """A row's name, ID and owner as the index holds them (padded: see core/search.py)."""
+    return f"{padded(row + '.name')}, {padded(row + '.key_id')}, {padded(row + '.owner')}"
 
 
 def upgrade() -> None:

@@ -1,0 +1,5 @@
+"""``python -m keytui.cli`` (the benchmark runs keytui this way)."""
+
+from . import main
+
+main()

@@ -1,0 +1,292 @@
+"""``keytui keys``: generate, list, show, rename, replace, revoke and delete keys."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING
+
+import click
+
+from ..core.values import (
+    SORTABLE,
+    STATUSES,
+    IssuedKey,
+    KeyInfo,
+    KeyQuery,
+    Skipped,
+    Status,
+)
+from .common import (
+    KeytuiGroup,
+    confirm,
+    day,
+    db_option,
+    emit_json,
+    fit,
+    json_option,
+    pass_service,
+    safe,
+    when,
+)
+
+if TYPE_CHECKING:
+    from ..core.service import KeyService
+
+
+@click.group(cls=KeytuiGroup)
+def keys() -> None:
+    """Generate, list, show, rename, replace, revoke and delete keys."""
+
+
+KEY_COLUMNS = (
+    ("ID", 10),
+    ("NAME", 28),
+    ("OWNER", 12),
+    ("ROLE", 12),
+    ("STATUS", 8),
+    ("EXPIRES", 10),
+    ("LAST USED", 16),
+)
+
+
+def key_row(key: KeyInfo) -> str:
+    cells = (
+        key.id,
+        key.name,
+        key.owner,
+        key.role,
+        key.status,
+        day(key.expires_at),
+        when(key.last_used_at),
+    )
+    return "  ".join(
+        fit(cell, width).ljust(width) for cell, (_, width) in zip(cells, KEY_COLUMNS, strict=True)
+    ).rstrip()
+
+
+def describe(key: KeyInfo) -> str:
+    rows = [
+        ("ID", key.id),
+        ("Name", key.name),
+        ("Description", key.description or "-"),
+        ("Owner", key.owner),
+        ("Role", key.role),
+        ("Status", key.status),
+        ("Created", when(key.created_at)),
+        ("Updated", when(key.updated_at)),
+        ("Expires", when(key.expires_at, empty="never")),
+        ("Revoked", f"{when(key.revoked_at)} by {key.revoked_by}" if key.revoked_at else "-"),
+        ("Last used", when(key.last_used_at, empty="never")),
+        ("Uses", key.use_count),
+        ("Allowed hosts", ", ".join(key.allowed_hosts) or "any"),
+    ]
+    return "\n".join(f"{label + ':':<15}{safe(value)}" for label, value in rows)
+
+
+@keys.command("list")
+@db_option
+@click.option("--search", default="", help="Match name, ID or owner.")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--owner", metavar="LOGIN")
+@click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORTABLE))
+@click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many keys.")
+@json_option
+@pass_service
+def keys_list(
+    service: KeyService,
+    search: str,
+    status: Status | None,
+    owner: str | None,
+    sort: str,
+    asc: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List keys, newest first, fetched page by page."""
+    query = KeyQuery(search=search, status=status, owner=owner, sort=sort, descending=not asc)
+    found: Iterable[KeyInfo] = service.iter_keys(query, page_size=min(limit or 500, 500))
+    if limit:
+        found = islice(found, limit)
+    if as_json:
+        click.echo("[", nl=False)
+        for index, key in enumerate(found):
+            click.echo(("," if index else "") + "\n  " + json.dumps(key.to_json()), nl=False)
+        click.echo("\n]")
+        return
+    header = "  ".join(title.ljust(width) for title, width in KEY_COLUMNS).rstrip()
+    count = 0
+    for key in found:
+        if not count:
+            click.echo(header)
+        click.echo(key_row(key))
+        count += 1
+    if not count:
+        click.echo("no keys match", err=True)
+
+
+@keys.command("create")
+@db_option
+@click.option("--name", required=True, help="1-100 printable characters.")
+@click.option("--description", default="")
+@click.option("--owner", metavar="LOGIN", help="Admins may create keys for others.")
+@click.option("--role", metavar="ROLE", help="A key role (see: keytui roles list).")
+@click.option(
+    "--expires",
+    metavar="YYYY-MM-DD|Nd|never",
+    help="Default: 90 days, or the installation's maximum expiry when that is shorter.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Host name, IP or CIDR; repeat for more. None means any host.",
+)
+@json_option
+@pass_service
+def keys_create(
+    service: KeyService,
+    name: str,
+    description: str,
+    owner: str | None,
+    role: str | None,
+    expires: str | None,
+    allowed_hosts: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create a key. Its secret is printed once, alone on stdout."""
+    issued = service.create_key(
+        name,
+        description=description,
+        owner=owner,
+        role=role,
+        expires=service.key_defaults().expires if expires is None else expires,
+        allowed_hosts=allowed_hosts,
+    )
+    print_issued(issued, "Created", as_json)
+
+
+def print_issued(issued: IssuedKey, verb: str, as_json: bool) -> None:
+    key = issued.key
+    if as_json:
+        emit_json({**key.to_json(), "secret": issued.secret})
+        return
+    click.echo(
+        f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
+        f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
+        "once; store it now:",
+        err=True,
+    )
+    click.echo(issued.secret)
+
+
+@keys.command("show")
+@db_option
+@click.argument("key_id")
+@json_option
+@pass_service
+def keys_show(service: KeyService, key_id: str, as_json: bool) -> None:
+    """Every field of one key."""
+    key = service.get_key(key_id)
+    if as_json:
+        emit_json(key.to_json())
+    else:
+        click.echo(describe(key))
+
+
+@keys.command("rename")
+@db_option
+@click.argument("key_id")
+@click.argument("name")
+@click.option("--description", help="Also set the description.")
+@json_option
+@pass_service
+def keys_rename(
+    service: KeyService, key_id: str, name: str, description: str | None, as_json: bool
+) -> None:
+    """Give a key a new name (and description)."""
+    key = service.rename_key(key_id, name, description)
+    if as_json:
+        emit_json(key.to_json())
+    else:
+        click.echo(f"Renamed key {key.id} to {safe(key.name)!r}.")
+
+
+@keys.command("replace")
+@db_option
+@click.argument("key_id")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@json_option
+@pass_service
+def keys_replace(service: KeyService, key_id: str, yes: bool, as_json: bool) -> None:
+    """Issue a new secret for a key; the old secret stops working at once."""
+    key = service.get_key(key_id)
+    confirm(
+        "replace",
+        yes,
+        f"Replacing key {key.id} {safe(key.name)!r} takes effect at once: "
+        "apps using the old secret will fail.",
+    )
+    print_issued(service.replace_key(key.id), "Replaced", as_json)
+
+
+@keys.command("revoke")
+@db_option
+@click.argument("key_ids", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@json_option
+@pass_service
+def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Revoke keys, irreversibly. Keys that are not active are skipped and reported."""
+    if not yes:
+        plan = service.plan_revoke(key_ids)
+        lines = [f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked:"]
+        lines += [f"  {key.id}  {safe(key.name)}" for key in plan.revoke]
+        lines += [f"  skip {s.id}: {safe(s.reason)}" for s in plan.skipped]
+        if not plan.revoke:
+            report_skipped(plan.skipped)
+            sys.exit(1)
+        confirm(f"revoke {len(plan.revoke)} key(s)", yes, "\n".join(lines))
+    result = service.revoke_keys(key_ids)
+    if as_json:
+        emit_json(
+            {
+                "revoked": [key.to_json() for key in result.revoke],
+                "skipped": [{"id": s.id, "reason": s.reason} for s in result.skipped],
+            }
+        )
+    else:
+        for key in result.revoke:
+            click.echo(f"Revoked key {key.id} {safe(key.name)!r}.")
+        report_skipped(result.skipped)
+    if result.skipped:
+        sys.exit(1)
+
+
+def report_skipped(skipped: Sequence[Skipped]) -> None:
+    """One line, however many were skipped: each ID with its reason."""
+    if skipped:
+        items = ", ".join(f"{safe(item.id) or repr('')} ({safe(item.reason)})" for item in skipped)
+        click.echo(f"keytui: skipped {len(skipped)}: {items}", err=True)
+
+
+@keys.command("delete")
+@db_option
+@click.argument("key_ids", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@pass_service
+def keys_delete(service: KeyService, key_ids: tuple[str, ...], yes: bool) -> None:
+    """Remove keys entirely (all or none). Their events stay in the log."""
+    found = [service.get_key(key_id) for key_id in key_ids]
+    confirm(
+        f"delete {len(found)} key(s)",
+        yes,
+        "Deleting removes these keys entirely:\n"
+        + "\n".join(f"  {key.id}  {safe(key.name)}" for key in found),
+    )
+    for key in service.delete_keys([key.id for key in found]):
+        click.echo(f"Deleted key {key.id} {safe(key.name)!r}.")

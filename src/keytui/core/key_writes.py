@@ -1,0 +1,327 @@
+"""Creating, replacing, renaming, revoking and deleting keys: KeyService's writes to keys (a
+mixin; each checks its rule and writes its event in the same transaction)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import keyformat, validate
+from .errors import DatabaseError, InvalidInput, LimitReached, NotActive, NotFound
+from .hashing import hash_secret
+from .models import Key, KeyRole, User
+from .search import UNREVOKED, status_filter
+from .service_base import ServiceBase
+from .validate import shown
+from .values import (
+    DEFAULT_EXPIRY,
+    IssuedKey,
+    KeyInfo,
+    RevokePlan,
+    Skipped,
+    SkipReason,
+    default_role,
+    iso_utc,
+    key_info,
+    permits,
+    status_of,
+)
+
+# What a KeyInfo is made of (the hash is never needed to describe a key).
+_INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash")]
+
+
+class KeyWritesMixin(ServiceBase):
+    """create, replace, rename, revoke and delete keys, for KeyService."""
+
+    # -- changing keys -------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        owner: str | None = None,
+        role: str | None = None,
+        expires: str | datetime | None = DEFAULT_EXPIRY,
+        allowed_hosts: Sequence[str] = (),
+    ) -> IssuedKey:
+        """A new key; its secret is in the result and nowhere else, ever.
+
+        ``expires``: ``None``/``"never"``, ``"90d"``, ``"YYYY-MM-DD"`` or a datetime; left out,
+        the installation's maximum expiry (or never, when there is none).
+        """
+        now = self.now()
+        with validate.field("name"):
+            name = validate.name(name)
+        with validate.field("description"):
+            description = validate.description(description)
+        with validate.field("owner"):
+            owner = validate.login(owner) if owner else self.actor
+        with validate.field("expires"):
+            expires_at = None if expires is DEFAULT_EXPIRY else validate.expiry(expires, now)
+        with validate.field("allowed_hosts"):
+            hosts = validate.hosts(list(allowed_hosts))
+        with validate.field("role"):
+            role = validate.key_role(role) if role else None
+        for _attempt in range(5):
+            key_id = keyformat.new_key_id()
+            secret = keyformat.new_secret(key_id)
+            secret_hash = hash_secret(secret, self.hasher)  # outside the write lock: ~20 ms
+            try:
+                with self.db.write() as session:
+                    self._require(session, "create", owner)
+                    settings = self._settings(session)
+                    if not settings.keys_enabled:
+                        raise LimitReached(
+                            "API keys are disabled in this installation; an admin "
+                            "can enable them with: keytui settings set --enable"
+                        )
+                    owner_row = session.scalars(
+                        select(User).where(User.login == owner).with_for_update()
+                    ).first()
+                    if owner_row is None:
+                        raise NotFound(
+                            f"no user {owner!r}; an admin can add them with: "
+                            f"keytui users add {owner} --role developer",
+                            "owner",
+                        )
+                    role = role or self._default_role(session)
+                    if session.get(KeyRole, role) is None:
+                        raise NotFound(f"no key role {shown(role)}; see: keytui roles list", "role")
+                    limit = settings.max_expiry_days
+                    if expires is DEFAULT_EXPIRY and limit is not None:
+                        expires_at = now + timedelta(days=limit)
+                    # Through the last day allowed, as an expiry date means (not a day more).
+                    latest = (now + timedelta(days=limit)).date() if limit is not None else None
+                    if latest is not None and (expires_at is None or expires_at.date() > latest):
+                        raise LimitReached(
+                            f"keys in this installation expire within {limit} days; "
+                            f"choose an expiry of {limit}d or sooner",
+                            "expires",
+                        )
+                    active = session.scalar(
+                        select(func.count())
+                        .select_from(Key)
+                        .where(Key.owner == owner, status_filter("active", now))
+                    )
+                    most = settings.max_keys_per_user
+                    if (active or 0) >= most:
+                        raise LimitReached(
+                            f"{owner} already has {active} active keys, the maximum per user "
+                            f"({most}); revoke one or ask an admin to raise it",
+                            "owner",
+                        )
+                    row = Key(
+                        key_id=key_id,
+                        name=name,
+                        description=description,
+                        owner=owner,
+                        role=role,
+                        secret_hash=secret_hash,
+                        created_at=now,
+                        updated_at=now,
+                        expires_at=expires_at,
+                        use_count=0,
+                        allowed_hosts=json.dumps(hosts),
+                    )
+                    session.add(row)
+                    session.flush()
+                    self._event(
+                        session,
+                        "key.create",
+                        key_id,
+                        name=name,
+                        owner=owner,
+                        role=role,
+                        expires_at=iso_utc(expires_at),
+                        allowed_hosts=hosts,
+                    )
+                    return IssuedKey(key_info(row, now), secret)
+            except IntegrityError:
+                continue  # the random ID was taken: draw another
+        raise DatabaseError("could not find a free key ID; try again")
+
+    def _default_role(self, session: Session) -> str:
+        role = default_role(list(session.scalars(select(KeyRole.name).order_by(KeyRole.name))))
+        if role is None:
+            raise NotFound(
+                "this installation has no key roles; an admin can add one with: "
+                "keytui roles add NAME"
+            )
+        return role
+
+    def replace_key(self, key_id: str) -> IssuedKey:
+        """A new secret for the same key ID; the old one fails on the very next verify."""
+        now = self.now()
+        with self.db.read() as session:
+            key_id = self._key(session, key_id).key_id
+        secret = keyformat.new_secret(key_id)
+        secret_hash = hash_secret(secret, self.hasher)
+        with self.db.write() as session:
+            row = self._key(session, key_id, lock=True)
+            self._require(session, "replace", row.owner)
+            status = status_of(row.revoked_at, row.expires_at, now)
+            if status != "active":
+                raise NotActive(f"key {key_id} is {status}; only active keys can be replaced")
+            row.secret_hash = secret_hash
+            row.updated_at = now
+            session.flush()
+            self._event(session, "key.replace", key_id, name=row.name)
+            return IssuedKey(key_info(row, now), secret)
+
+    def rename_key(
+        self, key_id: str, name: str | None = None, description: str | None = None
+    ) -> KeyInfo:
+        """Name and description are the only things that can change after creation."""
+        now = self.now()
+        with validate.field("name"):
+            new_name = validate.name(name) if name is not None else None
+        with validate.field("description"):
+            new_description = validate.description(description) if description is not None else None
+        with self.db.write() as session:
+            row = self._key(session, key_id, lock=True)
+            self._require(session, "rename", row.owner)
+            changes: dict[str, Any] = {}
+            if new_name is not None and new_name != row.name:
+                changes["name"] = [row.name, new_name]
+                row.name = new_name
+            if new_description is not None and new_description != row.description:
+                changes["description"] = [row.description, new_description]
+                row.description = new_description
+            if changes:
+                row.updated_at = now
+                session.flush()
+                self._event(session, "key.rename", row.key_id, **changes)
+            return key_info(row, now)
+
+    def _revoke_candidates(
+        self, session: Session, key_ids: Sequence[str], now: datetime
+    ) -> tuple[list[Any], list[Skipped]]:
+        """The rows of the keys among ``key_ids`` that may be revoked now, and the rest with
+        the reason. Plain rows: a 10,000-key revoke spent most of its time building objects."""
+        user = self._require(session, "revoke")
+        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
+        shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
+        rows = (
+            {
+                row.key_id: row
+                for row in session.execute(select(*_INFO_COLUMNS).where(Key.key_id.in_(shaped)))
+            }
+            if shaped
+            else {}
+        )
+        revocable: list[Any] = []
+        skipped: list[Skipped] = []
+        for key_id in wanted:
+            row = rows.get(key_id)
+            if row is None:
+                skipped.append(Skipped(key_id, SkipReason.NOT_FOUND))
+                continue
+            status = status_of(row.revoked_at, row.expires_at, now)
+            if status == "revoked":
+                skipped.append(Skipped(key_id, SkipReason.ALREADY_REVOKED))
+            elif status == "expired":
+                skipped.append(Skipped(key_id, SkipReason.EXPIRED))
+            elif not permits(user.role, user.login, "revoke", row.owner):
+                if user.role == "developer":
+                    skipped.append(Skipped(key_id, SkipReason.NOT_YOURS, row.owner))
+                else:
+                    skipped.append(Skipped(key_id, SkipReason.NOT_PERMITTED))
+            else:
+                revocable.append(row)
+        return revocable, skipped
+
+    def plan_revoke(self, key_ids: Sequence[str]) -> RevokePlan:
+        """What ``revoke_keys(key_ids)`` would do now, for a confirmation dialog."""
+        now = self.now()
+        with self.db.read() as session:
+            revocable, skipped = self._revoke_candidates(session, key_ids, now)
+        return RevokePlan(tuple(key_info(row, now) for row in revocable), tuple(skipped))
+
+    def revoke_keys(self, key_ids: Sequence[str]) -> RevokePlan:
+        """Revoke the active keys among ``key_ids`` in one transaction; report the rest."""
+        now = self.now()
+        with self.db.write() as session:
+            revocable, skipped = self._revoke_candidates(session, key_ids, now)
+            done: set[str] = set()
+            for chunk in range(0, len(revocable), 500):
+                ids = [row.key_id for row in revocable[chunk : chunk + 500]]
+                result = session.execute(
+                    update(Key)
+                    .where(Key.key_id.in_(ids), UNREVOKED)
+                    .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
+                    .returning(Key.key_id)
+                    .execution_options(synchronize_session=False)
+                )
+                done.update(result.scalars())
+            revoked = []
+            for row in revocable:
+                if row.key_id in done:
+                    revoked.append(row)
+                else:  # another admin revoked it between our read and our write
+                    skipped.append(Skipped(row.key_id, SkipReason.ALREADY_REVOKED))
+            self._events(
+                session, [("key.revoke", row.key_id, {"name": row.name}) for row in revoked], at=now
+            )
+        return RevokePlan(
+            tuple(
+                key_info(
+                    SimpleNamespace(
+                        **{
+                            **row._asdict(),
+                            "revoked_at": now,
+                            "revoked_by": self.actor,
+                            "updated_at": now,
+                        }
+                    ),
+                    now,
+                )
+                for row in revoked
+            ),
+            tuple(skipped),
+        )
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke one key, or say why not (not found, not permitted, not active)."""
+        plan = self.revoke_keys([key_id])
+        if plan.revoke:
+            return plan.revoke[0]
+        skipped = plan.skipped[0]
+        if skipped.why is SkipReason.NOT_FOUND:
+            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+        if skipped.why in (SkipReason.NOT_YOURS, SkipReason.NOT_PERMITTED):
+            with self.db.read() as session:
+                self._require(session, "revoke", self._key(session, key_id).owner)
+        state = "revoked" if skipped.why is SkipReason.ALREADY_REVOKED else skipped.why.value
+        raise NotActive(f"key {skipped.id} is {state}; only active keys can be revoked")
+
+    def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
+        """Remove keys entirely; all or none. Their events stay."""
+        now = self.now()
+        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids))
+        if not wanted:
+            raise InvalidInput("name at least one key to delete")
+        with self.db.write() as session:
+            rows = [self._key(session, key_id, lock=True) for key_id in wanted]
+            for row in rows:
+                self._require(session, "delete", row.owner)
+            deleted = tuple(key_info(row, now) for row in rows)
+            for row in rows:
+                session.delete(row)
+            self._events(
+                session,
+                [
+                    ("key.delete", row.key_id, {"name": row.name, "owner": row.owner})
+                    for row in rows
+                ],
+                at=now,
+            )
+            return deleted

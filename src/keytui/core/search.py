@@ -1,0 +1,234 @@
+"""Finding keys: the search, filter and order builders behind list_keys, count_keys and
+matching_ids.
+
+Search is a case-insensitive substring of name, ID or owner (LIKE's meaning, on every
+database). On SQLite the search index of migration 0003 (FTS5 trigrams, rowid = keys.pk, every
+value followed by :data:`SEARCH_PAD` twice) narrows the rows first, and LIKE then decides, so
+the index changes only the speed. A common term is cheaper without it: scanning newest-first
+stops after the first screenful. A sample of the newest keys tells the two apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from . import validate
+from .errors import InvalidInput
+from .models import Key
+from .validate import shown
+from .values import STATUSES, Status
+
+# The one definition of the search padding: the index (migration 0003's triggers, demo
+# seeding) stores every value followed by it twice; no name, ID or login can hold it.
+SEARCH_PAD = "\x01"
+SEARCH_PAD_SQL = f"char({ord(SEARCH_PAD)}, {ord(SEARCH_PAD)})"  # SEARCH_PAD twice, in SQLite
+
+
+def padded(expression: str) -> str:
+    """``expression`` as the search index holds it (SQL text for SQLite triggers and inserts)."""
+    return f"{expression} || {SEARCH_PAD_SQL}"
+
+
+SEARCH_TABLE = table("keys_search", column("rowid", Integer))
+_VOCAB = table("keys_search_vocab", column("term", String))
+_MATCH = literal_column("keys_search").op("MATCH")
+SAMPLE_ROWS = 2_000  # newest keys sampled to judge a term
+SAMPLE_COMMON = 20  # matches in the sample (1%) from which a term counts as common
+
+# "revoked_at IS NULL" where another condition should choose the index: SQLite's planner, with
+# no statistics, takes it for a selective equality and walks ix_keys_revoked_at (90% of a big
+# table: a 10,000-key revoke took 33 s on 1,000,000 keys). Wrapped, it is a plain filter.
+UNREVOKED = func.coalesce(Key.revoked_at, null()).is_(None)
+
+
+def fts_string(text: str) -> str:
+    """``text`` as one FTS5 string (a phrase): quotes doubled, nothing else special."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def like(term: str, sqlite: bool) -> ColumnElement[bool]:
+    if sqlite:  # SQLite's LIKE already ignores ASCII case, as its lower() does: skip lower()
+        return or_(
+            Key.name.contains(term, autoescape=True),
+            Key.key_id.contains(term, autoescape=True),
+            Key.owner.contains(term, autoescape=True),
+        )
+    # column ILIKE, as SQLAlchemy renders icontains there: what the pg_trgm indexes serve
+    return or_(
+        Key.name.icontains(term, autoescape=True),
+        Key.key_id.icontains(term, autoescape=True),
+        Key.owner.icontains(term, autoescape=True),
+    )
+
+
+def _folds(char: str) -> set[str]:
+    """The forms the index may hold ``char`` as: FTS5 folds case by Unicode's simple folding,
+    which Python has no function for; between them, these cover it (σ for ς, ß for ẞ...)."""
+    return {form for form in (char, char.lower(), char.casefold()) if len(form) == 1}
+
+
+def index_match(term: str) -> ColumnElement[Any] | None:
+    """``keys_search MATCH ...``: a superset of the keys whose name, ID or owner holds
+    ``term``, from the SQLite search index; None where the index cannot say."""
+    if SEARCH_PAD in term:
+        return None
+    if len(term) >= 3:
+        return _MATCH(literal(fts_string(term)))
+    # Every occurrence of a 1-2 character term starts an indexed trigram (the padding sees to
+    # that): the trigrams that start with it, from the vocabulary by range, OR-ed.
+    starts = [a + b for a in _folds(term[0]) for b in (_folds(term[1]) if term[1:] else {""})]
+    ranges = [
+        select(_VOCAB.c.term).where(_VOCAB.c.term >= start, _VOCAB.c.term < start + "\U0010ffff")
+        for start in sorted(starts)
+    ]
+    found = union_all(*ranges).subquery() if len(ranges) > 1 else ranges[0].subquery()
+    phrases = select(
+        func.group_concat(
+            literal('"') + func.replace(found.c.term, '"', '""') + literal('"'), " OR "
+        )
+    )
+    nothing = fts_string(SEARCH_PAD * 3)  # a trigram no row holds
+    return _MATCH(func.coalesce(phrases.scalar_subquery(), nothing))
+
+
+def status_expr(now: datetime) -> ColumnElement[str]:
+    return case(
+        (Key.revoked_at.is_not(None), "revoked"),
+        (and_(Key.expires_at.is_not(None), Key.expires_at <= now), "expired"),
+        else_="active",
+    )
+
+
+def status_filter(status: Status, now: datetime) -> ColumnElement[bool]:
+    if status == "revoked":
+        return Key.revoked_at.is_not(None)
+    if status == "expired":
+        return and_(Key.revoked_at.is_(None), Key.expires_at.is_not(None), Key.expires_at <= now)
+    return and_(Key.revoked_at.is_(None), or_(Key.expires_at.is_(None), Key.expires_at > now))
+
+
+def key_order(sort: str, descending: bool, now: datetime) -> list[Any]:
+    """ORDER BY for a sort column (one of values.SORTABLE); ties in primary-key order."""
+    by = status_expr(now) if sort == "status" else getattr(Key, sort)
+    order = [
+        by.desc() if descending else by.asc(),
+        Key.pk.desc() if descending else Key.pk.asc(),
+    ]
+    if sort in ("expires_at", "last_used_at"):  # the same NULL order on every database:
+        high = sort == "expires_at"  # never expires: after every date; never used: before
+        order[0] = order[0].nulls_first() if high == descending else order[0].nulls_last()
+    if sort == "created_at":  # creation order is primary-key order
+        order = [Key.pk.desc() if descending else Key.pk.asc()]
+    return order
+
+
+class KeySearch:
+    """The conditions for a search, status and owner filter, on one kind of database."""
+
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+
+    def common(self, term: str, session: Session) -> bool:
+        """Does ``term`` match 1% or more of the newest keys (a scan finds a page at once)?"""
+        sample = select(Key.pk).order_by(Key.pk.desc()).offset(SAMPLE_ROWS).limit(1)
+        hits = session.scalar(
+            select(func.count()).select_from(
+                select(Key.pk)
+                .where(
+                    Key.pk > func.coalesce(sample.scalar_subquery(), 0),
+                    like(term, self.sqlite),
+                )
+                .limit(SAMPLE_COMMON)
+                .subquery()
+            )
+        )
+        return (hits or 0) >= SAMPLE_COMMON
+
+    def search(self, term: str, session: Session | None) -> list[ColumnElement[Any]]:
+        """The conditions for a search term (see the module's docstring for the choice)."""
+        found = like(term, self.sqlite)
+        if not self.sqlite or session is None or self.common(term, session):
+            return [found]
+        match = index_match(term)
+        if match is None:
+            return [found]
+        return [Key.pk.in_(select(SEARCH_TABLE.c.rowid).where(match)), found]
+
+    def filters(
+        self,
+        search: str,
+        status: Status | None,
+        owner: str | None,
+        now: datetime,
+        session: Session | None = None,
+    ) -> list[ColumnElement[Any]]:
+        conditions: list[ColumnElement[Any]] = []
+        term = validate.term(search)
+        owner = validate.term(owner, "an owner filter")
+        if term:
+            conditions.extend(self.search(term, session))
+        if status:
+            if status not in STATUSES:
+                raise InvalidInput(
+                    f"{shown(status)} is not a status; choose active, expired or revoked"
+                )
+            conditions.append(status_filter(status, now))
+        if owner:
+            conditions.append(Key.owner == owner)
+        return conditions
+
+    def count(
+        self,
+        search: str,
+        status: Status | None,
+        owner: str | None,
+        now: datetime,
+        session: Session,
+        cap: int | None,
+    ) -> Select[int]:
+        """SELECT count(*) of the matching keys; with ``cap``, counting stops at ``cap + 1``."""
+        term = (search or "").strip()
+        match = index_match(term) if term and self.sqlite and cap is not None else None
+        if match is not None and len(term) < 2 and self.common(term, session):
+            match = None  # a common character: too many trigrams to OR; LIKE finds them
+        if cap is None:
+            return (
+                select(func.count())
+                .select_from(Key)
+                .where(*self.filters(search, status, owner, now, session))
+            )
+        if match is None:
+            return select(func.count()).select_from(
+                select(Key.pk)
+                .where(*self.filters(search, status, owner, now, session))
+                .limit(max(0, cap) + 1)
+                .subquery()
+            )
+        # the index streams its matches; LIKE and the filters check each; stop at cap
+        return select(func.count()).select_from(
+            select(Key.pk)
+            .join(SEARCH_TABLE, SEARCH_TABLE.c.rowid == Key.pk)
+            .where(match, *self.filters(search, status, owner, now))
+            .limit(max(0, cap) + 1)
+            .subquery()
+        )

@@ -1,0 +1,198 @@
+"""The plumbing every part of KeyService shares: the database, the acting user, the clock,
+events, permission checks, and the verifier (see verify.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Self
+
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from . import audit, changes, keyformat
+from .clock import Clock, system_clock
+from .db import Database, short_reason
+from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
+from .hashing import DEFAULT_HASHER
+from .identity import current_login
+from .models import Key, Settings, User
+from .search import KeySearch
+from .validate import shown
+from .values import VerifyResult, permits
+from .verify import Verifier
+
+
+class ServiceBase:
+    """The state and helpers of a KeyService; its operations live in the mixins on top."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        actor: str | None = None,
+        face: str = "api",
+        clock: Clock = system_clock,
+        hasher: PasswordHasher = DEFAULT_HASHER,
+        usage_flush_seconds: float = 30.0,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.db = database
+        self.actor = actor or current_login()
+        self.face = face
+        self.clock = clock
+        self.hasher = hasher
+        self._find = KeySearch(database.is_sqlite)
+        self.verifier = Verifier(
+            database,
+            now=self.now,
+            hasher=hasher,
+            write_events=self._events,
+            flush_seconds=usage_flush_seconds,
+            cache_size=cache_size,
+        )
+        self._usage = self.verifier.usage  # use counts, by key pk
+        self._failed = self.verifier.failed  # wrong secrets, by key ID
+        self._watchers: list[changes.ChangeWatcher] = []
+
+    def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+        self.flush_usage()
+        self.db.dispose()
+
+    def watch(self, on_change: Callable[[changes.Change], None]) -> changes.ChangeWatcher:
+        """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
+        database; see :mod:`keytui.core.changes`. Stopped by :meth:`close` (or its ``stop``)."""
+        watcher = changes.ChangeWatcher(self.db, on_change).start()
+        self._watchers.append(watcher)
+        return watcher
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _event(
+        self, session: Session, action: str, key_id: str | None = None, **details: Any
+    ) -> None:
+        self._events(session, [(action, key_id, details)])
+
+    def _events(
+        self,
+        session: Session,
+        events: Iterable[tuple[str, str | None, dict[str, Any]]],
+        at: datetime | None = None,
+    ) -> None:
+        """Append events to the hash-chained audit log (the only way any event is written)."""
+        at = at or self.now()
+        audit.append_events(
+            session,
+            [
+                {
+                    "at": at,
+                    "actor": self.actor,
+                    "action": action,
+                    "key_id": key_id,
+                    "face": self.face,
+                    "details": audit.details_json(details),
+                }
+                for action, key_id, details in events
+            ],
+        )
+
+    def _user(self, session: Session) -> User:
+        user = session.get(User, self.actor)
+        if user is None:
+            raise UnknownUser(
+                f"{self.actor!r} is not a keytui user of this database; an admin can add you "
+                f"with: keytui users add {self.actor} --role developer"
+            )
+        return user
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A read transaction for a known user: unknown logins see nothing."""
+        with self.db.read() as session:
+            self._user(session)
+            yield session
+
+    def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
+        user = self._user(session)
+        if not permits(user.role, user.login, action, key_owner):
+            if key_owner is not None and user.role == "developer":
+                raise PermissionDenied(
+                    f"you may only {action} your own keys; this one belongs to {key_owner}"
+                )
+            what = {
+                "create_for_others": "create keys for others",
+                "settings": "change settings",
+                "users": "manage users",
+                "roles": "manage key roles",
+            }.get(action, f"{action} keys")
+            raise PermissionDenied(f"a {user.role} may not {what}; ask an admin")
+        return user
+
+    def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
+        key_id = key_id.strip().lower() if isinstance(key_id, str) else ""
+        if not keyformat.is_key_id(key_id):  # not even the shape of an ID: no query
+            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+        statement = select(Key).where(Key.key_id == key_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = session.scalars(statement).first()
+        if row is None:
+            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+        return row
+
+    def _settings(self, session: Session) -> Settings:
+        settings = session.get(Settings, 1)
+        if settings is None:  # a database whose settings row was removed by hand
+            settings = Settings(
+                id=1, keys_enabled=True, max_expiry_days=None, max_keys_per_user=100
+            )
+            session.add(settings)
+        return settings
+
+    def bootstrap(self) -> None:
+        """The first login to open a new database becomes its admin."""
+        try:
+            with self.db.read() as session:
+                if session.scalar(select(func.count()).select_from(User)):
+                    return
+            with self.db.write() as session:
+                if session.scalar(select(func.count()).select_from(User)):
+                    return
+                session.add(User(login=self.actor, role="admin", created_at=self.now()))
+                self._event(
+                    session,
+                    "user.add",
+                    login=self.actor,
+                    role="admin",
+                    reason="first user of a new database",
+                )
+        except IntegrityError:
+            pass  # another process bootstrapped at the same moment
+        except SQLAlchemyError as exc:
+            raise DatabaseError(
+                f"cannot open database {self.db.display}: {short_reason(exc)}"
+            ) from exc
+
+    # -- verify (see verify.py) ------------------------------------------------------------
+
+    def verify(self, secret: str, host: str | None = None) -> VerifyResult:
+        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`)"""
+        return self.verifier.verify(secret, host)
+
+    def flush_usage(self) -> None:
+        """Write buffered use counts and ``key.verify_failed`` events (:meth:`Verifier.flush`)."""
+        self.verifier.flush()

@@ -1,0 +1,67 @@
+"""What ``GET /metrics`` shows, in Prometheus' text format (``prometheus-client``).
+
+With several workers, each is its own process and a scrape reaches one of them, so the workers
+write their figures to files in one directory (prometheus-client's multiprocess mode, switched
+on by ``PROMETHEUS_MULTIPROC_DIR``, which the runner sets to a fresh directory before starting
+them) and whichever worker answers a scrape adds up all of them: the counts are the server's,
+not one worker's. With one worker, plain in-memory metrics.
+
+Labels are a short, fixed vocabulary (the endpoint, the service's result codes, "inline" or
+"thread"): never a key, a key ID, an owner or a path a client chose. What the service does not
+expose yet (its cache hits, a fallback mode) is not shown; the ``path`` of the latency
+histogram tells verifies answered warm (inline) from those that went to the pool.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# From a verify answered on the event loop (~0.1 ms today) to a new secret's argon2 (~20 ms).
+LATENCY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.directory = os.environ.get(MULTIPROCESS_ENV) or None
+        self._registry = CollectorRegistry()  # the metrics' own (in multiprocess mode: unused)
+        self.verifications = Counter(
+            "keytui_verifications",
+            "Keys verified, by endpoint and result code (MISSING: no key was sent).",
+            ["endpoint", "code"],
+            registry=self._registry,
+        )
+        self.latency = Histogram(
+            "keytui_verify_seconds",
+            "Time of KeyService.verify, by where it ran: inline on the event loop (a secret "
+            "this worker answered fast before, or a malformed one) or in the thread pool.",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self._registry,
+        )
+
+    def render(self) -> bytes:
+        if self.directory is None:
+            return generate_latest(self._registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
