@@ -84,6 +84,8 @@ class TypedKeys:
     def release(self) -> None:
         self._holds = max(0, self._holds - 1)
         if not self._holds and self._queue and not self._running:
+            # What ended the hold (a dialog pushed, a screen closed) settles first
+            self._way = self._way or [self.app]
             self._start()
 
     async def drained(self, timeout: float = 30.0) -> None:
