@@ -29,6 +29,8 @@ def test_a_burst_after_slash_is_a_search_not_key_bindings(admin):
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(pilot)
             burst(app, "/billing\r")  # holds n, e, i, l: bindings if they reached the table
+            await pilot.pause()
+            await app.typed.drained()  # every key of the burst dealt with, in order
             await pilot.pause(0.4)
             await settle(pilot)
             screen = app.screen

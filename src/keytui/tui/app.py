@@ -12,7 +12,9 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from ..core.clock import Clock
@@ -22,12 +24,25 @@ from ..core.values import UserInfo, permits
 from .typed_keys import TypedKeys
 
 if TYPE_CHECKING:
+    from ..core.changes import Change, ChangeWatcher
     from ..core.service import KeyService
 
 T = TypeVar("T")
 
 #: Actions that change something: hidden entirely in ``--read-only`` mode.
 CHANGING_ACTIONS = frozenset({"new_key", "rename", "replace", "revoke", "delete", "settings"})
+
+
+REFRESH_DELAY = 0.25  # seconds of changes gathered into one refresh of the screens
+
+
+class ChangesHeard(Message):
+    """The database changed (``change``), or the change signal could not start (``problem``)."""
+
+    def __init__(self, change: Change | None, problem: str | None = None) -> None:
+        super().__init__()
+        self.change = change
+        self.problem = problem
 
 
 def describe_error(exc: BaseException) -> str:
@@ -80,6 +95,8 @@ class KeytuiApp(App[None]):
             self._opened.set()
         # Keys reach the widgets in the order typed (see typed_keys.py); those typed before the
         # app can run them (the service opening, the user not yet read) wait for it.
+        self._watcher: ChangeWatcher | None = None
+        self._refresh_timer: Timer | None = None
         self.typed = TypedKeys(self, super().on_event)
         self.typed.hold()
         self._keys_waiting = True
@@ -153,6 +170,8 @@ class KeytuiApp(App[None]):
 
         if self._opener is not None:  # started from the first window: now the real thing
             self.run_db(self.service.whoami, self._user_confirmed)
+        # Changes made by other processes: heard in the background, after the first paint
+        self.run_worker(self._watch_changes, thread=True, group="watch", exit_on_error=False)
         path = self.service.db.sqlite_path
         if path is not None and world_readable(path):
             self.notify(
@@ -161,6 +180,53 @@ class KeytuiApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
+
+    # -- what is on screen is what is in the database --------------------------------------------
+
+    def _watch_changes(self) -> None:
+        """In a thread: subscribe to the database's change signal (core/changes.py)."""
+        try:
+            watcher = self.service.watch(self._heard)
+        except Exception as exc:  # noqa: BLE001 - the app works on; ctrl+r still refreshes
+            self.post_message(ChangesHeard(None, problem=describe_error(exc)))
+            return
+        if not self.is_running:  # the app ended while it subscribed
+            watcher.stop()
+            return
+        self._watcher = watcher
+
+    def _heard(self, change: Change) -> None:
+        """From the watcher's thread. ``post_message`` (thread-safe) rather than
+        ``call_from_thread``: that one waits for the event loop, which never answers once
+        the app is ending, and the watcher's thread would hang on it."""
+        self.post_message(ChangesHeard(change))
+
+    def on_changes_heard(self, message: ChangesHeard) -> None:
+        if message.problem:
+            self.notify(
+                escape(
+                    f"Changes by others will not show by themselves ({message.problem}); "
+                    "ctrl+r refreshes."
+                ),
+                severity="warning",
+            )
+            return
+        if self._refresh_timer is None:  # a burst of changes is one refresh
+            self._refresh_timer = self.set_timer(REFRESH_DELAY, self.refresh_screens)
+
+    def refresh_screens(self) -> None:
+        """Read again what every open screen shows (their reads run in workers)."""
+        self._refresh_timer = None
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_from_database", None)
+            if callable(refresh):
+                refresh()
+
+    def on_unmount(self) -> None:
+        """Stop hearing changes (in a thread: the event loop is ending, and waits for none)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            threading.Thread(target=watcher.stop, name="keytui-unwatch", daemon=True).start()
 
     def _user_confirmed(self, user: UserInfo | None) -> None:
         """The acting user as the service reads them (the role may have changed since the

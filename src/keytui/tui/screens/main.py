@@ -59,6 +59,7 @@ class MainScreen(Screen[None]):
         self.window = PagingWindow()
         self.marks: set[str] = set()
         self.settings: SettingsInfo | None = None
+        self._follow: str | None = None  # the key the cursor stays on through a refresh
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -175,7 +176,12 @@ class MainScreen(Screen[None]):
         window.take(result)
         table = self.table
         table.more_above, table.more_below = window.more_above, window.more_below
-        table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
+        cursor, follow = result.cursor, self._follow
+        self._follow = None
+        ids = [key.id for key in result.page.keys]
+        if follow in ids:  # a refresh: the cursor stays on its key wherever it moved
+            cursor = ids.index(follow)
+        table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor)
         self._paint_info()
         self.update_footer()
         self.app.keys_ready()  # the keys typed at the start act on these rows
@@ -183,6 +189,19 @@ class MainScreen(Screen[None]):
             self.refresh_counts()
         if result.total is None and result.query.search:
             self._count_matches(result.query)
+
+    def refresh_from_database(self) -> None:
+        """The database changed (another process, or ctrl+r): the window shown and the header's
+        counts are read again; the cursor stays on its key, the marks stay."""
+        if self.app.user is None or not self.window.loaded:
+            return
+        current = self.table.current
+        self._follow = current.id if current else None
+        self.reload()
+        self.refresh_counts()
+
+    def action_refresh(self) -> None:
+        self.app.refresh_screens()
 
     def _count_matches(self, query: KeyQuery) -> None:
         """Count a search's matches (up to COUNT_CAP) once its first window is on screen."""
