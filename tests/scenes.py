@@ -104,6 +104,16 @@ async def reveal_copied(pilot) -> None:
     await settle(pilot)
 
 
+async def keys_off(pilot) -> None:
+    """Settings: keys switched off, and the question before it is saved."""
+    await settle(pilot)
+    await pilot.press("S")
+    await settle(pilot)
+    pilot.app.screen.query_one("#enabled").focus()
+    await pilot.press("space", "ctrl+s")
+    await settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -128,6 +138,7 @@ SCENES = (
     Scene("details", (120, 36), pressing("enter")),
     Scene("events", (120, 36), pressing("E")),
     Scene("settings", (120, 36), pressing("S")),
+    Scene("keys_off", (120, 36), keys_off),
     Scene("help", (120, 36), pressing("question_mark")),
     Scene("read_only", (120, 36), loaded, read_only=True),
 )
