@@ -73,6 +73,15 @@ class Terminal:
                 raise TimeoutError(f"screen never showed {patterns}:\n{screen}")
             time.sleep(POLL)
 
+    def wait_gone(self, pattern: str, timeout: float = 20.0) -> None:
+        """Wait until the screen no longer matches ``pattern``."""
+        compiled = re.compile(pattern)
+        end = time.perf_counter() + timeout
+        while compiled.search(screen := self.screen()):
+            if time.perf_counter() > end:
+                raise TimeoutError(f"screen kept showing {pattern!r}:\n{screen}")
+            time.sleep(POLL)
+
     def wait_change(self, before: str, timeout: float = 10.0, since: float = 0.0) -> float:
         end = time.perf_counter() + timeout
         while True:

@@ -3,12 +3,16 @@
 PostgreSQL comes from $KEYTUI_TEST_POSTGRES_URL (a server URL whose user may create databases).
 Each test run makes its own database and drops it at the end. Without the variable, PostgreSQL
 tests skip, unless $KEYTUI_REQUIRE_POSTGRES=1 (as in .ci/run), where a skip becomes a failure.
+
+A test that starts a process carries the ``clock`` marker (or fails at once): it must hand the
+child its clock, data and settings, and .ci/run runs these tests again a year ahead (faketime).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,6 +32,22 @@ PG_ENV = "KEYTUI_TEST_POSTGRES_URL"
 # Tests need argon2id, not its cost: a cheaper hasher keeps the suite fast. Hashing tests that
 # care about the real parameters build their own.
 FAST_HASHER = make_hasher(time_cost=1, memory_cost=1024)
+
+
+@pytest.fixture(autouse=True)
+def _processes_need_the_clock_marker(request, monkeypatch) -> None:
+    """A test that starts a process without the ``clock`` marker fails when it does: the marker
+    says "I give the child my clock, data and settings" and puts it in the time-shifted CI run."""
+    if request.node.get_closest_marker("clock") is not None:
+        return
+
+    def refuse(*_args, **_kwargs):
+        pytest.fail(
+            f"{request.node.nodeid} starts a process: mark it @pytest.mark.clock, and give the "
+            "child the test's clock, data and settings (see tests/conftest.py)"
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
 def _missing_postgres(reason: str):
@@ -128,6 +148,32 @@ def tmux_available() -> None:
         if os.environ.get("KEYTUI_REQUIRE_POSTGRES"):  # CI: .ci/run installs tmux
             pytest.fail("tmux is required here (.ci/run installs it)")
         pytest.skip("tmux is not installed")
+
+
+@pytest.fixture
+def figure(record_property) -> Callable[[str], None]:
+    """``figure("...")``: a time or size a test measured, printed in the run's summary under
+    "figures" (so a slow path stays seen), never asserted: timings belong to bench/."""
+
+    def note(line: str) -> None:
+        record_property("figure", line)
+
+    return note
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "figure"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def altered(secret: str) -> str:

@@ -6,81 +6,137 @@ keys, fixed IDs) and drives it with Pilot to the state it shows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from keytui.core import keyformat
 from keytui.core.service import IssuedKey
 from keytui.tui.app import KeytuiApp, make_app
+from keytui.tui.screens.confirm import ConfirmModal
+from keytui.tui.screens.details import KeyDetailsScreen
+from keytui.tui.screens.events import EventsScreen
+from keytui.tui.screens.help import HelpScreen
+from keytui.tui.screens.main import MainScreen
+from keytui.tui.screens.new_key import NewKeyModal
+from keytui.tui.screens.reveal import RevealModal
+from keytui.tui.screens.settings import SettingsScreen
+from keytui.tui.widgets.field_error import FieldError
 
 from .fixture_db import fixture_service
 
 
 async def settle(pilot) -> None:
-    """Wait until database workers are done and the screen has caught up; then stop the text
-    cursors blinking, so a picture taken more than half a second after the last key (a loaded
-    machine) still shows the cursor, as one taken at once does."""
-    for _ in range(3):
+    """Wait until no database worker runs and the screen has caught up with their results
+    (a worker's result may start another worker: the counts follow the first window)."""
+    for _ in range(100):
+        steady_cursors(pilot)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        if not any(worker.is_running for worker in pilot.app.workers):
+            await pilot.pause()
+            if not any(worker.is_running for worker in pilot.app.workers):
+                steady_cursors(pilot)
+                return
+
+
+def steady_cursors(pilot) -> None:
+    """Cursor blink off: a text cursor shows steadily, whenever the picture is taken (it blinked
+    every 0.5 s, so a picture taken later on a loaded machine could catch it hidden)."""
     for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False  # the cursor stays shown on the focused field
-    await pilot.pause()
+        field.cursor_blink = False
+
+
+async def until(pilot, condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Wait for the state a picture shows, never for a time: on a loaded machine a key may be
+    handled long after it was sent. Then settle. Fails after a generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+    await settle(pilot)
 
 
 async def loaded(pilot) -> None:
-    await settle(pilot)
+    """The main screen with its first window of keys and the header's counts."""
+
+    def ready() -> bool:
+        screen = pilot.app.screen
+        return (
+            isinstance(screen, MainScreen)
+            and screen.window.loaded
+            and screen.window.counts is not None
+        )
+
+    await until(pilot, ready, "the main screen to load")
 
 
 async def search(pilot) -> None:
-    await settle(pilot)
+    await loaded(pilot)
     await pilot.press("slash", *"billing")
-    await pilot.pause(0.3)
-    await settle(pilot)
+    screen = pilot.app.screen
+
+    def filtered() -> bool:
+        keys = screen.table.keys
+        return (
+            screen.window.search == "billing"
+            and bool(keys)
+            and all("billing" in f"{k.name} {k.id} {k.owner}".lower() for k in keys)
+        )
+
+    await until(pilot, filtered, "the search to filter the table")
     await pilot.press("enter")
-    await settle(pilot)
+    await until(pilot, lambda: pilot.app.focused is screen.table, "the table to take the focus")
 
 
 async def bulk_revoke(pilot) -> None:
-    await settle(pilot)
+    await loaded(pilot)
+    screen = pilot.app.screen
     await pilot.press("space", "space", "space")
-    await settle(pilot)
+    await until(pilot, lambda: len(screen.marks) == 3, "three marks")
     # mark a revoked key too, so the dialog lists what it skips
-    table = pilot.app.screen.table
-    revoked = next(k for k in table.keys if k.status == "revoked")
-    pilot.app.screen._toggle(revoked.id)
+    revoked = next(k for k in screen.table.keys if k.status == "revoked")
+    screen._toggle(revoked.id)
     await pilot.press("x")
-    await settle(pilot)
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), "the dialog")
 
 
-def pressing(*keys: str) -> Callable[..., Awaitable[None]]:
-    """A scene that settles, presses ``keys`` and settles again (a dialog or a screen open)."""
+def pressing(*keys: str, shows: type) -> Callable[..., Awaitable[None]]:
+    """A scene that loads, presses ``keys`` and waits for the screen ``shows`` (and its data)."""
 
     async def run(pilot) -> None:
-        await settle(pilot)
+        await loaded(pilot)
         await pilot.press(*keys)
-        await settle(pilot)
+        await until(pilot, lambda: isinstance(pilot.app.screen, shows), shows.__name__)
 
     return run
 
 
+NEW_NAME = "billing worker (prod)"
+
+
+def name_input(pilot) -> Input:
+    return pilot.app.screen.query_one("#name", Input)
+
+
 async def new_key(pilot) -> None:
-    await settle(pilot)
-    await pilot.press("n")
-    await settle(pilot)
-    await pilot.press(*"billing worker (prod)")
-    await settle(pilot)
+    await pressing("n", shows=NewKeyModal)(pilot)
+    await pilot.press(*NEW_NAME)
+    await until(pilot, lambda: name_input(pilot).value == NEW_NAME, "the name to be typed")
 
 
 async def new_key_error(pilot) -> None:
     await new_key(pilot)
-    for _ in range(len("billing worker (prod)")):
+    for _ in range(len(NEW_NAME)):
         await pilot.press("backspace")
+    await until(pilot, lambda: name_input(pilot).value == "", "the name to be erased")
     await pilot.press("ctrl+s")
-    await settle(pilot)
+    error = pilot.app.screen.query_one("#name-error", FieldError)
+    await until(pilot, lambda: error.has_class("-shown"), "the error beside the name")
 
 
 EXAMPLE_SECRET_BODY = f"{keyformat.PREFIX}deploy0001_" + "EXAMPLEsecretNOTaREALkey00000000"
@@ -90,18 +146,17 @@ EXAMPLE_SECRET = EXAMPLE_SECRET_BODY + keyformat.checksum(EXAMPLE_SECRET_BODY)
 async def reveal(pilot) -> None:
     """The reveal modal, showing an example secret that no key has (a real one must never be
     in a picture)."""
-    await settle(pilot)
-    from keytui.tui.screens.reveal import RevealModal
-
+    await loaded(pilot)
     key = pilot.app.service.get_key("deploy0001")
     await pilot.app.push_screen(RevealModal(IssuedKey(key, EXAMPLE_SECRET)))
-    await settle(pilot)
+    await until(pilot, lambda: isinstance(pilot.app.screen, RevealModal), "the reveal modal")
 
 
 async def reveal_copied(pilot) -> None:
     await reveal(pilot)
     await pilot.press("c")
-    await settle(pilot)
+    button = pilot.app.screen.query_one("#copy", Button)
+    await until(pilot, lambda: str(button.label) == "Copied!", "the copy to be confirmed")
 
 
 async def keys_off(pilot) -> None:
@@ -129,17 +184,20 @@ SCENES = (
     Scene("empty", (120, 36), loaded, keys=0),
     Scene("search", (120, 36), search),
     Scene("bulk_revoke", (120, 36), bulk_revoke),
-    Scene("replace", (120, 36), pressing("r")),
-    Scene("delete", (120, 36), pressing("down", "d")),
+    Scene("replace", (120, 36), pressing("r", shows=ConfirmModal)),
+    Scene("delete", (120, 36), pressing("down", "d", shows=ConfirmModal)),
     Scene("new_key", (120, 36), new_key),
     Scene("new_key_error", (120, 36), new_key_error),
     Scene("reveal", (120, 36), reveal),
     Scene("reveal_copied", (80, 24), reveal_copied),
-    Scene("details", (120, 36), pressing("enter")),
-    Scene("events", (120, 36), pressing("E")),
-    Scene("settings", (120, 36), pressing("S")),
+    Scene("details", (120, 36), pressing("enter", shows=KeyDetailsScreen)),
+    Scene("events", (120, 36), pressing("E", shows=EventsScreen)),
+    Scene("settings", (120, 36), pressing("S", shows=SettingsScreen)),
     Scene("keys_off", (120, 36), keys_off),
-    Scene("help", (120, 36), pressing("question_mark")),
+    Scene("help", (120, 36), pressing("question_mark", shows=HelpScreen)),
+    Scene("help_80x24_scrolled", (80, 24), pressing("question_mark", "pagedown", shows=HelpScreen)),
+    Scene("settings_80x24", (80, 24), pressing("S", shows=SettingsScreen)),
+    Scene("too_small_60x20", (60, 20), loaded),
     Scene("read_only", (120, 36), loaded, read_only=True),
 )
 

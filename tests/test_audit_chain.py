@@ -225,7 +225,7 @@ def test_events_verify_cli(admin, db_url):
     )
     result = runner.invoke(main, ["events", "verify", "--json", "--db", db_url])
     assert result.exit_code == 1
-    assert '"first_bad_id": %d' % victim in result.stdout
+    assert f'"first_bad_id": {victim}' in result.stdout
 
 
 def test_concurrent_writers_in_threads_never_fork_the_chain(make_service):

@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, text
 
 from keytui.core.changes import Change, wait_until
 
+pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
+
 CHILD = """
 import sys
 from keytui.core.service import KeyService

@@ -16,11 +16,13 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from keytui.core.db import open_database
 from keytui.core.models import Event, Key
 from keytui.core.service import KeyService
+
+pytestmark = pytest.mark.clock  # five worker processes
 
 WRITERS = 4
 OWN_KEYS = 16
@@ -31,6 +33,8 @@ VERIFIES = 300
 WORKER = textwrap.dedent("""
     import json, sys, traceback
     from collections import Counter
+    from datetime import datetime
+    from keytui.core.clock import FrozenClock
     from keytui.core.db import open_database
     from keytui.core.errors import NotActive
     from keytui.core.hashing import make_hasher
@@ -38,7 +42,8 @@ WORKER = textwrap.dedent("""
 
     url, actor, index, spec_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     spec = json.load(open(spec_file))
-    service = KeyService(open_database(url), actor=actor, face="cli",
+    clock = FrozenClock(datetime.fromisoformat(spec["now"]))  # the test's clock
+    service = KeyService(open_database(url), actor=actor, face="cli", clock=clock,
                          hasher=make_hasher(1, 1024), usage_flush_seconds=3600)
     report = {"own": {}, "renamed": 0, "replaced": [], "revoked": [], "valid": Counter(),
               "failed_keys": set(), "errors": []}
@@ -104,11 +109,17 @@ WORKER = textwrap.dedent("""
 """)
 
 
+WAITING_FOR_A_LOCK = text(
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
 def count(session, statement) -> int:
     return int(session.scalar(statement) or 0)
 
 
-def test_five_processes_on_one_database(make_service, db_url, tmp_path):
+def test_five_processes_on_one_database(make_service, db_url, tmp_path, clock, figure):
     alice = make_service("alice")
     for index in range(WRITERS):
         alice.add_user(f"w{index}", "admin")
@@ -122,7 +133,15 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
         events_before = count(session, select(func.count()).select_from(Event))
     spec = tmp_path / "spec.json"
     spec.write_text(
-        json.dumps({"own": OWN_KEYS, "shared": shared, "race": race, "verifies": VERIFIES})
+        json.dumps(
+            {
+                "own": OWN_KEYS,
+                "shared": shared,
+                "race": race,
+                "verifies": VERIFIES,
+                "now": clock().isoformat(),
+            }
+        )
     )
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
@@ -160,8 +179,8 @@ def test_five_processes_on_one_database(make_service, db_url, tmp_path):
         + sum(revoked.values())
         + sum(valid.values())
     )
-    print(
-        f"\n{alice.db.engine.dialect.name}: {len(actors)} processes, {operations} writes and "
+    figure(
+        f"{alice.db.engine.dialect.name}: {len(actors)} processes, {operations} writes and "
         f"valid verifies (+ failed verifies) in {elapsed:.1f} s"
     )
 
@@ -207,7 +226,7 @@ def test_a_usage_flush_takes_row_locks_before_the_chain_lock(postgres_url, clock
     (row locks) deadlocked with a replace holding the row and waiting for the chain."""
     import threading
 
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
 
     from keytui.core.audit import ADVISORY_LOCK_ID
 
@@ -230,8 +249,13 @@ def test_a_usage_flush_takes_row_locks_before_the_chain_lock(postgres_url, clock
     flushing = threading.Thread(target=service.flush_usage)
     flushing.start()
     try:
-        time.sleep(0.5)  # the flush is now waiting for the row
-        with engine.connect() as probe:
+        with engine.connect() as probe:  # wait until the flush is waiting for the row
+            deadline = time.monotonic() + 60
+            while not probe.execute(WAITING_FOR_A_LOCK).scalar():
+                assert flushing.is_alive() and time.monotonic() < deadline
+                probe.rollback()
+                time.sleep(0.02)
+            probe.rollback()
             free = probe.execute(
                 text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID}
             ).scalar()

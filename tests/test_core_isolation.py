@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import keytui.core
+
+pytestmark = pytest.mark.clock  # import probes in fresh interpreters
 
 CORE = Path(keytui.core.__file__).parent
 UI = ("textual", "rich")

@@ -24,9 +24,10 @@ from keytui.core.service import KeyService
 
 from .conftest import FAST_HASHER, altered
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # keytui in tmux
 
 KEYTUI = Path(sys.executable).parent / "keytui"
+TABLE_FOOTER = r"\? Help +/ Search"
 
 
 class Terminal:
@@ -77,15 +78,16 @@ class Terminal:
             self.tmux("send-keys", "-t", "main", "-l", character)
             time.sleep(0.03)
 
-    def press(self, key: str, settle: float = 0.3) -> None:
-        """A key that moves the focus (or opens a screen), then a moment for it to land."""
+    def press(self, key: str, then: str, gone: bool = False) -> str:
+        """A key that moves the focus (or opens a screen), then wait for the screen to show it
+        has (the footer changes with the focus): never a guessed moment."""
         self.keys(key)
-        time.sleep(settle)
+        return self.wait(then, gone=gone)
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "main")
 
-    def wait(self, pattern: str, gone: bool = False, timeout: float = 10.0) -> str:
+    def wait(self, pattern: str, gone: bool = False, timeout: float = 30.0) -> str:
         """Wait until the screen matches ``pattern`` (or, with ``gone``, no longer does)."""
         end = time.monotonic() + timeout
         while True:
@@ -125,15 +127,16 @@ def test_search_revoke_create_copy_and_verify_in_a_real_terminal(tmux_available,
     assert KEYTUI.exists(), f"keytui is not installed next to {sys.executable}"
     term = Terminal([str(KEYTUI), "--db", str(path)])
     try:
-        term.wait(r"search gateway", timeout=15)
+        term.wait(r"search gateway", timeout=60)
         term.wait(r"billing worker")
 
         # Search: only the billing key stays; enter keeps the filter and returns to the table.
-        term.press("/")
+        # The footer shows the table's keys ("? Help") only while the table has the focus.
+        term.press("/", then=TABLE_FOOTER, gone=True)
         term.type("billing")
         term.wait(r"search gateway", gone=True)
         assert "billing worker" in term.screen()
-        term.press("Enter")
+        term.press("Enter", then=TABLE_FOOTER)
 
         # Revoke the key under the cursor: x, then y in the dialog.
         term.keys("x")
@@ -144,12 +147,10 @@ def test_search_revoke_create_copy_and_verify_in_a_real_terminal(tmux_available,
         assert service.get_key(ids["search gateway"]).status == "active"
 
         # Create a key: n, a name, ctrl+s; copy its secret with c.
-        term.press("Escape")
-        term.wait(r"search gateway")
-        term.keys("n")
-        term.wait(r"New API key")
-        time.sleep(0.3)
+        term.press("Escape", then=r"search gateway")
+        term.press("n", then=r"New API key")  # painted after its on_mount focused the name
         term.type("e2e created")
+        term.wait(r"e2e created")  # in the name field
         term.keys("C-s")
         term.wait(r"never be shown again")
         term.keys("c")

@@ -31,6 +31,8 @@ from keytui.core.identity import current_login
 from keytui.core.models import Event, Key, UTCDateTime
 from keytui.core.service import KeyService
 
+pytestmark = pytest.mark.clock  # the SIGKILL child, the keytui command on broken databases
+
 FAST_HASHER = make_hasher(time_cost=1, memory_cost=1024)  # as conftest's
 KEYTUI = str(Path(sys.executable).with_name("keytui"))
 
@@ -39,13 +41,17 @@ KEYTUI = str(Path(sys.executable).with_name("keytui"))
 
 REVOKER = textwrap.dedent("""
     import sys, time
+    from datetime import datetime
     from sqlalchemy import event
+    from keytui.core.clock import FrozenClock
     from keytui.core.db import open_database
     from keytui.core.hashing import make_hasher
     from keytui.core.service import KeyService
 
-    url, ids_file, marker, stage = sys.argv[1:5]
-    service = KeyService(open_database(url), actor="alice", hasher=make_hasher(1, 1024))
+    url, ids_file, marker, stage, now = sys.argv[1:6]
+    clock = FrozenClock(datetime.fromisoformat(now))  # the test's clock, not this machine's
+    service = KeyService(open_database(url), actor="alice", hasher=make_hasher(1, 1024),
+                         clock=clock)
     ids = open(ids_file).read().split()
     updates = []
 
@@ -82,15 +88,27 @@ def integrity_ok(path: str) -> None:
         connection.close()
 
 
-def test_sigkill_mid_bulk_revoke_is_all_or_nothing(admin, db_url, tmp_path):
+# On PostgreSQL the full revoke after two killed ones is slow: the rolled-back updates leave the
+# pg_trgm GIN indexes' pending lists long (the issue "Many hands on one PostgreSQL" has the fix).
+# At 10,000 keys (4,852 of them active) it took 28 s where SQLite takes 2 s; at 3,000 keys, 2 s.
+# So PostgreSQL gets 3,000 keys here to keep the suite's time in check, and every run prints each
+# phase's time in its summary ("figures"), so the slowness stays in sight.
+SIGKILL_KEYS = {"sqlite": 10_000, "postgresql": 3_000}
+
+
+def test_sigkill_mid_bulk_revoke_is_all_or_nothing(admin, db_url, tmp_path, clock, figure):
     """Killed once after some UPDATEs, once while writing the events: nothing revoked. Then
-    left to finish: all revoked. SQLite's integrity check holds after each kill."""
-    seed_demo(admin, 10_000)
+    left to finish: all revoked. SQLite's integrity check holds after each kill. The child
+    revokes on the test's frozen clock, so "active" means the same to both."""
+    dialect = admin.db.engine.dialect.name
+    keys = SIGKILL_KEYS[dialect]
+    seed_demo(admin, keys)
     before = revoked_ids(admin)
     events_before = event_count(admin)
+    active = admin.counts().active
     with admin.db.read() as session:
         targets = list(session.scalars(select(Key.key_id).where(Key.revoked_at.is_(None))))
-    assert len(targets) > 8000
+    assert len(targets) > 0.8 * keys and active > 0.4 * keys
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(targets))
     script = tmp_path / "revoker.py"
@@ -99,17 +117,25 @@ def test_sigkill_mid_bulk_revoke_is_all_or_nothing(admin, db_url, tmp_path):
         marker = tmp_path / f"marker-{stage}"
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, str(script), db_url, str(ids_file), str(marker), stage or "none"],
+            [
+                sys.executable,
+                str(script),
+                db_url,
+                str(ids_file),
+                str(marker),
+                stage or "none",
+                clock().isoformat(),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         if stage is None:
-            out, err = child.communicate(timeout=60)
+            out, err = child.communicate(timeout=300)
             assert child.returncode == 0, err
             done = int(out)
         else:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while not marker.exists():
                 assert child.poll() is None, child.communicate()
                 assert time.monotonic() < deadline
@@ -118,13 +144,15 @@ def test_sigkill_mid_bulk_revoke_is_all_or_nothing(admin, db_url, tmp_path):
             child.communicate(timeout=30)
             assert child.returncode == -signal.SIGKILL
             done = 0
-        print(
-            f"\n{admin.db.engine.dialect.name}: revoke of {len(targets)} keys, killed at "
-            f"{stage}: {time.perf_counter() - started:.2f} s"
+        figure(
+            f"{dialect}: bulk revoke of {len(targets):,} keys ({active:,} active), "
+            f"{'left to finish' if stage is None else f'killed at {stage}'}: "
+            f"{time.perf_counter() - started:.2f} s"
         )
         after = revoked_ids(admin)
-        if stage is None:  # all (but keys that expired meanwhile by the child's clock)
-            assert len(after) == len(before) + done and done > 0.5 * len(targets)
+        if stage is None:  # all: every key active by the shared clock, the expired skipped
+            assert done == active
+            assert len(after) == len(before) + done
         else:  # nothing
             assert after == before
         assert event_count(admin) == events_before + done
@@ -179,11 +207,10 @@ def test_corrupt_database_file(tmp_path):
     assert path.read_bytes() == garbage  # nothing half-written
 
 
-def test_truncated_database_file(tmp_path, clock):
+def test_truncated_database_file(tmp_path):
     path = tmp_path / "keytui.db"
-    service = KeyService(
-        open_database(path), actor=current_login(), hasher=FAST_HASHER, clock=clock
-    )
+    # the machine's clock, as the keytui command below reads it
+    service = KeyService(open_database(path), actor=current_login(), hasher=FAST_HASHER)
     service.bootstrap()
     seed_demo(service, 500)
     service.close()
@@ -202,11 +229,10 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_read_only_database(shared_dir, clock):
+def test_read_only_database(shared_dir):
     path = shared_dir / "keytui.db"
-    service = KeyService(
-        open_database(path), actor=current_login(), hasher=FAST_HASHER, clock=clock
-    )
+    # the machine's clock, as the keytui command below reads it
+    service = KeyService(open_database(path), actor=current_login(), hasher=FAST_HASHER)
     service.bootstrap()
     service.create_key("before")
     if os.geteuid() == 0:  # root ignores file modes: act as "nobody", for whom the file is r/o
@@ -392,7 +418,7 @@ def test_upgrade_from_first_schema_keeps_everything(db_url):
                     "action": "key.create",
                     "key_id": f"{index:010d}",
                     "face": "cli",
-                    "details": '{"name":"old key %d \\u00e9"}' % index,
+                    "details": f'{{"name":"old key {index} \\u00e9"}}',
                 }
                 for index in range(12)
             ],

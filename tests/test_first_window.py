@@ -23,6 +23,8 @@ from keytui.tui.window import WINDOW
 
 from .test_tui import SIZE, tui, until
 
+pytestmark = pytest.mark.clock  # an import probe; statuses as of a clock
+
 
 @pytest.fixture
 def seeded(make_sqlite_service, sqlite_url) -> KeyService:

@@ -22,6 +22,8 @@ from keytui.core.service import KeyService
 
 from .test_e2e_tmux import Terminal
 
+pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # keytui as installed without the postgres extra: importing psycopg fails, as it does when the

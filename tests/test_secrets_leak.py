@@ -5,15 +5,22 @@ finds it readable by others."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
+import pytest
+
 from keytui.core.db import open_database
+
+pytestmark = pytest.mark.clock  # the installed console script
 
 KEYTUI = str(Path(sys.executable).with_name("keytui"))
 
@@ -26,10 +33,20 @@ def keytui(*args: str, db: Path, stdin: str | None = None) -> subprocess.Complet
     return result
 
 
-def test_database_file_is_created_0600(tmp_path):
-    path = tmp_path / "new" / "keytui.db"
-    database = open_database(path)
+def unread(pipe) -> int:
+    """Bytes written to ``pipe`` that the process at its other end has not read yet."""
+    count = array.array("i", [0])
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, count)
+    return count[0]
+
+
+def test_database_file_is_created_0600(tmp_path, monkeypatch):
+    # the default path: its directory is made on first use (an explicit path's must exist)
+    monkeypatch.delenv("KEYTUI_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "new"))
+    database = open_database(None)
     database.dispose()
+    path = tmp_path / "new" / "keytui" / "keytui.db"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
@@ -76,7 +93,10 @@ def test_secrets_appear_nowhere_but_stdout(tmp_path):
         )
         verifier.stdin.write(secrets[-1].encode())
         verifier.stdin.flush()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while unread(verifier.stdin) and verifier.poll() is None:  # until it holds the secret
+            assert time.monotonic() < deadline, "the verifier never read its stdin"
+            time.sleep(0.01)
         proc = Path("/proc") / str(verifier.pid)
         argvs.append((proc / "cmdline").read_bytes() + (proc / "environ").read_bytes())
         out, _err = verifier.communicate(b"\n", timeout=60)

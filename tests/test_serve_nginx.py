@@ -32,6 +32,8 @@ from keytui.core.service import KeyService
 from .conftest import FAST_HASHER
 from .serving import KEYTUI, ServeProcess, child_env, free_port, wait_for
 
+pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CLIENT = "127.0.0.3"  # where the test's requests come from
 

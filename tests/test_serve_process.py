@@ -20,6 +20,8 @@ from keytui.core.identity import current_login
 
 from .serving import KEYTUI, ServeProcess, child_env, wait_for
 
+pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
+
 
 @pytest.fixture
 def started(tmp_path: Path) -> Iterator[list[ServeProcess]]:

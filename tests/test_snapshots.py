@@ -5,6 +5,7 @@ Update after a reviewed change with: ./dev test tests/test_snapshots.py --snapsh
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,13 @@ SNAPSHOT_DB_DIR = Path("/tmp/keytui-snapshots")
 
 @pytest.mark.parametrize("scene", SCENES, ids=[s.name for s in SCENES])
 def test_scene(scene, snap_compare):
-    app = scene_app(scene, SNAPSHOT_DB_DIR)
-    try:
-        assert snap_compare(app, terminal_size=scene.size, run_before=scene.run_before)
-    finally:
-        app.service.close()
+    # The directory is shared by every run on this machine (other checkouts too): a scene holds
+    # a lock on its database while it builds and pictures it, so two runs never share one.
+    SNAPSHOT_DB_DIR.mkdir(parents=True, exist_ok=True)
+    with open(SNAPSHOT_DB_DIR / f"{scene.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        app = scene_app(scene, SNAPSHOT_DB_DIR)
+        try:
+            assert snap_compare(app, terminal_size=scene.size, run_before=scene.run_before)
+        finally:
+            app.service.close()

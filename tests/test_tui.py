@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from rich.console import Console
 from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -31,7 +32,7 @@ from keytui.tui.app import KeytuiApp, make_app
 from keytui.tui.screens.confirm import ConfirmModal
 from keytui.tui.screens.details import KeyDetailsScreen
 from keytui.tui.screens.help import HelpScreen, key_label
-from keytui.tui.screens.main import SORT_CYCLE, MainScreen
+from keytui.tui.screens.main import MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
 from keytui.tui.screens.reveal import RevealModal
@@ -69,14 +70,14 @@ def service(open_as) -> KeyService:
 
 
 async def until(
-    pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 5.0
+    pilot: Pilot, condition: Callable[[], object], what: str = "", timeout: float = 60.0
 ) -> None:
-    """Pause in small steps until ``condition()`` holds; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
+    """Pause in small steps until ``condition()`` holds; fail after ``timeout`` seconds (a
+    generous deadline: on a loaded machine a state may take long to come, but it comes)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
         await pilot.pause(0.05)
-    assert condition(), f"timed out waiting for {what or condition}"
 
 
 async def started(app: KeytuiApp, pilot: Pilot) -> MainScreen:
@@ -103,7 +104,14 @@ async def modal(app: KeytuiApp, pilot: Pilot, kind: type) -> object:
 
 def plain(widget: Static) -> str:
     content = widget.content
-    return content.plain if hasattr(content, "plain") else str(content)
+    if hasattr(content, "plain"):
+        return content.plain
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, color_system=None)  # a grid or a group: its text, unwrapped
+    with console.capture() as capture:
+        console.print(content)
+    return capture.get()
 
 
 def screen_text(screen) -> str:
@@ -271,7 +279,7 @@ async def test_bulk_revoke_of_marked_keys_lists_skipped_ones(service, clock):
         text = screen_text(dialog)
         assert "irreversible" in text and "2 keys" in text
         assert one.id in text and two.id in text
-        assert "2 marked key(s) will be skipped" in text
+        assert "2 marked keys will be skipped" in text
         assert f"{gone.id}: already revoked" in text
         assert f"{old.id}: expired" in text
 
@@ -744,7 +752,7 @@ async def test_help_lists_every_main_screen_binding(service):
         screen = await started(app, pilot)
         await pilot.press("question_mark")
         help_screen = await modal(app, pilot, HelpScreen)
-        text = screen_text(help_screen)
+        text = "\n".join(strip.text for strip in help_screen._compositor.render_strips())
         for binding in MainScreen.BINDINGS:
             assert (binding.tooltip or binding.description) in text, binding.description
             assert key_label(binding.key) in text, binding.key
@@ -956,7 +964,8 @@ async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(se
         screen = await started(app, pilot)
         assert screen.window.sort == "created_at"
         await pilot.press("s")  # created_at is followed by the next sortable column
-        following = SORT_CYCLE[(SORT_CYCLE.index("created_at") + 1) % len(SORT_CYCLE)]
+        cycle = screen.table.sort_cycle
+        following = cycle[(cycle.index("created_at") + 1) % len(cycle)]
         await until(
             pilot,
             lambda: (
@@ -1022,7 +1031,11 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
         await until(
             pilot, lambda: "erin" in {k.value for k in screen.query_one("#users", DataTable).rows}
         )
-        await pilot.pause(0.3)  # the reloaded table highlights its first row into the form
+        await until(  # the reloaded table highlights its first row (alice) into the form
+            pilot, lambda: screen.query_one("#user-login", Input).value == "alice", "alice"
+        )
+        added = " ".join(str(n.message) for n in notifications(app))
+        assert "Added erin as viewer." in added  # (a question clears the notifications)
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "developer"
         await pilot.click("#user-set")
@@ -1033,5 +1046,10 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
             lambda: any(u.login == "erin" and u.role == "developer" for u in service.list_users()),
             "erin's new role",
         )
-        messages = " ".join(str(n.message) for n in notifications(app))
-        assert "Added erin as viewer." in messages and "erin is now developer." in messages
+        await until(
+            pilot,
+            lambda: (
+                "erin is now developer." in " ".join(str(n.message) for n in notifications(app))
+            ),
+            "the word of the change",
+        )

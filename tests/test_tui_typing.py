@@ -10,7 +10,7 @@ from keytui.core.demo import seed_demo
 from keytui.tui.app import make_app
 from keytui.tui.screens.main import MainScreen
 
-from .scenes import settle
+from .scenes import settle, until
 
 NAMES = {"/": "slash", "\r": "enter"}
 
@@ -29,18 +29,24 @@ def test_a_burst_after_slash_is_a_search_not_key_bindings(admin):
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(pilot)
             burst(app, "/billing\r")  # holds n, e, i, l: bindings if they reached the table
-            await pilot.pause()
-            await app.typed.drained()  # every key of the burst dealt with, in order
-            await pilot.pause(0.4)
-            await settle(pilot)
+            main = app.screen
+
+            def handled() -> bool:  # a dialog opened, or enter took the focus back with the
+                if app.screen is not main:  # search's rows shown
+                    return True
+                keys = main.table.keys
+                return (
+                    app.focused is main.table
+                    and bool(keys)
+                    and all("billing" in key.name for key in keys)
+                )
+
+            await until(pilot, handled, "the burst to be handled")
             screen = app.screen
             assert isinstance(screen, MainScreen), "a binding opened a dialog"
             assert screen.query_one("#search").value == "billing"
             assert app.focused is screen.table  # enter kept the filter and went back
-            assert screen.table.keys
-            assert all("billing" in key.name for key in screen.table.keys)
             burst(app, "j")  # and the table's own keys work again
-            await pilot.pause(0.1)
-            assert screen.table.cursor_row == 1
+            await until(pilot, lambda: screen.table.cursor_row == 1, "j to move the cursor")
 
     asyncio.run(run())

@@ -10,6 +10,7 @@ from .demo import demo
 from .events import events
 from .keys import keys
 from .roles import roles
+from .scan import scan_command
 from .settings import settings
 from .users import users
 from .verify import verify_command
@@ -37,5 +38,15 @@ def main(ctx: click.Context, read_only: bool) -> None:
         run_app(state.db, read_only=read_only)
 
 
-for command in (keys, verify_command, users, roles, settings, events, demo, serve_command):
+for command in (
+    keys,
+    verify_command,
+    scan_command,
+    users,
+    roles,
+    settings,
+    events,
+    demo,
+    serve_command,
+):
     main.add_command(command)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
+from ..core import keyformat
 from ..core.errors import KeytuiError, is_sqlalchemy_error
 from ..core.validate import visible
 
@@ -71,6 +72,9 @@ class State:
 
             self._service = KeyService.open(self.db, face=FACE)
             click.get_current_context().find_root().call_on_close(self.close)
+            notice = self._service.created_notice()
+            if notice:
+                click.echo(f"keytui: {safe(notice)}", err=True)
             path = self._service.db.sqlite_path
             if path is not None and world_readable(path):
                 click.echo(
@@ -117,6 +121,37 @@ def db_option(command: F) -> F:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+if TYPE_CHECKING:  # generic for type checkers (click >= 8.2), plain at run time (8.1)
+    _StrParam = click.ParamType[str]
+else:
+    _StrParam = click.ParamType
+
+
+class KeyIdType(_StrParam):
+    """A key ID argument that also takes a pasted secret: a secret with a good checksum stands
+    for its key ID (said on stderr, with the secret cut to ``kt_<id>_…``); one that starts like
+    a secret but is not one is refused as bad input, without echoing it."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        key_id = keyformat.key_id_of(value)
+        if key_id is not None:
+            click.echo(
+                f"keytui: that is a secret ({keyformat.elided(key_id)}); its key ID is {key_id}",
+                err=True,
+            )
+            return key_id
+        if keyformat.looks_like_secret(value):
+            self.fail(f"starts like a secret but {keyformat.secret_problem(value)}", param, ctx)
+        return value
+
+
+KEY_ID = KeyIdType()
 
 
 def confirm(action: str, yes: bool, detail: str) -> None:

@@ -10,6 +10,7 @@ from click.shell_completion import CompletionItem
 
 from ..core.values import EVENT_ACTIONS
 from .common import (
+    KEY_ID,
     KeytuiGroup,
     State,
     db_option,
@@ -35,7 +36,13 @@ def complete_action(
 
 @click.group(cls=KeytuiGroup, invoke_without_command=True)
 @db_option
-@click.option("--key", "key_id", metavar="ID", help="Only this key's events.")
+@click.option(
+    "--key",
+    "key_id",
+    type=KEY_ID,
+    metavar="ID",
+    help="Only the events of this key (an ID, its start, or a secret).",
+)
 @click.option(
     "--action",
     shell_complete=complete_action,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..core.keyformat import elided
 from ..core.values import (
     SORTABLE,
     STATUSES,
@@ -20,6 +21,7 @@ from ..core.values import (
     Status,
 )
 from .common import (
+    KEY_ID,
     KeytuiGroup,
     confirm,
     day,
@@ -186,7 +188,7 @@ def print_issued(issued: IssuedKey, verb: str, as_json: bool) -> None:
 
 @keys.command("show")
 @db_option
-@click.argument("key_id")
+@click.argument("key_id", type=KEY_ID)
 @json_option
 @pass_service
 def keys_show(service: KeyService, key_id: str, as_json: bool) -> None:
@@ -198,9 +200,28 @@ def keys_show(service: KeyService, key_id: str, as_json: bool) -> None:
         click.echo(describe(key))
 
 
+@keys.command("identify")
+@db_option
+@json_option
+@pass_service
+def keys_identify(service: KeyService, as_json: bool) -> None:
+    """Which key the secret read from stdin belongs to; no use is counted.
+
+    Exit 1 when its key is not in this database, 2 when it is not a keytui secret (or its
+    checksum is wrong). It names the key; `keytui verify` says whether the secret is current.
+    """
+    if sys.stdin.isatty():
+        click.echo("Paste the secret and press Enter:", err=True)
+    key = service.identify(sys.stdin.readline(4096))
+    if as_json:
+        emit_json({"secret": elided(key.id), **key.to_json()})
+    else:
+        click.echo(f"{'Secret:':<15}{elided(key.id)}\n{describe(key)}")
+
+
 @keys.command("rename")
 @db_option
-@click.argument("key_id")
+@click.argument("key_id", type=KEY_ID)
 @click.argument("name")
 @click.option("--description", help="Also set the description.")
 @json_option
@@ -218,7 +239,7 @@ def keys_rename(
 
 @keys.command("replace")
 @db_option
-@click.argument("key_id")
+@click.argument("key_id", type=KEY_ID)
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @json_option
 @pass_service
@@ -236,7 +257,7 @@ def keys_replace(service: KeyService, key_id: str, yes: bool, as_json: bool) -> 
 
 @keys.command("revoke")
 @db_option
-@click.argument("key_ids", nargs=-1, required=True)
+@click.argument("key_ids", nargs=-1, required=True, type=KEY_ID)
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @json_option
 @pass_service
@@ -276,7 +297,7 @@ def report_skipped(skipped: Sequence[Skipped]) -> None:
 
 @keys.command("delete")
 @db_option
-@click.argument("key_ids", nargs=-1, required=True)
+@click.argument("key_ids", nargs=-1, required=True, type=KEY_ID)
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @pass_service
 def keys_delete(service: KeyService, key_ids: tuple[str, ...], yes: bool) -> None:

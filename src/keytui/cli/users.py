@@ -54,7 +54,23 @@ def users_set_role(service: KeyService, login: str, role: str) -> None:
 @users.command("remove")
 @db_option
 @click.argument("login")
+@click.option(
+    "--revoke-keys",
+    is_flag=True,
+    help="Also revoke their active keys, in the same transaction (removing a user alone "
+    "leaves their keys working).",
+)
 @pass_service
-def users_remove(service: KeyService, login: str) -> None:
-    service.remove_user(login)
-    click.echo(f"Removed {safe(login)}.")
+def users_remove(service: KeyService, login: str, revoke_keys: bool) -> None:
+    active = service.remove_user(login, revoke_keys=revoke_keys)
+    who = safe(login)
+    keys = f"{active} active key{'' if active == 1 else 's'}"
+    if revoke_keys:
+        click.echo(f"Removed {who} and revoked their {keys}.")
+    elif active:
+        click.echo(
+            f"Removed {who}. Their {keys} still work; see them with: "
+            f"keytui keys list --owner {who} --status active"
+        )
+    else:
+        click.echo(f"Removed {who} (no active keys).")

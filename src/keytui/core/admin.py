@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import audit, validate
 from .errors import Conflict, InvalidInput, NotFound
+from .key_writes import CHUNK, lock_keys
 from .models import Event, Key, KeyRole, Settings, User
+from .search import UNREVOKED, status_filter
 from .service_base import ServiceBase
 from .validate import shown
 from .values import UNSET, EventInfo, SettingsInfo, UserInfo
@@ -85,24 +87,29 @@ class AdminMixin(ServiceBase):
             self._event(session, "user.add", login=login, role=role)
             return UserInfo(login, role, user.created_at)
 
-    def _other_admins(self, session: Session, login: str) -> int:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(User)
-                .where(User.role == "admin", User.login != login)
-            )
-            or 0
-        )
+    def _lock_admins(self, session: Session, login: str) -> tuple[User | None, int]:
+        """Lock every admin's row and ``login``'s, in login order (the one order every writer of
+        users takes), before reading them: "the last admin" then holds when two admins demote or
+        remove each other at once (the second waits, and reads the first one's outcome). Returns
+        ``login``'s row and how many admins there are besides."""
+        rows = session.scalars(
+            select(User)
+            .where(or_(User.role == "admin", User.login == login))
+            .order_by(User.login)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        user = next((row for row in rows if row.login == login), None)
+        return user, sum(1 for row in rows if row.role == "admin" and row.login != login)
 
     def set_user_role(self, login: str, role: str) -> UserInfo:
         role, login = validate.user_role(role), validate.term(login, "a login")
         with self.db.write() as session:
+            user, other_admins = self._lock_admins(session, login)
             self._require(session, "users")
-            user = session.get(User, login)
             if user is None:
                 raise NotFound(f"no user {shown(login)}")
-            if user.role == "admin" and role != "admin" and not self._other_admins(session, login):
+            if user.role == "admin" and role != "admin" and not other_admins:
                 raise Conflict(f"{login} is the last admin; make someone else admin first")
             if user.role != role:
                 old_role, user.role = user.role, role  # change first: the chain lock is last
@@ -117,17 +124,51 @@ class AdminMixin(ServiceBase):
         except NotFound:
             return self.add_user(login, role), True
 
-    def remove_user(self, login: str) -> None:
+    def remove_user(self, login: str, *, revoke_keys: bool = False) -> int:
+        """Remove ``login`` from keytui. Their keys stay theirs and keep working, unless
+        ``revoke_keys``: then their active keys are revoked in the same transaction (a
+        ``key.revoke`` event each). Returns how many active keys they had."""
         login = validate.term(login, "a login")
+        now = self.now()
         with self.db.write() as session:
+            # Their row is locked here (with the admins'): create_key locks the owner's row, so
+            # no key of theirs can appear between this count and the commit.
+            user, other_admins = self._lock_admins(session, login)
             self._require(session, "users")
-            user = session.get(User, login)
             if user is None:
                 raise NotFound(f"no user {shown(login)}")
-            if user.role == "admin" and not self._other_admins(session, login):
+            if user.role == "admin" and not other_admins:
                 raise Conflict(f"{login} is the last admin; make someone else admin first")
+            active = session.execute(
+                select(Key.pk, Key.key_id, Key.name)
+                .where(Key.owner == login, status_filter("active", now))
+                .order_by(Key.pk)
+            ).all()
+            revoked: list[tuple[str, str | None, dict[str, Any]]] = []
+            if revoke_keys and active:
+                lock_keys(session, [row.pk for row in active])
+                names = {row.key_id: row.name for row in active}
+                for start in range(0, len(active), CHUNK):
+                    pks = [row.pk for row in active[start : start + CHUNK]]
+                    done = session.execute(
+                        update(Key)
+                        .where(Key.pk.in_(pks), UNREVOKED)
+                        .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
+                        .returning(Key.key_id)
+                        .execution_options(synchronize_session=False)
+                    ).scalars()
+                    revoked += [
+                        ("key.revoke", key_id, {"name": names[key_id], "reason": "owner removed"})
+                        for key_id in done
+                    ]
             session.delete(user)
-            self._event(session, "user.remove", login=login, role=user.role)
+            details: dict[str, Any] = {"login": login, "role": user.role}
+            if revoke_keys:
+                details["revoked_keys"] = len(revoked)
+            else:
+                details["active_keys"] = len(active)
+            self._events(session, [*revoked, ("user.remove", None, details)], at=now)
+            return len(active)
 
     # -- key roles -----------------------------------------------------------------------------
 
@@ -149,7 +190,12 @@ class AdminMixin(ServiceBase):
         name = validate.term(name, "a role name")
         with self.db.write() as session:
             self._require(session, "roles")
-            role = session.get(KeyRole, name)
+            # Locked before counting its holders: a key being created with it holds it FOR
+            # SHARE (see create_key) until it commits, so the count below sees that key, or the
+            # creator waits and then finds the role gone.
+            role = session.scalars(
+                select(KeyRole).where(KeyRole.name == name).with_for_update()
+            ).first()
             if role is None:
                 raise NotFound(f"no key role {shown(name)}")
             holders = session.scalar(
@@ -186,8 +232,9 @@ class AdminMixin(ServiceBase):
         statement = select(Event).order_by(Event.id.desc()).limit(limit).offset(offset)
         key_id, action = validate.term(key_id, "a key ID"), validate.term(action, "an action")
         search = validate.term(search)
-        if key_id:
-            statement = statement.where(Event.key_id == key_id.strip().lower())
+        if key_id and key_id.strip():  # an ID or the start of one, as the main search takes
+            prefix = validate.key_ref(key_id)
+            statement = statement.where(Event.key_id.startswith(prefix, autoescape=True))
         if action:
             statement = statement.where(Event.action.icontains(action, autoescape=True))
         if search.strip():

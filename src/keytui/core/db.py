@@ -6,6 +6,7 @@ The schema is made and upgraded by the Alembic migrations in ``migrations/``, ap
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +19,18 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError, MissingDriver
-from .location import HEAD_REVISION, resolve_url
+from .location import HEAD_REVISION, check_directory, resolve_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL: how long keytui's own statements wait for a lock another session holds, and how
+# long a session of keytui's may sit idle inside a transaction (a hung or stopped client) before
+# the server ends it and frees its locks. A wait past LOCK_TIMEOUT_S is one line: try again.
+LOCK_TIMEOUT_S = 5
+IDLE_IN_TRANSACTION_S = 60
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of "canceling statement due to lock timeout"
 MIGRATION_LOCK = int.from_bytes(b"keytuimg", "big", signed=True)  # pg_advisory_xact_lock key
 
 
@@ -32,7 +39,10 @@ def _prepare_sqlite_file(path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another first opener made it a moment ago
+        return
     os.close(fd)
 
 
@@ -110,6 +120,7 @@ def open_database(
 
     Raises :class:`DatabaseError` with a one-line reason on any failure.
     """
+    check_directory(target)
     url = resolve_url(target)
     try:
         parsed = make_url(url)
@@ -125,7 +136,13 @@ def open_database(
             if parsed.drivername in ("postgresql", "postgres"):
                 parsed = parsed.set(drivername="postgresql+psycopg")
                 url = parsed.render_as_string(hide_password=False)
-            engine = create_engine(url, pool_pre_ping=True)
+            # Ours first, so any options the URL sets itself come later and win.
+            options = (
+                f"-c lock_timeout={LOCK_TIMEOUT_S}s "
+                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s "
+                + str(parsed.query.get("options", ""))
+            ).strip()
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     except (ArgumentError, ImportError, OSError) as exc:
         if isinstance(exc, ImportError) and parsed.get_driver_name() == "psycopg":
             raise MissingDriver(
@@ -147,6 +164,14 @@ def open_database(
 def short_reason(exc: BaseException) -> str:
     """The driver's own reason, on one line, without SQL or bound parameters."""
     orig = getattr(exc, "orig", None) or exc
+    if getattr(orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        context = getattr(getattr(orig, "diag", None), "context", None) or ""
+        table = re.search(r'relation "([^"]+)"', context)
+        what = f"the {table.group(1)} table" if table else "what this change needs"
+        return (
+            f"another keytui holds a lock on {what} (waited {LOCK_TIMEOUT_S} s); "
+            "nothing was changed, try again"
+        )
     reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     for known, hint in HINTS.items():
         if known in reason:
@@ -181,10 +206,15 @@ def upgrade(database: Database, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config(database)
-    with database.engine.begin() as connection:
+    # SQLite: BEGIN IMMEDIATE, so two openers queue on the write lock (two deferred BEGINs
+    # that both read and then write would make one fail at once with "database is locked").
+    engine = database.engine.execution_options(keytui_write=True)
+    with engine.begin() as connection:
         if database.is_sqlite:
-            connection.exec_driver_sql("SELECT 1")  # begin, so two openers queue on the lock
+            connection.exec_driver_sql("SELECT 1")
         else:  # two openers of one PostgreSQL database take turns; the second finds it done
+            # (a migration may take longer than the lock timeout that bounds everyday writes)
+            connection.execute(text("SET LOCAL lock_timeout = '10min'"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

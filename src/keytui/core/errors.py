@@ -50,6 +50,13 @@ class DatabaseError(KeytuiError):
     """The database could not be opened or written; the message says which and why."""
 
 
+class NoSuchDirectory(DatabaseError):
+    """An explicit database path in a directory that does not exist: a typo, most likely, so
+    nothing is created; usage error, exit 2."""
+
+    exit_code = 2
+
+
 class MissingDriver(DatabaseError):
     """The URL needs a driver this installation lacks; the message names the extra to install."""
 

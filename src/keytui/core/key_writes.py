@@ -36,6 +36,19 @@ from .values import (
 
 # What a KeyInfo is made of (the hash is never needed to describe a key).
 _INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash")]
+CHUNK = 500  # keys per statement in bulk changes
+
+
+def lock_keys(session: Session, pks: Sequence[int]) -> None:
+    """Lock the rows of ``pks`` (PostgreSQL; SQLite's write transaction holds the whole
+    database) in pk order, the one order every writer of several keys takes (the usage flush
+    too), so two writers over the same keys queue instead of deadlocking."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    ordered = sorted(set(pks))
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        session.execute(select(Key.pk).where(Key.pk.in_(chunk)).order_by(Key.pk).with_for_update())
 
 
 class KeyWritesMixin(ServiceBase):
@@ -94,7 +107,9 @@ class KeyWritesMixin(ServiceBase):
                             "owner",
                         )
                     role = role or self._default_role(session)
-                    if session.get(KeyRole, role) is None:
+                    # FOR SHARE: remove_role (FOR UPDATE) waits for this key, or we for it.
+                    held = select(KeyRole.name).where(KeyRole.name == role)
+                    if session.scalar(held.with_for_update(read=True)) is None:
                         raise NotFound(f"no key role {shown(role)}; see: keytui roles list", "role")
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
@@ -231,12 +246,14 @@ class KeyWritesMixin(ServiceBase):
         """The rows of the keys among ``key_ids`` that may be revoked now, and the rest with
         the reason. Plain rows: a 10,000-key revoke spent most of its time building objects."""
         user = self._require(session, "revoke")
-        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids if isinstance(k, str)))
+        wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids if isinstance(k, str)))
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
         rows = (
             {
                 row.key_id: row
-                for row in session.execute(select(*_INFO_COLUMNS).where(Key.key_id.in_(shaped)))
+                for row in session.execute(
+                    select(Key.pk, *_INFO_COLUMNS).where(Key.key_id.in_(shaped))
+                )
             }
             if shaped
             else {}
@@ -274,12 +291,13 @@ class KeyWritesMixin(ServiceBase):
         now = self.now()
         with self.db.write() as session:
             revocable, skipped = self._revoke_candidates(session, key_ids, now)
+            lock_keys(session, [row.pk for row in revocable])
             done: set[str] = set()
-            for chunk in range(0, len(revocable), 500):
-                ids = [row.key_id for row in revocable[chunk : chunk + 500]]
+            for chunk in range(0, len(revocable), CHUNK):
+                pks = [row.pk for row in revocable[chunk : chunk + CHUNK]]
                 result = session.execute(
                     update(Key)
-                    .where(Key.key_id.in_(ids), UNREVOKED)
+                    .where(Key.pk.in_(pks), UNREVOKED)
                     .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
                     .returning(Key.key_id)
                     .execution_options(synchronize_session=False)
@@ -329,11 +347,21 @@ class KeyWritesMixin(ServiceBase):
     def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
         """Remove keys entirely; all or none. Their events stay."""
         now = self.now()
-        wanted = list(dict.fromkeys(k.strip().lower() for k in key_ids))
+        wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids))
         if not wanted:
             raise InvalidInput("name at least one key to delete")
         with self.db.write() as session:
-            rows = [self._key(session, key_id, lock=True) for key_id in wanted]
+            found = {
+                pk: key_id
+                for pk, key_id in session.execute(
+                    select(Key.pk, Key.key_id).where(
+                        Key.key_id.in_([k for k in wanted if keyformat.is_key_id(k)])
+                    )
+                )
+            }
+            lock_keys(session, list(found))
+            # Read again, locked: a key deleted meanwhile is not found, all or none.
+            rows = [self._key(session, key_id) for key_id in wanted]
             for row in rows:
                 self._require(session, "delete", row.owner)
             deleted = tuple(key_info(row, now) for row in rows)

@@ -84,3 +84,43 @@ def parse_secret(text: str) -> ParsedSecret | None:
 def mask(key_id: str) -> str:
     """What a list shows in place of a secret: the prefix and ID, never the random part."""
     return f"{PREFIX}{key_id}_" + "•" * 6
+
+
+def key_id_of(text: str) -> str | None:
+    """The key ID inside ``text`` when ``text`` is a pasted secret with a good checksum, else
+    None: the one test every place that asks for an ID uses to recognise a secret there (and
+    then never shows more of it than :func:`elided`)."""
+    parsed = parse_secret(text)
+    return parsed.key_id if parsed else None
+
+
+def looks_like_secret(text: str) -> bool:
+    """Does ``text`` start like a secret (``kt_``)? Then it is not an ID, whatever else it is,
+    and a face refuses it without echoing it when :func:`key_id_of` finds no key ID in it."""
+    return isinstance(text, str) and text.strip().lower().startswith(PREFIX)
+
+
+def secret_problem(text: str) -> str:
+    """Why ``text`` is not a secret, in words that repeat nothing of it."""
+    stripped = text.strip() if isinstance(text, str) else ""
+    if _SECRET_RE.match(stripped):
+        return "its checksum does not match: the secret is mistyped or altered"
+    return (
+        f"not a keytui secret (expected {PREFIX}, a {ID_LENGTH}-character key ID, _ and "
+        f"{RANDOM_LENGTH + CHECKSUM_LENGTH} letters and digits)"
+    )
+
+
+def elided(key_id: str) -> str:
+    """A secret as output shows it once recognised: ``kt_<id>_…``, never its random part."""
+    return f"{PREFIX}{key_id}_…"
+
+
+# What a scanner looks for: the prefix first (so the regex engine searches for the literal
+# ``kt_``, hundreds of MB/s, where a leading ``\b`` would make it try every position), then the
+# boundary before it as a lookbehind, the shape, and no word character after it. The checksum is
+# checked afterwards, by :func:`key_id_of`, only for these candidates.
+CANDIDATE = re.compile(
+    rb"kt_(?<![0-9A-Za-z_]kt_)[0-9a-z]{%d}_[0-9A-Za-z]{%d}(?![0-9A-Za-z_])"
+    % (ID_LENGTH, RANDOM_LENGTH + CHECKSUM_LENGTH)
+)

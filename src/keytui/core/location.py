@@ -19,6 +19,25 @@ def default_path() -> Path:
     return user_data_path("keytui", appauthor=False) / "keytui.db"
 
 
+def check_directory(target: str | os.PathLike[str] | None) -> None:
+    """An explicit SQLite path (``--db`` or $KEYTUI_DATABASE_URL) must be in a directory that
+    exists: ``--db /mistyped/dir/keys.db`` is refused, naming it, and nothing is created. Only
+    the default path's directory is made on first use."""
+    explicit = not (target is None or str(target) == "") or bool(os.environ.get(ENV_VAR))
+    url = resolve_url(target)
+    if not explicit or not url.startswith(SQLITE_PREFIX):
+        return
+    path = Path(url[len(SQLITE_PREFIX) :])
+    if str(path) == ":memory:" or path.parent.is_dir():
+        return
+    from .errors import NoSuchDirectory
+
+    raise NoSuchDirectory(
+        f"no directory {path.parent} for the database {path}; create it, or check the path "
+        "(nothing was created)"
+    )
+
+
 def resolve_url(target: str | os.PathLike[str] | None) -> str:
     """``--db`` takes a path or a URL; nothing given means $KEYTUI_DATABASE_URL, else the
     default."""

@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from . import keyformat
 from .admin import AdminMixin
 from .db import open_database
-from .errors import InvalidInput, KeytuiError
+from .errors import InvalidInput, KeytuiError, NotFound
 from .key_writes import KeyWritesMixin
 from .models import Key, KeyRole, Settings, User
 from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
@@ -182,6 +183,38 @@ class KeyService(KeyWritesMixin, AdminMixin):
     def get_key(self, key_id: str) -> KeyInfo:
         with self._read() as session:
             return key_info(self._key(session, key_id), self.now())
+
+    # -- from a leaked secret to its key -------------------------------------------------------
+
+    def identify(self, secret: str) -> KeyInfo:
+        """The key a secret belongs to, by the ID inside it, after its checksum is checked.
+
+        A read, for anyone who may read keys: no use is counted, no argon2 runs and no event is
+        written. It names the key; it does not say whether ``secret`` is the key's *current*
+        secret (a replaced key's old secret names it too): :meth:`verify` does, and counts a use.
+        """
+        key_id = keyformat.key_id_of(secret) if isinstance(secret, str) else None
+        if key_id is None:
+            raise InvalidInput(keyformat.secret_problem(secret))
+        with self._read() as session:
+            row = session.scalars(select(Key).where(Key.key_id == key_id)).first()
+            if row is None:
+                raise NotFound(f"{keyformat.elided(key_id)} is not a key of this database")
+            return key_info(row, self.now())
+
+    def find_keys(self, key_ids: Iterable[str]) -> dict[str, KeyInfo]:
+        """The keys among ``key_ids`` that exist, by ID (one query per 500 IDs): for a scan
+        that found secrets and asks, once per distinct ID, what their keys are."""
+        wanted = sorted({k for k in key_ids if keyformat.is_key_id(k)})
+        found: dict[str, KeyInfo] = {}
+        now = self.now()
+        with self._read() as session:
+            for chunk in range(0, len(wanted), 500):
+                rows = session.scalars(
+                    select(Key).where(Key.key_id.in_(wanted[chunk : chunk + 500]))
+                )
+                found.update((row.key_id, key_info(row, now)) for row in rows)
+        return found
 
 
 __all__ = [

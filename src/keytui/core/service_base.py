@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any, Self
 
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import audit, changes, keyformat
+from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, short_reason
 from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
@@ -24,6 +24,9 @@ from .search import KeySearch
 from .validate import shown
 from .values import VerifyResult, permits
 from .verify import Verifier
+
+# pg_advisory_xact_lock key for "making the first user of a new database" (b"keytuibs").
+BOOTSTRAP_LOCK = int.from_bytes(b"keytuibs", "big", signed=True)
 
 
 class ServiceBase:
@@ -41,6 +44,7 @@ class ServiceBase:
         cache_size: int = 10_000,
     ) -> None:
         self.db = database
+        self.created = False  # did bootstrap() find a new database (and make its admin)?
         self.actor = actor or current_login()
         self.face = face
         self.clock = clock
@@ -143,7 +147,7 @@ class ServiceBase:
         return user
 
     def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
-        key_id = key_id.strip().lower() if isinstance(key_id, str) else ""
+        key_id = validate.key_ref(key_id)  # a secret here is refused without echoing it
         if not keyformat.is_key_id(key_id):  # not even the shape of an ID: no query
             raise NotFound(f"no key with ID {shown(key_id, 20)}")
         statement = select(Key).where(Key.key_id == key_id)
@@ -163,6 +167,13 @@ class ServiceBase:
             session.add(settings)
         return settings
 
+    def created_notice(self) -> str | None:
+        """What a face says once when opening made a new database (a mistyped path would
+        otherwise pass unseen): where it is and who its admin is. None for an existing one."""
+        if not self.created:
+            return None
+        return f"created a new keytui database at {self.db.display}; {self.actor} is its admin"
+
     def bootstrap(self) -> None:
         """The first login to open a new database becomes its admin."""
         try:
@@ -170,9 +181,16 @@ class ServiceBase:
                 if session.scalar(select(func.count()).select_from(User)):
                     return
             with self.db.write() as session:
+                # Two first openers take turns here, so the second counts the first's user.
+                # SQLite's write transaction already holds the database's write lock.
+                if not self.db.is_sqlite:
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": BOOTSTRAP_LOCK}
+                    )
                 if session.scalar(select(func.count()).select_from(User)):
                     return
                 session.add(User(login=self.actor, role="admin", created_at=self.now()))
+                self.created = True
                 self._event(
                     session,
                     "user.add",

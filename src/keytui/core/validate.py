@@ -34,6 +34,20 @@ def field(name_: str) -> Iterator[None]:
         raise
 
 
+def key_ref(value: str) -> str:
+    """A key ID (or the start of one) as given: trimmed, lower-cased. A pasted secret with a
+    good checksum stands for its key ID; one that starts like a secret but is not one is refused
+    without a word of it (never its random part)."""
+    from . import keyformat
+
+    key_id = keyformat.key_id_of(value)
+    if key_id is not None:
+        return key_id
+    if keyformat.looks_like_secret(value):
+        raise InvalidInput(f"that starts like a secret but {keyformat.secret_problem(value)}")
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
 def visible(text: object) -> str:
     """Stored text made harmless for a terminal: control and format characters (ESC, NUL,
     right-to-left overrides) become visible escapes like ``\\x1b``; everything else is kept."""
@@ -173,6 +187,23 @@ def expiry(value: str | date | datetime | None, now: datetime) -> datetime | Non
         raise InvalidInput(f"the expiry {result:%Y-%m-%d} is in the past")
     if result > now + timedelta(days=MAX_EXPIRY_DAYS):
         raise InvalidInput("an expiry is at most 100 years away")
+    return result
+
+
+def expiry_day(value: str, now: datetime) -> datetime:
+    """A date box's expiry: ``YYYY-MM-DD`` only (valid through that day, UTC), with a message
+    in the box's own terms (no ``90d``, which the box does not take)."""
+    text = value.strip()
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        example = now + timedelta(days=90)
+        what = shown(value) if text else "an empty date"
+        raise InvalidInput(f"{what} is not a date; write it as YYYY-MM-DD, e.g. {example:%Y-%m-%d}")
+    result = expiry(day, now)
+    assert result is not None  # a date is never "never"
     return result
 
 

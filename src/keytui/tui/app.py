@@ -72,9 +72,12 @@ class KeytuiApp(App[None]):
         opener: Callable[[], KeyService] | None = None,
         first: FirstWindow | None = None,
         actor: str | None = None,
+        announce_created: bool = False,
     ) -> None:
         """Either a ``service``, or an ``opener`` that makes one in the background while the
-        ``first`` window (read without it) is painted: see core/first_window.py."""
+        ``first`` window (read without it) is painted: see core/first_window.py.
+        ``announce_created``: say so if opening made a new database (``keytui`` itself; not the
+        demo's throwaway, nor a test's)."""
         super().__init__()
         if service is not None:
             self.actor: str = service.actor
@@ -89,6 +92,9 @@ class KeytuiApp(App[None]):
         self._open_error: BaseException | None = None
         self._first = first  # handed to the main screen, which paints it
         self.read_only = read_only
+        self.announce_created = announce_created
+        self._started = False  # resizes before the main screen is pushed wait for it
+        self._too_small: Screen[None] | None = None
         self.user: UserInfo | None = None
         self.user_error: str | None = None
         if service is not None:
@@ -125,10 +131,30 @@ class KeytuiApp(App[None]):
         from .screens.main import MainScreen
 
         self.push_screen(MainScreen(self._first))
+        self._started = True
+        self.fit_terminal(*self.size)
         if self._service is None:
             self.run_worker(self._open_service, thread=True, group="open", exit_on_error=False)
         else:
             self._service_opened()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._started:
+            self.fit_terminal(event.size.width, event.size.height)
+
+    def fit_terminal(self, width: int, height: int) -> None:
+        """Below 80x24 a word instead of a cut screen (statuses cut to ``expi``); the screen
+        below comes back as it was once the terminal is large enough again."""
+        from .screens.too_small import TooSmallScreen, too_small
+
+        small = too_small(width, height)
+        if small and self._too_small is None:
+            self._too_small = TooSmallScreen()
+            self.push_screen(self._too_small)
+        elif not small and self._too_small is not None:
+            if self.screen is self._too_small:
+                self.pop_screen()
+            self._too_small = None
 
     def _open_service(self) -> None:
         """In a thread: import and open the service (SQLAlchemy, migrations check, argon2)."""
@@ -172,6 +198,9 @@ class KeytuiApp(App[None]):
             self.run_db(self.service.whoami, self._user_confirmed)
         # Changes made by other processes: heard in the background, after the first paint
         self.run_worker(self._watch_changes, thread=True, group="watch", exit_on_error=False)
+        notice = self.service.created_notice() if self.announce_created else None
+        if notice:  # a new database, made by this start: say so once
+            self.notify(escape(notice), title="New database", timeout=15)
         path = self.service.db.sqlite_path
         if path is not None and world_readable(path):
             self.notify(
@@ -341,19 +370,28 @@ class KeytuiApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
-            if command.title.lower() != "screenshot":
+            if command.title.lower() not in ("screenshot", "maximize"):
                 yield command
+        from .screens.help import key_label
+
+        # The screen's own actions, once each, with their keys: not the focused table's
+        # internals (cursor left, copy selected text, a second Bottom).
+        own = {b.action for b in screen.BINDINGS if isinstance(b, Binding)}
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             binding = active.binding
-            if not active.enabled or not binding.description or binding.action in seen:
+            if active.node is not screen or binding.action not in own:
                 continue
-            if binding.action in ("quit", "command_palette"):
+            if not active.enabled or not binding.description:
+                continue
+            if binding.action in seen or binding.action in ("quit", "command_palette"):
                 continue
             seen.add(binding.action)
+            keys = key_label(binding.key)
+            about = binding.tooltip if binding.tooltip else binding.description
             yield SystemCommand(
                 binding.description,
-                f"{binding.tooltip or binding.description} ({key})",
+                f"key: {keys} · {about}",
                 self._runner(active.node, binding.action),
             )
 

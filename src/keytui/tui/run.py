@@ -33,11 +33,17 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     first = read_first_window(target, actor, system_clock(), WINDOW)
     if first is None:
         with opener() as service:
-            make_app(service, read_only=read_only).run()
+            make_app(service, read_only=read_only, announce_created=True).run()
         return
 
     app = make_app(
-        None, clock=system_clock, read_only=read_only, opener=opener, first=first, actor=actor
+        None,
+        clock=system_clock,
+        read_only=read_only,
+        opener=opener,
+        first=first,
+        actor=actor,
+        announce_created=True,
     )
     try:
         app.run()
@@ -47,7 +53,7 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
 
 
 def run_app_on(service: KeyService, *, read_only: bool = False) -> None:
-    """The app on a service already open (``keytui demo``)."""
+    """The app on a service already open (``keytui demo``: its new database goes unsaid)."""
     from .app import make_app
 
     make_app(service, read_only=read_only).run()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
-from textual import getters
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -28,6 +30,15 @@ class KeyDetailsScreen(Screen[None]):
     def __init__(self, key_id: str) -> None:
         super().__init__()
         self.key_id = key_id
+        self.shown: dict[str, EventInfo] = {}
+
+    @on(DataTable.RowSelected, "#key-events")
+    def _open(self, selected: DataTable.RowSelected) -> None:
+        event = self.shown.get(selected.row_key.value or "")
+        if event is not None:
+            from .event import EventModal
+
+            self.app.push_screen(EventModal(event))
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="details"):
@@ -81,24 +92,31 @@ class KeyDetailsScreen(Screen[None]):
             ("Revoked", revoked),
             ("Allowed hosts", text(", ".join(key.allowed_hosts) or "any host")),
         ]
-        body = Text()
+        body = Table.grid(padding=(0, 1))  # a long value wraps beside its label, not under it
+        body.add_column(style="bold", no_wrap=True)
+        body.add_column()
         for label, value in rows:
-            body.append(f"{label:<14}", style="bold")
-            body.append_text(value)
-            body.append("\n")
+            value.no_wrap, value.overflow = False, "fold"  # here a value is shown whole
+            body.add_row(label, value)
         self.query_one("#field-table", Static).update(body)
-        usage = Text()
-        usage.append("Last used   ", style="bold")
-        usage.append(f"{stamp(key.last_used_at)} ({ago(key.last_used_at, now)})\n")
-        usage.append("Uses        ", style="bold")
-        usage.append(f"{key.use_count:,}\n")
-        usage.append(
+        used = (
+            Text(f"{stamp(key.last_used_at)} ({ago(key.last_used_at, now)})")
+            if key.last_used_at
+            else Text("never")
+        )
+        usage = Table.grid(padding=(0, 1))
+        usage.add_column(style="bold", no_wrap=True)
+        usage.add_column()
+        usage.add_row("Last used", used)
+        usage.add_row("Uses", f"{key.use_count:,}")
+        note = Text(
             "Counts are written in batches, so the newest minute may be missing.", style="dim"
         )
-        self.query_one("#usage-text", Static).update(usage)
+        self.query_one("#usage-text", Static).update(Group(usage, note))
         table = self.query_one("#key-events", DataTable)
         row = table.cursor_row
         table.clear()  # read again after a change: the rows anew, the cursor where it was
+        self.shown = {str(event.id): event for event in events}
         for event in events:
             when, who, action, _key, face, details = event_cells(event)
             table.add_row(when, who, action, face, details, key=str(event.id))

@@ -13,8 +13,8 @@ SHOWN = 8  # keys to revoke listed by name; the rest are counted
 SKIPPED_SHOWN = 6  # skipped keys listed with their reason
 
 
-def plural(count: int) -> str:
-    return f"{count:,} key{'s' if count != 1 else ''}"
+def plural(count: int, noun: str = "key") -> str:
+    return f"{count:,} {noun}{'s' if count != 1 else ''}"
 
 
 def replace_question(key: KeyInfo) -> ConfirmModal:
@@ -50,7 +50,8 @@ def revoke_question(plan: RevokePlan) -> ConfirmModal:
     if count > SHOWN:
         body.append(Text(f"  … and {count - SHOWN:,} more"))
     if plan.skipped:
-        body.append(Text(f"{len(plan.skipped):,} marked key(s) will be skipped:", style="bold"))
+        how_many = plural(len(plan.skipped), "marked key")
+        body.append(Text(f"{how_many} will be skipped:", style="bold"))
         for skipped in plan.skipped[:SKIPPED_SHOWN]:
             body.append(Text(f"  • {skipped.id}: {skipped.reason}", style="dim"))
         if len(plan.skipped) > SKIPPED_SHOWN:

@@ -63,6 +63,16 @@ class EventsScreen(Screen[None]):
     def __init__(self, key_id: str | None = None) -> None:
         super().__init__()
         self.key_id = key_id
+        self.shown: dict[str, EventInfo] = {}
+
+    @on(DataTable.RowSelected, "#events")
+    def _open(self, selected: DataTable.RowSelected) -> None:
+        """``enter`` on an event: the event whole (its details are cut in the table)."""
+        event = self.shown.get(selected.row_key.value or "")
+        if event is not None:
+            from .event import EventModal
+
+            self.app.push_screen(EventModal(event))
 
     def compose(self) -> ComposeResult:
         yield Label(
@@ -75,7 +85,9 @@ class EventsScreen(Screen[None]):
             yield Input(
                 placeholder="/ search who, action, key or details", id="event-search", compact=True
             )
-            yield Input(self.key_id or "", placeholder="key ID", id="event-key", compact=True)
+            yield Input(
+                self.key_id or "", placeholder="ID or its start", id="event-key", compact=True
+            )
             yield Select(
                 [(a, a) for a in EVENT_ACTIONS],
                 prompt="any action",
@@ -100,7 +112,8 @@ class EventsScreen(Screen[None]):
         def done(status: ChainReport) -> None:
             if status.ok:
                 line = Text(
-                    f"Audit chain intact: {status.count:,} events, none altered, removed "
+                    f"Audit chain intact: {status.count:,} event{'s' if status.count != 1 else ''}"
+                    ", none altered, removed "
                     "or reordered.",
                     style="green",
                 )
@@ -136,12 +149,14 @@ class EventsScreen(Screen[None]):
         if events is None:
             return
         table = self.query_one("#events", DataTable)
+        self.shown = {str(event.id): event for event in events}
         with self.app.batch_update():
             table.clear()
             for event in events:
                 table.add_row(*event_cells(event), key=str(event.id))
         more = " (the newest; narrow the search to see older ones)" if len(events) == PAGE else ""
-        self.query_one("#events-info", Static).update(f"{len(events):,} events{more}")
+        count = f"{len(events):,} event{'s' if len(events) != 1 else ''}"
+        self.query_one("#events-info", Static).update(f"{count}{more}")
 
     @on(Input.Changed)
     def _changed(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,7 +20,7 @@ KEY_NAMES = {
     "enter": "enter",
 }
 EXTRA = (
-    ("j / k, ↓ / ↑", "Move down / up"),
+    ("j / k, ↓ / ↑", "Move down / up (here: scroll this help)"),
     ("pgdn / pgup", "Page down / up"),
     ("ctrl+p", "Command palette: every action by name"),
     ("click a header", "Sort by it"),
@@ -32,14 +33,24 @@ def key_label(key: str) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="close")]
+    BINDINGS = [
+        Binding("escape,question_mark,q", "close", "Close", id="close"),
+        Binding("j,down", "scroll('down')", "Scroll down", show=False),
+        Binding("k,up", "scroll('up')", "Scroll up", show=False),
+        Binding("pagedown,space", "scroll('page_down')", "Page down", show=False),
+        Binding("pageup", "scroll('page_up')", "Page up", show=False),
+        Binding("g,home", "scroll('home')", "Top", show=False),
+        Binding("G,end", "scroll('end')", "Bottom", show=False),
+    ]
 
     def __init__(self, screen: Screen[Any]) -> None:
         super().__init__()
         self.for_screen = screen
 
     def compose(self) -> ComposeResult:
-        lines = Text()
+        lines = Table.grid(padding=(0, 2))  # a long description wraps beside its key
+        lines.add_column(justify="right", style="bold cyan", no_wrap=True)
+        lines.add_column()
         seen: set[str] = set()
         for binding in self.for_screen.BINDINGS:
             assert isinstance(binding, Binding)
@@ -47,28 +58,32 @@ class HelpScreen(ModalScreen[None]):
                 continue
             seen.add(binding.action)
             state = self.for_screen.check_action(binding.action.split("(")[0], ())
-            style = "" if state else "dim"
-            lines.append(f"{key_label(binding.key):>14}  ", style="bold cyan")
-            lines.append(binding.tooltip or binding.description, style=style)
+            line = Text(binding.tooltip or binding.description, style="" if state else "dim")
             if state is None:
-                lines.append("  (not allowed for your role)", style="dim italic")
+                line.append("  (not allowed for your role)", style="dim italic")
             elif state is False:
-                lines.append("  (hidden: read-only)", style="dim italic")
-            lines.append("\n")
+                line.append("  (hidden: read-only)", style="dim italic")
+            lines.add_row(key_label(binding.key), line)
         for key, description in EXTRA:
-            lines.append(f"{key:>14}  ", style="bold cyan")
-            lines.append(description + "\n")
+            lines.add_row(key, description)
         with Vertical(classes="dialog help"):
             yield Label("keytui keys", classes="dialog-title")
-            with VerticalScroll(classes="dialog-body"):
+            with VerticalScroll(classes="dialog-body", id="help-body"):
                 yield Static(lines)
             yield Static(
                 Text(
                     "Marked keys: x revokes all of them at once, after a list of what "
-                    "will be revoked and what skipped. esc closes this help.",
+                    "will be revoked and what skipped. j/k, pgdn/pgup scroll; esc closes.",
                     style="dim",
                 )
             )
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body", VerticalScroll).focus()
+
+    def action_scroll(self, where: str) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        getattr(body, f"scroll_{where}")(animate=False)
 
     def action_close(self) -> None:
         self.dismiss()

@@ -39,12 +39,11 @@ KEY_ACTIONS = frozenset({"rename", "replace", "revoke", "delete"})
 
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
 STATUS_TABS: tuple[tuple[str, str, Status | None], ...] = (
-    ("all", "All", None),
-    ("active", "Active", "active"),
-    ("expired", "Expired", "expired"),
-    ("revoked", "Revoked", "revoked"),
+    ("all", "1 All", None),
+    ("active", "2 Active", "active"),
+    ("expired", "3 Expired", "expired"),
+    ("revoked", "4 Revoked", "revoked"),
 )
-SORT_CYCLE = [c.sort for c in COLUMNS if c.sort]
 
 
 class MainScreen(Screen[None]):
@@ -102,7 +101,7 @@ class MainScreen(Screen[None]):
     async def _mount_footer(self) -> None:
         if not (self.is_mounted and self.is_attached):  # the app ended in its first frame
             return
-        await self.mount(Footer())
+        await self.mount(Footer(compact=True, show_command_palette=False))  # ? lists ctrl+p
         self.refresh_bindings()  # the footer shows the bindings as of its first update
 
     def user_confirmed(self, user: UserInfo | None) -> None:
@@ -288,7 +287,9 @@ class MainScreen(Screen[None]):
         self.reload(offset=0, cursor=0)
 
     def action_cycle_sort(self) -> None:
-        following = SORT_CYCLE[(SORT_CYCLE.index(self.window.sort) + 1) % len(SORT_CYCLE)]
+        cycle = self.table.sort_cycle  # only the columns on screen: the arrow is always seen
+        at = cycle.index(self.window.sort) if self.window.sort in cycle else -1
+        following = cycle[(at + 1) % len(cycle)]
         self._sort_by(
             following, following in ("created_at", "updated_at", "last_used_at", "expires_at")
         )

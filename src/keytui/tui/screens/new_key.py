@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from rich.markup import escape
 from textual import getters
 from textual.app import ComposeResult
@@ -10,6 +12,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
+from ...core import validate
+from ...core.errors import KeytuiError
 from ...core.values import IssuedKey, KeyDefaults, SettingsInfo, UserInfo
 from ..app import KeytuiApp, describe_error
 from ..widgets.field_error import FieldError
@@ -81,9 +85,8 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                         )
                     with Vertical():
                         yield Label("Date (YYYY-MM-DD)")
-                        yield Input(
-                            placeholder="2027-06-30", id="date", disabled=True, compact=True
-                        )
+                        # disabled, it shows the date the chosen expiry gives
+                        yield Input(placeholder="", id="date", disabled=True, compact=True)
                 yield FieldError(id="expires-error")
                 yield Label("Allowed hosts (optional; names, IPs or CIDRs, comma-separated)")
                 yield Input(placeholder="any host", id="allowed_hosts", compact=True)
@@ -125,13 +128,28 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         expires.set_options(options)
         values = [v for _, v in options]
         expires.value = defaults.expires if defaults.expires in values else values[0]
+        self.query_one("#date", Input).placeholder = self._date_of(expires.value)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "expires":
             date = self.query_one("#date", Input)
             date.disabled = event.value != "date"
+            date.placeholder = self._date_of(event.value)
             if not date.disabled:
                 date.focus()
+
+    def _date_of(self, choice: object) -> str:
+        """The date an expiry choice gives, by the service's own rule (``90d`` from now)."""
+        now = self.app.now()
+        if choice == "date":
+            return f"YYYY-MM-DD, e.g. {now + timedelta(days=90):%Y-%m-%d}"
+        if not isinstance(choice, str):
+            return ""
+        try:
+            when = validate.expiry(choice, now)
+        except KeytuiError:
+            return ""
+        return "never" if when is None else f"{when:%Y-%m-%d}"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "allowed_hosts":
@@ -174,18 +192,21 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         owner = self.query_one("#owner", Select).selection
         role = self.query_one("#role", Select).selection
         expires = self.query_one("#expires", Select).selection
-        if expires == "date":
-            expires = self.query_one("#date", Input).value or "missing date"
+        day = self.query_one("#date", Input).value if expires == "date" else None
         hosts = self.query_one("#allowed_hosts", Input).value.replace(",", " ").split()
-        service = self.app.service
+        service, now = self.app.service, self.app.now()
 
         def create() -> IssuedKey:
+            when: str | datetime | None = None if expires in (None, "never") else expires
+            if day is not None:  # the date box takes a date only, and says so in its terms
+                with validate.field("expires"):
+                    when = validate.expiry_day(day, now)
             return service.create_key(
                 name,
                 description=description,
                 owner=owner,
                 role=role,
-                expires=None if expires in (None, "never") else expires,
+                expires=when,
                 allowed_hosts=hosts,
             )
 

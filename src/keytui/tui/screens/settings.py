@@ -48,6 +48,8 @@ class SettingsScreen(Screen[None]):
             with Vertical(id="users-pane"):
                 yield Label("Users", classes="section-title")
                 yield DataTable(id="users", cursor_type="row")
+                # Two lines, so that at 80 columns the login keeps its width and every
+                # button stays on screen.
                 with Horizontal(classes="inline-form"):
                     yield Input(placeholder="login", id="user-login", compact=True)
                     yield Select(
@@ -56,15 +58,17 @@ class SettingsScreen(Screen[None]):
                         allow_blank=False,
                         id="user-role",
                     )
+                with Horizontal(classes="inline-buttons"):
                     yield Button("Add / set role", id="user-set", compact=True)
-                    yield Button("Remove", id="user-remove", variant="error", compact=True)
+                    yield Button("Remove user", id="user-remove", variant="error", compact=True)
             with Vertical(id="roles-pane"):
                 yield Label("Key roles", classes="section-title")
                 yield DataTable(id="roles", cursor_type="row")
                 with Horizontal(classes="inline-form"):
                     yield Input(placeholder="role name", id="role-name", compact=True)
+                with Horizontal(classes="inline-buttons"):
                     yield Button("Add", id="role-add", compact=True)
-                    yield Button("Remove", id="role-remove", variant="error", compact=True)
+                    yield Button("Remove role", id="role-remove", variant="error", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -198,7 +202,14 @@ class SettingsScreen(Screen[None]):
 
                 self._confirmed(
                     remove_user_question(user),
-                    lambda: self._run(lambda: service.remove_user(user), f"Removed {user}."),
+                    lambda: self._run(
+                        lambda: service.remove_user(user),
+                        lambda active: (
+                            f"Removed {user}; their {active} active keys still work."
+                            if active
+                            else f"Removed {user}."
+                        ),
+                    ),
                 )
         elif button == "role-add":
             name = self.query_one("#role-name", Input).value.strip()

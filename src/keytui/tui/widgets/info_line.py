@@ -15,9 +15,10 @@ class InfoLine(Static):
     def paint(self, window: PagingWindow, rows: int, marked: int) -> None:
         """``rows`` keys shown of the ``window``'s list, ``marked`` of them (or beyond) marked."""
         parts = Text()
+        if marked:  # first: nothing on the right (a notification, a narrow screen) cuts it
+            parts.append(f"{marked:,} marked", style="bold magenta")
+            parts.append(" · ", style="dim")
         parts.append(window.position(rows), style="bold" if window.match_count == 0 else "")
         arrow = "▼" if window.descending else "▲"
         parts.append(f" · sorted by {SORT_LABELS[window.sort]} {arrow}", style="dim")
-        if marked:
-            parts.append(f" · {marked:,} marked", style="bold magenta")
         self.update(parts, layout=False)  # one line, fixed height

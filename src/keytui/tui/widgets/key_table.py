@@ -30,7 +30,7 @@ class Column:
     key: str
     label: str
     width: int
-    min_screen: int  # hidden on screens narrower than this
+    extra: int  # 0: always shown; else shown in this order while the name keeps NAME_ROOM
     sort: str | None  # the service's sort column, or None
 
 
@@ -39,13 +39,55 @@ COLUMNS = (
     Column("name", "Name", 0, 0, "name"),  # width 0: takes what is left
     Column("id", "ID", 10, 0, "key_id"),
     Column("owner", "Owner", 8, 0, "owner"),
-    Column("role", "Role", 11, 100, "role"),
-    Column("created", "Created", 10, 110, "created_at"),
-    Column("updated", "Updated", 10, 140, "updated_at"),
+    Column("role", "Role", 11, 2, "role"),
+    Column("created", "Created", 10, 3, "created_at"),
+    Column("updated", "Updated", 10, 4, "updated_at"),
     Column("expires", "Expires", 10, 0, "expires_at"),
-    Column("used", "Last used", 10, 100, "last_used_at"),
+    Column("used", "Last used", 10, 1, "last_used_at"),
     Column("status", "Status", 8, 0, "status"),
 )
+#: The name's width below which no extra column is added: names tell keys apart, so the
+#: spare width goes to them first (a demo name is up to ~30 characters).
+NAME_ROOM = 30
+NAME_MIN = 12
+
+
+def cut_middle(value: Text, width: int) -> Text:
+    """``value`` cut to ``width`` cells in the middle, keeping its end, where names differ
+    (``auth-proxy ga…(staging)``); text with wide characters is cut at its end instead."""
+    plain = value.plain
+    if value.cell_len <= width:
+        return value
+    if width < 5 or len(plain) != value.cell_len:
+        cut = value.copy()
+        cut.truncate(width, overflow="ellipsis")
+        return cut
+    tail = (width - 1) // 2
+    head = width - 1 - tail
+    cut = value[:head]
+    cut.append("…")
+    cut.append_text(value[len(plain) - tail :])
+    return cut
+
+
+def fit(width: int) -> tuple[tuple[Column, ...], int]:
+    """The columns shown on a screen ``width`` wide, and the name's width: the essential
+    columns, then the extra ones in order while the name keeps NAME_ROOM; the name takes the
+    rest."""
+
+    def name_width(columns: list[Column]) -> int:
+        fixed = sum(c.width + 2 for c in columns if c.width) + 2 + 2  # padding, name, scrollbar
+        return width - fixed
+
+    chosen = [c for c in COLUMNS if not c.extra]
+    for extra in sorted((c for c in COLUMNS if c.extra), key=lambda c: c.extra):
+        if name_width([*chosen, extra]) < NAME_ROOM:
+            break
+        chosen.append(extra)
+    shown = tuple(c for c in COLUMNS if c in chosen)
+    return shown, max(NAME_MIN, name_width(chosen))
+
+
 MARKED = Text("[x]", style="bold")
 UNMARKED = Text("[ ]", style="dim")
 
@@ -115,8 +157,11 @@ class KeyTable(DataTable[Text | str]):
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
         if text.cell_len > inner:  # cut a copy: the row keeps its full text
-            text = text.copy()
-            text.truncate(inner, overflow="ellipsis")
+            if column_key.value == "name":
+                text = cut_middle(text, inner)
+            else:
+                text = text.copy()
+                text.truncate(inner, overflow="ellipsis")
         component_style, post_style = self._get_styles_to_render_cell(
             False,
             False,
@@ -162,9 +207,7 @@ class KeyTable(DataTable[Text | str]):
 
     def fit_columns(self, width: int, sort: str, descending: bool) -> bool:
         """Choose the columns for a screen ``width`` wide; True when they changed."""
-        shown = tuple(c for c in COLUMNS if width >= c.min_screen)
-        fixed = sum(c.width + 2 for c in shown if c.width) + 2 + 2  # padding, name pad, scrollbar
-        name_width = max(12, min(40, width - fixed))
+        shown, name_width = fit(width)
         key = (shown, name_width, sort, descending)
         if key == getattr(self, "_fitted", None):
             return False
@@ -177,6 +220,11 @@ class KeyTable(DataTable[Text | str]):
                 label += " ▼" if descending else " ▲"
             self.add_column(label, key=column.key, width=column.width or name_width)
         return True
+
+    @property
+    def sort_cycle(self) -> list[str]:
+        """The sort columns shown, in order: what ``s`` cycles through."""
+        return [c.sort for c in self.shown if c.sort]
 
     # -- rows ---------------------------------------------------------------------------------
 

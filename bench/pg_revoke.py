@@ -1,0 +1,128 @@
+"""Bulk revoke on PostgreSQL right after an aborted one (issue 10).
+
+    python -m bench pg-revoke [--keys 10000] [--repeat 3]
+
+A revoke that is rolled back (a killed client, a failed commit) leaves every index entry its
+UPDATEs made behind; with GIN's ``fastupdate`` they queue in the pg_trgm indexes' pending lists,
+and the next revoke paid for them (3-7 s per 500-key chunk when the planner took the trigram
+index on key_id for ``key_id = ANY(...)``). Each sample: every key made active again and the
+table vacuumed, a revoke of all of them rolled back after its UPDATEs, then the revoke timed.
+
+The database ``keytui_bench_revoke`` on $KEYTUI_BENCH_POSTGRES_URL (else
+$KEYTUI_TEST_POSTGRES_URL) is made for the run and dropped after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+TARGET_S = 1.0
+
+
+class Abort(Exception):
+    """Raised inside the revoke's transaction, so it rolls back after its UPDATEs."""
+
+
+def server_url() -> str | None:
+    return os.environ.get("KEYTUI_BENCH_POSTGRES_URL") or os.environ.get("KEYTUI_TEST_POSTGRES_URL")
+
+
+def measure(
+    keys: int, repeat: int, log: Callable[[str], None], *, abort: bool = True
+) -> list[float] | None:
+    """Seconds per full revoke of ``keys`` active keys after an aborted one; None without a
+    PostgreSQL server."""
+    server = server_url()
+    if not server:
+        return None
+    from sqlalchemy import create_engine, event, select, text
+    from sqlalchemy.engine import make_url
+
+    from keytui.core.demo import seed_demo
+    from keytui.core.models import Key
+    from keytui.core.service import KeyService
+
+    url = make_url(server).set(drivername="postgresql+psycopg")
+    name = "keytui_bench_revoke"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    target = url.set(database=name).render_as_string(hide_password=False)
+    service = KeyService.open(target, actor="alice", face="cli")
+    samples: list[float] = []
+    try:
+        log(f"PostgreSQL revoke: {keys:,} demo keys...")
+        seed_demo(service, keys)
+        with service.db.read() as session:
+            ids = list(session.scalars(select(Key.key_id)))
+        upkeep = create_engine(target, isolation_level="AUTOCOMMIT")
+        aborting = {"on": False}
+
+        @event.listens_for(service.db.engine, "before_cursor_execute")
+        def _abort(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            if aborting["on"] and statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+                raise Abort  # after every UPDATE of the revoke: the whole transaction rolls back
+
+        for n in range(repeat):
+            with upkeep.connect() as connection:  # all active again, and a clean table
+                connection.execute(
+                    text("UPDATE keys SET revoked_at = NULL, revoked_by = NULL, expires_at = NULL")
+                )
+                connection.execute(text("VACUUM ANALYZE keys"))
+            aborted = 0.0
+            if abort:
+                aborting["on"] = True
+                started = time.perf_counter()
+                try:
+                    service.revoke_keys(ids)
+                except Abort:
+                    pass
+                aborted = time.perf_counter() - started
+            aborting["on"] = False
+            started = time.perf_counter()
+            plan = service.revoke_keys(ids)
+            took = time.perf_counter() - started
+            assert len(plan.revoke) == len(ids), len(plan.revoke)
+            samples.append(took)
+            log(f"  sample {n + 1}: aborted revoke {aborted:.2f} s, then revoke {took:.3f} s")
+        upkeep.dispose()
+    finally:
+        service.close()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return samples
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench pg-revoke", description=__doc__)
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--clean", action="store_true", help="no aborted revoke first (the reference figure)"
+    )
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    samples = measure(args.keys, args.repeat, log, abort=not args.clean)
+    if samples is None:
+        print("bench: set KEYTUI_BENCH_POSTGRES_URL (or KEYTUI_TEST_POSTGRES_URL)", file=sys.stderr)
+        return 2
+    value = statistics.median(samples)
+    result = "pass" if value <= TARGET_S else "MISS"
+    print("| figure | measured | target | result |\n|---|---:|---|---|")
+    print(
+        f"| bulk revoke of {args.keys:,} keys on PostgreSQL, right after an aborted one "
+        f"| {value * 1000:,.0f} ms | <= {TARGET_S:.0f} s | {result} |"
+    )
+    print("samples: " + " / ".join(f"{s * 1000:,.0f} ms" for s in samples))
+    return 0
