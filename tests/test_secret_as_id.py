@@ -13,6 +13,8 @@ from keytui.core.service import KeyService
 from .test_cli import env as env  # noqa: F401 - a fixture
 from .test_cli import run, service_on
 
+pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
+
 
 def random_part(secret: str) -> str:
     return secret[len("kt_") + 10 + 1 :]

@@ -54,14 +54,18 @@ def test_database_file_is_created_0600(tmp_path, monkeypatch):
 def test_cli_warns_when_others_can_read_the_file(tmp_path):
     path = tmp_path / "keytui.db"
     first = keytui("keys", "list", db=path)
-    assert first.returncode == 0 and "readable by other users" not in first.stderr
-    os.chmod(path, 0o644)
-    result = keytui("keys", "list", db=path)
-    assert result.returncode == 0
-    assert (
-        f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}"
-        in result.stderr
-    )
+    assert first.returncode == 0 and "warning" not in first.stderr
+    os.chmod(path, 0o660)  # the README's group setup: no warning
+    shared = keytui("keys", "list", db=path)
+    assert shared.returncode == 0 and "warning" not in shared.stderr
+    for mode, can in ((0o644, "read"), (0o602, "write"), (0o666, "read and write")):
+        os.chmod(path, mode)
+        result = keytui("keys", "list", db=path)
+        assert result.returncode == 0
+        assert (
+            f"keytui: warning: {path} is open to every user on this machine (others may {can} "
+            f"it); run: chmod o-rwx {path}"
+        ) in result.stderr, oct(mode)
 
 
 def test_secrets_appear_nowhere_but_stdout(tmp_path):

@@ -94,4 +94,64 @@ def test_the_app_warns_when_others_can_read_the_database(tmp_path, clock):
         notes = asyncio.run(run())
     finally:
         service.close()
-    assert any("readable by other users" in note and "chmod 600" in note for note in notes)
+    assert any("open to every user" in note and "chmod o-rwx" in note for note in notes)
+
+
+def test_the_app_keeps_no_reference_to_a_secret_once_the_reveal_closes(admin):
+    """What the README promises: once the reveal closes, nothing in the app refers to the
+    secret or the IssuedKey that carried it (Python does not wipe the memory they used)."""
+    import gc
+    import sys
+    import weakref
+
+    issued_refs: list[weakref.ref] = []
+    secrets: list[str] = []
+    create, replace = admin.create_key, admin.replace_key
+
+    def watched(call):
+        def wrapper(*args, **kwargs):
+            issued = call(*args, **kwargs)
+            issued_refs.append(weakref.ref(issued))
+            secrets.append(issued.secret)
+            return issued
+
+        return wrapper
+
+    admin.create_key, admin.replace_key = watched(create), watched(replace)
+
+    def holders(index: int) -> list[str]:
+        """What refers to the secret, but the list above and this frame."""
+        gc.collect()
+        here = sys._getframe()
+        return [
+            repr(referrer)[:300]
+            for referrer in gc.get_referrers(secrets[index])
+            if referrer is not secrets and referrer is not here
+        ]
+
+    async def run() -> None:
+        app = make_app(admin)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            await pilot.press("n", *"held", "ctrl+s")
+            await settle(pilot)
+            await pilot.press("c", "escape")
+            await settle(pilot)
+            await pilot.press("r")
+            await settle(pilot)
+            await pilot.press("y")
+            await settle(pilot)
+            await pilot.press("escape", "escape")  # closed without copying: asked once more
+            await settle(pilot)
+            for _ in range(3):
+                await pilot.pause()
+            gc.collect()
+            assert [ref() for ref in issued_refs] == [None, None]
+            assert holders(0) == [] and holders(1) == []
+            assert [sys.getrefcount(secrets[0]), sys.getrefcount(secrets[1])] == [2, 2]  # list, arg
+
+    try:
+        asyncio.run(run())
+    finally:
+        del admin.create_key, admin.replace_key
+    assert len(secrets) == 2

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from functools import update_wrapper
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 
 from ..core import keyformat
+from ..core.clock import DAMAGED_TIME
 from ..core.errors import KeytuiError, is_sqlalchemy_error
 from ..core.validate import visible
 
@@ -37,10 +38,14 @@ def fit(text: str, width: int) -> str:
 
 
 def when(value: datetime | None, *, empty: str = "-") -> str:
+    if value == DAMAGED_TIME:
+        return "damaged"
     return value.strftime("%Y-%m-%d %H:%M") if value else empty
 
 
 def day(value: datetime | None, *, empty: str = "never") -> str:
+    if value == DAMAGED_TIME:
+        return "damaged"
     return value.strftime("%Y-%m-%d") if value else empty
 
 
@@ -48,7 +53,7 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=True))
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"keytui: {safe(message)}", err=True)
     sys.exit(code)
 
@@ -67,20 +72,18 @@ class State:
     def service(self) -> KeyService:
         """The service on ``--db``, opened on first use and closed with the root context."""
         if self._service is None:
-            from ..core.db import world_readable
+            from ..core.db import access_warning
             from ..core.service import KeyService
 
-            self._service = KeyService.open(self.db, face=FACE)
+            self._service = KeyService.open(self.db, face=FACE, read_only=self.read_only)
             click.get_current_context().find_root().call_on_close(self.close)
             notice = self._service.created_notice()
             if notice:
                 click.echo(f"keytui: {safe(notice)}", err=True)
             path = self._service.db.sqlite_path
-            if path is not None and world_readable(path):
-                click.echo(
-                    f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}",
-                    err=True,
-                )
+            warning = access_warning(path) if path is not None else None
+            if warning:
+                click.echo(f"keytui: warning: {warning}", err=True)
         return self._service
 
     def close(self) -> None:
@@ -158,7 +161,7 @@ def confirm(action: str, yes: bool, detail: str) -> None:
     """Destructive commands ask on a terminal and need ``--yes`` without one."""
     if yes:
         return
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed
         fail(f"{action} needs --yes when not run from a terminal", 2)
     click.echo(detail, err=True)
     if not click.confirm(f"{action.capitalize()}?", default=False, err=True):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .common import State, pass_state
+
 
 @click.command("demo")
 @click.option(
@@ -21,8 +23,11 @@ import click
     help="Keep the demo database here (default: a throwaway file).",
 )
 @click.option("--read-only", is_flag=True)
-def demo(count: int, db_path: str | None, read_only: bool) -> None:
-    """Open the app on a database seeded with realistic demo keys."""
+@pass_state
+def demo(state: State, count: int, db_path: str | None, read_only: bool) -> None:
+    """Open the app on a database seeded with realistic demo keys (with --db: only a database
+    whose only user is you)."""
+    read_only = read_only or state.read_only
     import tempfile
     from pathlib import Path
 
@@ -36,6 +41,7 @@ def demo(count: int, db_path: str | None, read_only: bool) -> None:
             if service.counts().total == 0 and count:
                 click.echo(f"Seeding {count} demo keys…", err=True)
                 seed_demo(service, count)
+            service.read_only = read_only  # after seeding: the app changes nothing
             from ..tui.run import run_app_on
 
             run_app_on(service, read_only=read_only)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from click.shell_completion import CompletionItem
 
-from ..core.values import EVENT_ACTIONS
+from ..core.values import EVENT_ACTIONS, MAX_PAGE
 from .common import (
     KEY_ID,
     KeytuiGroup,
@@ -50,7 +50,7 @@ def complete_action(
     + ", ".join(EVENT_ACTIONS)
     + ".",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=50, show_default=True)
 @json_option
 @click.pass_context
 @pass_state
@@ -71,6 +71,8 @@ def events(
         return
     for event in found:
         details = json.dumps(event.details, ensure_ascii=True, sort_keys=True)
+        if event.damaged:
+            details += f"  (damaged: {', '.join(event.damaged)})"
         click.echo(
             f"{when(event.at)}  {fit(event.actor, 12):<12}  {safe(event.action):<16}  "
             f"{safe(event.key_id or '-'):<10}  {safe(event.face):<4}  {details}"

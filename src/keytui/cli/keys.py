@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING
 
 import click
 
+from ..core.errors import NotDelivered
 from ..core.keyformat import elided
 from ..core.values import (
+    MAX_PAGE,
     SORTABLE,
     STATUSES,
     IssuedKey,
@@ -60,7 +65,7 @@ def key_row(key: KeyInfo) -> str:
         key.name,
         key.owner,
         key.role,
-        key.status,
+        "damaged" if key.damaged else key.status,
         day(key.expires_at),
         when(key.last_used_at),
     )
@@ -83,8 +88,19 @@ def describe(key: KeyInfo) -> str:
         ("Revoked", f"{when(key.revoked_at)} by {key.revoked_by}" if key.revoked_at else "-"),
         ("Last used", when(key.last_used_at, empty="never")),
         ("Uses", key.use_count),
-        ("Allowed hosts", ", ".join(key.allowed_hosts) or "any"),
+        (
+            "Allowed hosts",
+            "damaged" if "allowed_hosts" in key.damaged else ", ".join(key.allowed_hosts) or "any",
+        ),
     ]
+    if key.damaged:
+        rows.append(
+            (
+                "Damaged",
+                f"{', '.join(key.damaged)} (changed outside keytui; the key is treated as "
+                f"{key.status})",
+            )
+        )
     return "\n".join(f"{label + ':':<15}{safe(value)}" for label, value in rows)
 
 
@@ -95,7 +111,7 @@ def describe(key: KeyInfo) -> str:
 @click.option("--owner", metavar="LOGIN")
 @click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORTABLE))
 @click.option("--asc", is_flag=True, help="Ascending order (default: descending).")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many keys.")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), help="At most this many keys.")
 @json_option
 @pass_service
 def keys_list(
@@ -161,29 +177,59 @@ def keys_create(
     as_json: bool,
 ) -> None:
     """Create a key. Its secret is printed once, alone on stdout."""
-    issued = service.create_key(
-        name,
-        description=description,
-        owner=owner,
-        role=role,
-        expires=service.key_defaults().expires if expires is None else expires,
-        allowed_hosts=allowed_hosts,
-    )
-    print_issued(issued, "Created", as_json)
+    with delivering():
+        service.create_key(
+            name,
+            description=description,
+            owner=owner,
+            role=role,
+            expires=service.key_defaults().expires if expires is None else expires,
+            allowed_hosts=allowed_hosts,
+            deliver=printer("Created", as_json),
+        )
 
 
-def print_issued(issued: IssuedKey, verb: str, as_json: bool) -> None:
-    key = issued.key
-    if as_json:
-        emit_json({**key.to_json(), "secret": issued.secret})
-        return
-    click.echo(
-        f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
-        f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
-        "once; store it now:",
-        err=True,
-    )
-    click.echo(issued.secret)
+def printer(verb: str, as_json: bool) -> Callable[[IssuedKey], None]:
+    """What create and replace hand the service as ``deliver``: it prints the secret (alone on
+    stdout) and flushes, inside the transaction, so a secret that cannot be printed (stdout
+    closed, disk full) rolls the change back."""
+
+    def deliver(issued: IssuedKey) -> None:
+        out = sys.stdout
+        if out is None:  # started with stdout closed (>&-)
+            raise OSError(errno.EBADF, "stdout is closed")
+        key = issued.key
+        if as_json:
+            out.write(json.dumps({**key.to_json(), "secret": issued.secret}, indent=2) + "\n")
+        else:
+            click.echo(
+                f"{verb} key {key.id} {safe(key.name)!r} (owner {safe(key.owner)}, role "
+                f"{safe(key.role)}, expires {day(key.expires_at)}). The secret below is shown "
+                "once; store it now:",
+                err=True,
+            )
+            out.write(issued.secret + "\n")
+        out.flush()
+
+    return deliver
+
+
+@contextmanager
+def delivering() -> Iterator[None]:
+    """After a secret could not be printed: point stdout at /dev/null, so that what is left in
+    its buffer (never committed, so worthless) is not tried again at exit with a second error."""
+    try:
+        yield
+    except NotDelivered:
+        if sys.stdout is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            finally:
+                os.close(devnull)
+        raise
 
 
 @keys.command("show")
@@ -252,7 +298,8 @@ def keys_replace(service: KeyService, key_id: str, yes: bool, as_json: bool) -> 
         f"Replacing key {key.id} {safe(key.name)!r} takes effect at once: "
         "apps using the old secret will fail.",
     )
-    print_issued(service.replace_key(key.id), "Replaced", as_json)
+    with delivering():
+        service.replace_key(key.id, deliver=printer("Replaced", as_json))
 
 
 @keys.command("revoke")
@@ -267,7 +314,7 @@ def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_jso
         plan = service.plan_revoke(key_ids)
         lines = [f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked:"]
         lines += [f"  {key.id}  {safe(key.name)}" for key in plan.revoke]
-        lines += [f"  skip {s.id}: {safe(s.reason)}" for s in plan.skipped]
+        lines += [f"  skip {fit(s.id, 40)}: {safe(s.reason)}" for s in plan.skipped]
         if not plan.revoke:
             report_skipped(plan.skipped)
             sys.exit(1)
@@ -284,14 +331,16 @@ def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_jso
         for key in result.revoke:
             click.echo(f"Revoked key {key.id} {safe(key.name)!r}.")
         report_skipped(result.skipped)
-    if result.skipped:
+    if result.skipped and not result.revoke:  # nothing could be revoked: refused
         sys.exit(1)
 
 
 def report_skipped(skipped: Sequence[Skipped]) -> None:
     """One line, however many were skipped: each ID with its reason."""
     if skipped:
-        items = ", ".join(f"{safe(item.id) or repr('')} ({safe(item.reason)})" for item in skipped)
+        items = ", ".join(
+            f"{fit(item.id, 40) or repr('')} ({safe(item.reason)})" for item in skipped
+        )
         click.echo(f"keytui: skipped {len(skipped)}: {items}", err=True)
 
 

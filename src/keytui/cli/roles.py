@@ -22,20 +22,40 @@ def roles() -> None:
 @json_option
 @pass_service
 def roles_list(service: KeyService, as_json: bool) -> None:
-    found = service.list_roles()
+    """Every key role; those developers may grant are marked."""
+    found = service.list_role_grants()
     if as_json:
-        emit_json(found)
+        emit_json([name for name, _ in found])
     else:
-        for name in found:
-            click.echo(safe(name))
+        for name, developers in found:
+            click.echo(safe(name) + ("  (developers may grant it)" if developers else ""))
 
 
 @roles.command("add")
 @db_option
 @click.argument("name")
+@click.option("--developers", is_flag=True, help="Developers may create keys with it too.")
 @pass_service
-def roles_add(service: KeyService, name: str) -> None:
-    click.echo(f"Added key role {safe(service.add_role(name))}.")
+def roles_add(service: KeyService, name: str, developers: bool) -> None:
+    added = service.add_role(name, developers=developers)
+    who = "admins and developers" if developers else "admins only"
+    click.echo(f"Added key role {safe(added)} (granted by {who}).")
+
+
+@roles.command("set")
+@db_option
+@click.argument("name")
+@click.option(
+    "--developers/--no-developers",
+    required=True,
+    help="Whether developers may create keys with this role (admins always may).",
+)
+@pass_service
+def roles_set(service: KeyService, name: str, developers: bool) -> None:
+    """Let developers grant a key role, or stop them (keys made with it keep it)."""
+    service.set_role_developers(name, developers)
+    may = "may" if developers else "may no longer"
+    click.echo(f"Developers {may} create keys with the role {safe(name)}.")
 
 
 @roles.command("remove")

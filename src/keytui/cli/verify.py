@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import db_option, emit_json, json_option, pass_service, safe
+from .common import db_option, emit_json, fail, json_option, pass_service, safe
 
 if TYPE_CHECKING:
     from ..core.service import KeyService
@@ -20,9 +20,14 @@ if TYPE_CHECKING:
 @pass_service
 def verify_command(service: KeyService, host: str | None, as_json: bool) -> None:
     """Verify the secret read from stdin. Exit 0 if valid, 1 if rejected."""
+    if sys.stdin is None:  # started with stdin closed (<&-)
+        fail("verify reads the secret from stdin, which is closed", 2)
     if sys.stdin.isatty():
         click.echo("Paste the secret and press Enter:", err=True)
-    secret = sys.stdin.readline(4096).strip()
+    try:
+        secret = sys.stdin.readline(4096).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read the secret from stdin: {type(exc).__name__}", 2)
     result = service.verify(secret, host=host)
     if as_json:
         emit_json(result.to_json())

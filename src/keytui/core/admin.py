@@ -3,7 +3,6 @@ of KeyService (a mixin; every method checks its rule through ``_require``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -16,7 +15,7 @@ from .models import Event, Key, KeyRole, Settings, User
 from .search import UNREVOKED, status_filter
 from .service_base import ServiceBase
 from .validate import shown
-from .values import UNSET, EventInfo, SettingsInfo, UserInfo
+from .values import MAX_PAGE, UNSET, EventInfo, SettingsInfo, UserInfo, event_info
 
 
 class AdminMixin(ServiceBase):
@@ -176,15 +175,45 @@ class AdminMixin(ServiceBase):
         with self._read() as session:
             return list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
 
-    def add_role(self, name: str) -> str:
+    def list_role_grants(self) -> list[tuple[str, bool]]:
+        """Every key role by name, with whether developers may grant it."""
+        with self._read() as session:
+            return [
+                (row.name, row.developers)
+                for row in session.execute(
+                    select(KeyRole.name, KeyRole.developers).order_by(KeyRole.name)
+                )
+            ]
+
+    def add_role(self, name: str, *, developers: bool = False) -> str:
+        """A new key role; ``developers``: developers may create keys with it (else admins
+        only)."""
         name = validate.key_role(name)
         with self.db.write() as session:
             self._require(session, "roles")
             if session.get(KeyRole, name) is not None:
                 raise Conflict(f"the key role {name} already exists")
-            session.add(KeyRole(name=name, created_at=self.now()))
-            self._event(session, "role.add", role=name)
+            session.add(KeyRole(name=name, created_at=self.now(), developers=bool(developers)))
+            if developers:
+                self._event(session, "role.add", role=name, developers=True)
+            else:
+                self._event(session, "role.add", role=name)
             return name
+
+    def set_role_developers(self, name: str, allowed: bool) -> None:
+        """Let developers create keys with the role ``name`` (or stop them: keys they made
+        with it keep it)."""
+        name = validate.term(name, "a role name")
+        with self.db.write() as session:
+            self._require(session, "roles")
+            role = session.get(KeyRole, name)
+            if role is None:
+                raise NotFound(f"no key role {shown(name)}")
+            if role.developers != bool(allowed):
+                role.developers = bool(allowed)
+                self._event(
+                    session, "role.update", role=name, developers=[not allowed, bool(allowed)]
+                )
 
     def remove_role(self, name: str) -> None:
         name = validate.term(name, "a role name")
@@ -227,8 +256,10 @@ class AdminMixin(ServiceBase):
         offset: int = 0,
     ) -> list[EventInfo]:
         """Newest first."""
-        if limit < 1 or offset < 0:
-            raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
+        if not (1 <= limit <= MAX_PAGE and 0 <= offset <= MAX_PAGE):
+            raise InvalidInput(
+                f"a page needs a limit of 1 to {MAX_PAGE:,} and an offset of 0 to {MAX_PAGE:,}"
+            )
         statement = select(Event).order_by(Event.id.desc()).limit(limit).offset(offset)
         key_id, action = validate.term(key_id, "a key ID"), validate.term(action, "an action")
         search = validate.term(search)
@@ -248,9 +279,4 @@ class AdminMixin(ServiceBase):
                 )
             )
         with self._read() as session:
-            return [
-                EventInfo(
-                    e.id, e.at, e.actor, e.action, e.key_id, e.face, json.loads(e.details or "{}")
-                )
-                for e in session.scalars(statement)
-            ]
+            return [event_info(e) for e in session.scalars(statement)]

@@ -19,6 +19,21 @@ def sqlite_time(value: str) -> datetime:
 
 _parse = datetime.fromisoformat
 
+# What a stored time that is no time at all reads as ("garbage", 2026-02-30, PostgreSQL's
+# 'infinity'): the earliest time there is, so a damaged expiry reads as expired and a damaged
+# revocation as revoked (a damaged row fails closed), and the row lists as damaged.
+DAMAGED_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def sqlite_time_or_damaged(value: object) -> datetime:
+    """:func:`sqlite_time`, or :data:`DAMAGED_TIME` for what is not a time."""
+    if not isinstance(value, str):
+        return DAMAGED_TIME
+    try:
+        return sqlite_time(value)
+    except (ValueError, OverflowError):
+        return DAMAGED_TIME
+
 
 def system_clock() -> datetime:
     return datetime.now(UTC)

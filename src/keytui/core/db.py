@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import DatabaseError, MissingDriver
+from .errors import BadDatabaseURL, DatabaseError, MissingDriver
 from .location import HEAD_REVISION, check_directory, resolve_url
 
 if TYPE_CHECKING:
@@ -34,23 +34,50 @@ LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of "canceling statement due to lock tim
 MIGRATION_LOCK = int.from_bytes(b"keytuimg", "big", signed=True)  # pg_advisory_xact_lock key
 
 
-def _prepare_sqlite_file(path: Path) -> None:
-    """Create the file 0600 before SQLite does (SQLite would honour the umask, often 0644)."""
+def _prepare_sqlite_file(path: Path) -> bool:
+    """Create the file 0600 before SQLite does (SQLite would honour the umask, often 0644).
+    True when this call created it (so a failed open removes it again)."""
     if path.exists():
-        return
+        return False
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:  # another first opener made it a moment ago
-        return
-    os.close(fd)
-
-
-def world_readable(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
-    except OSError:
         return False
+    os.close(fd)
+    return True
+
+
+def _clip(text: str, limit: int) -> str:
+    """A driver's or user's text on one bounded line."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _remove_new_file(path: Path) -> None:
+    """Take back a database file this open created, and SQLite's companions, after it failed."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+def access_warning(path: Path) -> str | None:
+    """What to tell the user when users other than the file's owner and group can read or
+    write the database (its group is how the README shares it among admins: that is fine)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & (stat.S_IROTH | stat.S_IWOTH):
+        return None
+    what = {stat.S_IROTH: "read", stat.S_IWOTH: "write"}
+    can = " and ".join(word for bit, word in what.items() if mode & bit)
+    return (
+        f"{path} is open to every user on this machine (others may {can} it); "
+        f"run: chmod o-rwx {path}"
+    )
 
 
 class Database:
@@ -63,6 +90,23 @@ class Database:
         self._reader = sessionmaker(engine, expire_on_commit=False)
         writer_engine = engine.execution_options(keytui_write=True) if self.is_sqlite else engine
         self._writer = sessionmaker(writer_engine, expire_on_commit=False)
+        self._identity = self._file_identity()  # the SQLite file this opened, by inode
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        path = self.sqlite_path
+        if path is None:
+            return None
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        return (found.st_dev, found.st_ino)
+
+    def file_gone(self) -> bool:
+        """Was the SQLite file this database opened deleted (or replaced by another file) since?
+        Then this process would go on writing into a file no one else can open, while the next
+        opener makes a new, empty database at the path. Always False for PostgreSQL."""
+        return self._identity is not None and self._file_identity() != self._identity
 
     @property
     def display(self) -> str:
@@ -113,6 +157,40 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _install_postgres_hooks(engine: Engine) -> None:
+    """A timestamptz that Python cannot hold ('infinity', a year past 9999: only a hand-made
+    change writes one) reads as clock.DAMAGED_TIME instead of failing the whole query."""
+    import psycopg
+    from psycopg import DataError
+    from psycopg.abc import AdaptContext
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+
+    from .clock import DAMAGED_TIME
+
+    # The driver's own loader (its C one when installed, which cannot be subclassed): the
+    # pure-Python one cost a 10,000-key revoke a tenth of a second on its 30,000 times.
+    oid = psycopg.postgres.types["timestamptz"].oid
+    found = psycopg.adapters.get_loader(oid, Format.TEXT)
+    assert found is not None
+    driver_loader = found
+
+    class DamageTolerantTimestamptzLoader(Loader):
+        def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+            super().__init__(oid, context)
+            self._load = driver_loader(oid, context).load
+
+        def load(self, data: Any) -> Any:
+            try:
+                return self._load(data)
+            except DataError:
+                return DAMAGED_TIME
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.adapters.register_loader("timestamptz", DamageTolerantTimestamptzLoader)
+
+
 def open_database(
     target: str | os.PathLike[str] | None = None, *, migrate: bool = True
 ) -> Database:
@@ -124,12 +202,23 @@ def open_database(
     url = resolve_url(target)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseError(f"not a database path or URL: {url!r}") from exc
+        parsed.port  # noqa: B018 - parsed lazily: 'postgresql://u@[::1/x' fails here
+    except (ArgumentError, ValueError) as exc:  # never echo it: it may hold a password
+        raise BadDatabaseURL(
+            "not a database path or URL (check its scheme, host, port and brackets)"
+        ) from exc
+    created: Path | None = None
     try:
         if parsed.drivername.startswith("sqlite"):
+            if parsed.query:
+                options = "&".join(sorted(parsed.query))
+                raise BadDatabaseURL(
+                    f"a SQLite URL takes no options here (got ?{_clip(options, 60)}); give the "
+                    "path alone (keytui sets its own timeout; for read-only use --read-only)"
+                )
             if parsed.database and parsed.database != ":memory:":
-                _prepare_sqlite_file(Path(parsed.database))
+                if _prepare_sqlite_file(Path(parsed.database)):
+                    created = Path(parsed.database)
             engine = create_engine(url)
             _install_sqlite_hooks(engine)
         else:
@@ -143,20 +232,29 @@ def open_database(
                 + str(parsed.query.get("options", ""))
             ).strip()
             engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
-    except (ArgumentError, ImportError, OSError) as exc:
+            if engine.dialect.driver == "psycopg":
+                _install_postgres_hooks(engine)
+    except (ArgumentError, ImportError, OSError, ValueError, TypeError) as exc:
+        if created is not None:
+            _remove_new_file(created)
         if isinstance(exc, ImportError) and parsed.get_driver_name() == "psycopg":
             raise MissingDriver(
                 "PostgreSQL needs the psycopg driver: pip install 'keytui[postgres]'"
             ) from exc
-        raise DatabaseError(f"cannot open database {parsed.render_as_string()}: {exc}") from exc
+        raise DatabaseError(
+            f"cannot open database {parsed.render_as_string()}: {_clip(str(exc), 200)}"
+        ) from exc
     database = Database(url, engine)
     if migrate:
         try:
             upgrade(database)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:  # bad driver options, too
             engine.dispose()
+            if created is not None:
+                _remove_new_file(created)
+            reason = short_reason(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
             raise DatabaseError(
-                f"cannot open database {database.display}: {short_reason(exc)}"
+                f"cannot open database {database.display}: {_clip(reason, 200)}"
             ) from exc
     return database
 

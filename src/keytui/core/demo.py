@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from . import keyformat
 from .audit import append_events, details_json
+from .errors import Conflict
 from .hashing import hash_secret
-from .models import Key, KeyRole, User
+from .models import Event, Key, KeyRole, User
 from .search import padded
 from .service import KeyService
 
@@ -231,6 +232,23 @@ def _insert_keys(session: Session, rows: list[tuple[Any, ...]]) -> None:
         run(trigger)
 
 
+def _may_seed(service: KeyService, session: Session, users: set[str]) -> None:
+    """Demo data (users, roles, keys that bypass the rules) goes only into a database of the
+    caller's own: they are its admin, and its only user apart from the demo's own (from an
+    earlier seeding). Anywhere else it is refused, and nothing is written."""
+    service._writable()
+    others = sorted(users - {service.actor})
+    seeded = session.scalar(select(Event.id).where(Event.action == "demo.seed").limit(1))
+    if others and not (seeded is not None and set(others) <= set(OWNERS)):
+        more = ", …" if len(others) > 3 else ""
+        raise Conflict(
+            "demo data goes only into a database whose only user is you; this one has "
+            f"{len(others)} other user(s) ({', '.join(others[:3])}{more}); use a new file or "
+            "no --db"
+        )
+    service._require(session, "users")  # its admin
+
+
 def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 1_000_000) -> None:
     """Add ``count`` demo keys (and their owners and roles) to ``service``'s database."""
     rng = random.Random(seed)
@@ -238,6 +256,7 @@ def seed_demo(service: KeyService, count: int, *, seed: int = 7, chunk: int = 1_
     shared_hash = hash_secret(keyformat.new_secret(keyformat.new_key_id()), service.hasher)
     with service.db.write() as session:
         known = set(session.scalars(select(User.login)))
+        _may_seed(service, session, known)
         for login, role in OWNERS.items():
             if login not in known:
                 session.add(User(login=login, role=role, created_at=now - timedelta(days=400)))

@@ -26,6 +26,10 @@ class PermissionDenied(KeytuiError):
     """The acting user's role does not allow this."""
 
 
+class ReadOnly(PermissionDenied):
+    """The service was opened read-only (``--read-only``): it changes nothing."""
+
+
 class UnknownUser(PermissionDenied):
     """The acting login is not a user of this database."""
 
@@ -46,6 +50,11 @@ class Conflict(KeytuiError):
     """The change would break an invariant (last admin, a role still in use)."""
 
 
+class NotDelivered(KeytuiError):
+    """A new secret could not be handed over (stdout closed, disk full): the change was
+    rolled back."""
+
+
 class DatabaseError(KeytuiError):
     """The database could not be opened or written; the message says which and why."""
 
@@ -53,6 +62,12 @@ class DatabaseError(KeytuiError):
 class NoSuchDirectory(DatabaseError):
     """An explicit database path in a directory that does not exist: a typo, most likely, so
     nothing is created; usage error, exit 2."""
+
+    exit_code = 2
+
+
+class BadDatabaseURL(DatabaseError):
+    """``--db`` is not a path or URL keytui can use; nothing was created. Bad input, exit 2."""
 
     exit_code = 2
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from urllib.parse import quote
 
-from .clock import sqlite_time
+from .clock import sqlite_time, sqlite_time_or_damaged
 from .location import HEAD_REVISION, SQLITE_PREFIX, resolve_url
 from .values import KeyPage, UserInfo, key_info
 
@@ -51,7 +51,7 @@ class FirstWindow:
 
 def _time(value: str | None) -> datetime | None:
     """SQLite keeps naive UTC text: read as models.UTCDateTime reads it."""
-    return None if value is None else sqlite_time(value)
+    return None if value is None else sqlite_time_or_damaged(value)
 
 
 def read_first_window(

@@ -4,17 +4,26 @@ mixin; each checks its rule and writes its event in the same transaction)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import keyformat, validate
-from .errors import DatabaseError, InvalidInput, LimitReached, NotActive, NotFound
+from .errors import (
+    DatabaseError,
+    InvalidInput,
+    LimitReached,
+    NotActive,
+    NotDelivered,
+    NotFound,
+    PermissionDenied,
+)
 from .hashing import hash_secret
 from .models import Key, KeyRole, User
 from .search import UNREVOKED, status_filter
@@ -39,16 +48,70 @@ _INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash
 CHUNK = 500  # keys per statement in bulk changes
 
 
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL as one array parameter (``column = ANY(:values)``):
+    an IN of 10,000 placeholders cost more to build, convert and parse than the lookup itself."""
+    if _postgres(session):
+        return cast(
+            "ColumnElement[bool]",
+            column == any_(bindparam(None, list(values), type_=ARRAY(column.type))),
+        )
+    return cast("ColumnElement[bool]", column.in_(list(values)))
+
+
 def lock_keys(session: Session, pks: Sequence[int]) -> None:
     """Lock the rows of ``pks`` (PostgreSQL; SQLite's write transaction holds the whole
     database) in pk order, the one order every writer of several keys takes (the usage flush
-    too), so two writers over the same keys queue instead of deadlocking."""
-    if session.get_bind().dialect.name == "sqlite":
+    too), so two writers over the same keys queue instead of deadlocking. One statement: the
+    rows are locked as the sort hands them over, in pk order."""
+    if not _postgres(session) or not pks:
         return
     ordered = sorted(set(pks))
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        session.execute(select(Key.pk).where(Key.pk.in_(chunk)).order_by(Key.pk).with_for_update())
+    session.execute(
+        select(Key.pk).where(among(session, Key.pk, ordered)).order_by(Key.pk).with_for_update()
+    )
+
+
+def revoke_rows(session: Session, pks: Sequence[int], now: datetime, actor: str) -> list[str]:
+    """Lock (:func:`lock_keys`) and revoke the keys among ``pks`` that are still unrevoked;
+    the IDs of those revoked. PostgreSQL: one statement; SQLite: a statement per
+    :data:`CHUNK` keys (its bound on placeholders)."""
+    lock_keys(session, pks)
+    step = len(pks) if _postgres(session) else CHUNK
+    done: list[str] = []
+    for start in range(0, len(pks), step or 1):
+        result = session.execute(
+            update(Key)
+            .where(among(session, Key.pk, pks[start : start + step]), UNREVOKED)
+            .values(revoked_at=now, revoked_by=actor, updated_at=now)
+            .returning(Key.key_id)
+            .execution_options(synchronize_session=False)
+        )
+        done += result.scalars()
+    return done
+
+
+Deliver = Callable[[IssuedKey], None]
+
+
+def _deliver(deliver: Deliver | None, issued: IssuedKey) -> None:
+    """Hand the new secret to whoever asked (print it, write it to a file), inside the
+    transaction that makes it, before it commits: if ``deliver`` raises, the change is rolled
+    back, so no key (and no replacement that kills the old secret) stands whose secret reached
+    no one. The error names what failed, never the secret."""
+    if deliver is None:
+        return
+    try:
+        deliver(issued)
+    except Exception as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise NotDelivered(
+            f"the new secret could not be written ({reason}); nothing was changed"
+        ) from None
 
 
 class KeyWritesMixin(ServiceBase):
@@ -65,11 +128,13 @@ class KeyWritesMixin(ServiceBase):
         role: str | None = None,
         expires: str | datetime | None = DEFAULT_EXPIRY,
         allowed_hosts: Sequence[str] = (),
+        deliver: Deliver | None = None,
     ) -> IssuedKey:
         """A new key; its secret is in the result and nowhere else, ever.
 
         ``expires``: ``None``/``"never"``, ``"90d"``, ``"YYYY-MM-DD"`` or a datetime; left out,
-        the installation's maximum expiry (or never, when there is none).
+        the installation's maximum expiry (or never, when there is none). ``deliver``: see
+        :func:`_deliver` (the key stands only if it returns).
         """
         now = self.now()
         with validate.field("name"):
@@ -90,7 +155,7 @@ class KeyWritesMixin(ServiceBase):
             secret_hash = hash_secret(secret, self.hasher)  # outside the write lock: ~20 ms
             try:
                 with self.db.write() as session:
-                    self._require(session, "create", owner)
+                    creator = self._require(session, "create", owner)
                     settings = self._settings(session)
                     if not settings.keys_enabled:
                         raise LimitReached(
@@ -108,9 +173,17 @@ class KeyWritesMixin(ServiceBase):
                         )
                     role = role or self._default_role(session)
                     # FOR SHARE: remove_role (FOR UPDATE) waits for this key, or we for it.
-                    held = select(KeyRole.name).where(KeyRole.name == role)
-                    if session.scalar(held.with_for_update(read=True)) is None:
+                    role_row = session.scalars(
+                        select(KeyRole).where(KeyRole.name == role).with_for_update(read=True)
+                    ).first()
+                    if role_row is None:
                         raise NotFound(f"no key role {shown(role)}; see: keytui roles list", "role")
+                    if creator.role != "admin" and not role_row.developers:
+                        raise PermissionDenied(
+                            f"a {creator.role} may not create keys with the role {role}, only "
+                            "with roles an admin lets developers grant (see: keytui roles list)",
+                            "role",
+                        )
                     limit = settings.max_expiry_days
                     if expires is DEFAULT_EXPIRY and limit is not None:
                         expires_at = now + timedelta(days=limit)
@@ -159,7 +232,9 @@ class KeyWritesMixin(ServiceBase):
                         expires_at=iso_utc(expires_at),
                         allowed_hosts=hosts,
                     )
-                    return IssuedKey(key_info(row, now), secret)
+                    issued = IssuedKey(key_info(row, now), secret)
+                    _deliver(deliver, issued)
+                    return issued
             except IntegrityError:
                 continue  # the random ID was taken: draw another
         raise DatabaseError("could not find a free key ID; try again")
@@ -196,8 +271,9 @@ class KeyWritesMixin(ServiceBase):
                 raise NotActive(f"key {row.key_id} is {status}; only active keys can be {action}d")
             return key_info(row, now)
 
-    def replace_key(self, key_id: str) -> IssuedKey:
-        """A new secret for the same key ID; the old one fails on the very next verify."""
+    def replace_key(self, key_id: str, *, deliver: Deliver | None = None) -> IssuedKey:
+        """A new secret for the same key ID; the old one fails on the very next verify.
+        ``deliver``: see :func:`_deliver` (the replacement stands only if it returns)."""
         now = self.now()
         with self.db.read() as session:
             key_id = self._key(session, key_id).key_id
@@ -213,7 +289,9 @@ class KeyWritesMixin(ServiceBase):
             row.updated_at = now
             session.flush()
             self._event(session, "key.replace", key_id, name=row.name)
-            return IssuedKey(key_info(row, now), secret)
+            issued = IssuedKey(key_info(row, now), secret)
+            _deliver(deliver, issued)
+            return issued
 
     def rename_key(
         self, key_id: str, name: str | None = None, description: str | None = None
@@ -252,7 +330,7 @@ class KeyWritesMixin(ServiceBase):
             {
                 row.key_id: row
                 for row in session.execute(
-                    select(Key.pk, *_INFO_COLUMNS).where(Key.key_id.in_(shaped))
+                    select(Key.pk, *_INFO_COLUMNS).where(among(session, Key.key_id, shaped))
                 )
             }
             if shaped
@@ -291,18 +369,7 @@ class KeyWritesMixin(ServiceBase):
         now = self.now()
         with self.db.write() as session:
             revocable, skipped = self._revoke_candidates(session, key_ids, now)
-            lock_keys(session, [row.pk for row in revocable])
-            done: set[str] = set()
-            for chunk in range(0, len(revocable), CHUNK):
-                pks = [row.pk for row in revocable[chunk : chunk + CHUNK]]
-                result = session.execute(
-                    update(Key)
-                    .where(Key.pk.in_(pks), UNREVOKED)
-                    .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
-                    .returning(Key.key_id)
-                    .execution_options(synchronize_session=False)
-                )
-                done.update(result.scalars())
+            done = set(revoke_rows(session, [row.pk for row in revocable], now, self.actor))
             revoked = []
             for row in revocable:
                 if row.key_id in done:

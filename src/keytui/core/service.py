@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from . import keyformat
 from .admin import AdminMixin
@@ -22,6 +23,7 @@ from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
     DEFAULT_EXPIRY,
+    MAX_PAGE,
     SORTABLE,
     STATUSES,
     UNSET,
@@ -73,6 +75,8 @@ class KeyService(KeyWritesMixin, AdminMixin):
     def permits(self, action: str, key: KeyInfo | None = None, role: str | None = UNSET) -> bool:
         """Would the acting user be allowed ``action`` (on ``key``)? For faces that grey out
         what the user may not do; the methods below enforce the same rule on every call."""
+        if self.read_only:
+            return False
         if role is UNSET:
             me = self.whoami()
             role = me.role if me else None
@@ -83,9 +87,21 @@ class KeyService(KeyWritesMixin, AdminMixin):
         app's form and the CLI's ``keys create`` (see values.default_expiry_days)."""
         with self._read() as session:
             settings = session.get(Settings, 1)
-            roles = list(session.scalars(select(KeyRole.name).order_by(KeyRole.name)))
+            roles = self._grantable(session)
         limit = settings.max_expiry_days if settings is not None else None
         return KeyDefaults(default_role(roles), default_expiry_days(limit))
+
+    def grantable_roles(self) -> list[str]:
+        """The key roles the acting user may give a new key, by name: every role for an admin,
+        the roles marked for developers (``roles set NAME --developers``) for a developer."""
+        with self._read() as session:
+            return self._grantable(session)
+
+    def _grantable(self, session: Session) -> list[str]:
+        statement = select(KeyRole.name).order_by(KeyRole.name)
+        if self._user(session).role != "admin":
+            statement = statement.where(KeyRole.developers.is_(True))
+        return list(session.scalars(statement))
 
     # -- reading keys --------------------------------------------------------------------------
 
@@ -93,8 +109,10 @@ class KeyService(KeyWritesMixin, AdminMixin):
         """One page of keys, filtered, sorted and paged in SQL."""
         if query.sort not in SORTABLE:
             raise InvalidInput(f"cannot sort by {shown(query.sort)}; choose {', '.join(SORTABLE)}")
-        if query.limit < 1 or query.offset < 0:
-            raise InvalidInput("a page needs a positive limit and an offset of 0 or more")
+        if not (1 <= query.limit <= MAX_PAGE and 0 <= query.offset <= MAX_PAGE):
+            raise InvalidInput(
+                f"a page needs a limit of 1 to {MAX_PAGE:,} and an offset of 0 to {MAX_PAGE:,}"
+            )
         now = self.now()
         with self._read() as session:
             statement = (

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, short_reason
-from .errors import DatabaseError, NotFound, PermissionDenied, UnknownUser
+from .errors import DatabaseError, NotFound, PermissionDenied, ReadOnly, UnknownUser
 from .hashing import DEFAULT_HASHER
 from .identity import current_login
 from .models import Key, Settings, User
@@ -42,9 +42,12 @@ class ServiceBase:
         hasher: PasswordHasher = DEFAULT_HASHER,
         usage_flush_seconds: float = 30.0,
         cache_size: int = 10_000,
+        read_only: bool = False,
+        warm: bool | None = None,
     ) -> None:
         self.db = database
         self.created = False  # did bootstrap() find a new database (and make its admin)?
+        self.read_only = read_only  # refuses every change (keys, users, roles, settings)
         self.actor = actor or current_login()
         self.face = face
         self.clock = clock
@@ -55,23 +58,26 @@ class ServiceBase:
             now=self.now,
             hasher=hasher,
             write_events=self._events,
+            watch=lambda on_change: self.watch(on_change, wait=0),
+            warm=warm,
             flush_seconds=usage_flush_seconds,
             cache_size=cache_size,
         )
-        self._usage = self.verifier.usage  # use counts, by key pk
-        self._failed = self.verifier.failed  # wrong secrets, by key ID
         self._watchers: list[changes.ChangeWatcher] = []
 
     def close(self) -> None:
         for watcher in self._watchers:
             watcher.stop()
-        self.flush_usage()
+        self.verifier.close()  # the background flush stops; what is left is written
         self.db.dispose()
 
-    def watch(self, on_change: Callable[[changes.Change], None]) -> changes.ChangeWatcher:
+    def watch(
+        self, on_change: Callable[[changes.Change], None], *, wait: float = 5.0
+    ) -> changes.ChangeWatcher:
         """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
-        database; see :mod:`keytui.core.changes`. Stopped by :meth:`close` (or its ``stop``)."""
-        watcher = changes.ChangeWatcher(self.db, on_change).start()
+        database; see :mod:`keytui.core.changes`. Waits up to ``wait`` seconds for the first
+        subscription. Stopped by :meth:`close` (or its ``stop``)."""
+        watcher = changes.ChangeWatcher(self.db, on_change).start(wait)
         self._watchers.append(watcher)
         return watcher
 
@@ -97,8 +103,12 @@ class ServiceBase:
         events: Iterable[tuple[str, str | None, dict[str, Any]]],
         at: datetime | None = None,
     ) -> None:
-        """Append events to the hash-chained audit log (the only way any event is written)."""
+        """Append events to the hash-chained audit log (the only way any event is written).
+
+        What they change is dropped from this service's verify memory at once (other services
+        hear it through the change signal), so a verify after a revoke here returns REVOKED."""
         at = at or self.now()
+        events = list(events)
         audit.append_events(
             session,
             [
@@ -112,6 +122,9 @@ class ServiceBase:
                 }
                 for action, key_id, details in events
             ],
+        )
+        self.verifier.forget(
+            changes.Change.from_events(((0, action, key_id) for action, key_id, _ in events), 0)
         )
 
     def _user(self, session: Session) -> User:
@@ -130,7 +143,21 @@ class ServiceBase:
             self._user(session)
             yield session
 
+    def _writable(self) -> None:
+        """May this service change anything? Not when opened read-only, nor when its SQLite
+        file was deleted or replaced since it opened it (the change would land in a file no
+        one can open again, and the next opener makes a new database at the path)."""
+        if self.read_only:
+            raise ReadOnly("opened read-only (--read-only): nothing was changed")
+        if self.db.file_gone():
+            raise DatabaseError(
+                f"the database file {self.db.display} was deleted or replaced since keytui "
+                "opened it; nothing was written (restore the file, or open the new one)"
+            )
+
     def _require(self, session: Session, action: str, key_owner: str | None = None) -> User:
+        """The acting user, if they may do ``action`` (every change passes here first)."""
+        self._writable()
         user = self._user(session)
         if not permits(user.role, user.login, action, key_owner):
             if key_owner is not None and user.role == "developer":
@@ -208,7 +235,8 @@ class ServiceBase:
     # -- verify (see verify.py) ------------------------------------------------------------
 
     def verify(self, secret: str, host: str | None = None) -> VerifyResult:
-        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`)"""
+        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`: from
+        memory while the change signal is live, once this service has verified twice)"""
         return self.verifier.verify(secret, host)
 
     def flush_usage(self) -> None:

@@ -135,13 +135,44 @@ def host(value: str) -> str:
         raise InvalidInput("an allowed host cannot be empty")
     try:
         if "/" in text:
-            return str(ipaddress.ip_network(text, strict=False))
-        return str(ipaddress.ip_address(text))
+            return str(_network(text, value))
+        address = ipaddress.ip_address(text)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)  # ::ffff:10.0.0.1 is how 10.0.0.1 may arrive
+        return str(address)
     except ValueError:
         pass
     if _HOSTNAME_RE.match(text) and not text.replace(".", "").isdigit():
+        if text.startswith("*.") and text.count(".") < 2:
+            raise InvalidInput(
+                f"{shown(value)} would match every host under a top-level domain; "
+                "name at least two labels after *. (like *.example.com)"
+            )
         return text
     raise InvalidInput(f"{shown(value)} is not a host name, an IP address or a CIDR network")
+
+
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _network(text: str, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR network as written: host bits set (10.0.0.1/0, which would mean every address)
+    are refused rather than silently widened; IPv4-mapped IPv6 networks become IPv4."""
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError as exc:
+        if "host bits set" not in str(exc):
+            raise
+        wide = ipaddress.ip_network(text, strict=False)
+        raise InvalidInput(
+            f"{shown(value)} has host bits set: it would mean {wide}; write {wide} if that is "
+            "what you mean, or a single address without /"
+        ) from None
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def hosts(values: list[str] | tuple[str, ...] | None) -> list[str]:

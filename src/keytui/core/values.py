@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
+from .clock import DAMAGED_TIME
+
 Status = Literal["active", "expired", "revoked"]
 STATUSES: tuple[Status, ...] = ("active", "expired", "revoked")
 SORTABLE = (
@@ -30,6 +32,7 @@ KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
 # Admins only: open or change settings, manage users and key roles, and pick another user as a
 # new key's owner ("create_for_others": what the faces ask before offering an owner field).
 ADMIN_ACTIONS = ("settings", "users", "roles", "create_for_others")
+MAX_PAGE = 1_000_000_000  # the most rows (and the furthest offset) one list call takes
 UNSET: Any = object()
 DEFAULT_EXPIRY: Any = object()  # create_key's own default: "the installation's maximum, or never"
 DEFAULT_EXPIRY_DAYS = 90  # what the faces offer a new key: 90 days, or the maximum when shorter
@@ -47,6 +50,7 @@ EVENT_ACTIONS = (
     "user.set_role",
     "user.remove",
     "role.add",
+    "role.update",
     "role.remove",
     "demo.seed",
 )
@@ -68,6 +72,8 @@ class VerifyCode(StrEnum):
     DISABLED = "DISABLED"
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     MISSING = "MISSING"  # no key was sent at all (an HTTP face's answer; verify() never says it)
+    THROTTLED = "THROTTLED"  # too many wrong secrets for this key just now: not checked
+    DAMAGED = "DAMAGED"  # the key's stored row cannot be read (edited by hand?): refused
 
 
 class SkipReason(StrEnum):
@@ -100,8 +106,12 @@ class KeyInfo:
     last_used_at: datetime | None
     use_count: int
     allowed_hosts: tuple[str, ...]
+    # The fields whose stored value is unreadable (changed outside keytui): a damaged time reads
+    # as clock.DAMAGED_TIME (so a damaged expiry is expired), damaged hosts as ().
+    damaged: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"damaged": list(self.damaged)} if self.damaged else {}
         return {
             "id": self.id,
             "name": self.name,
@@ -117,6 +127,7 @@ class KeyInfo:
             "last_used_at": iso_utc(self.last_used_at),
             "use_count": self.use_count,
             "allowed_hosts": list(self.allowed_hosts),
+            **extra,
         }
 
     def expires_within(self, now: datetime, days: int = 7) -> bool:
@@ -240,8 +251,10 @@ class EventInfo:
     key_id: str | None
     face: str
     details: dict[str, Any]
+    damaged: tuple[str, ...] = ()  # fields whose stored value is unreadable ("at", "details")
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"damaged": list(self.damaged)} if self.damaged else {}
         return {
             "id": self.id,
             "at": iso_utc(self.at),
@@ -250,6 +263,7 @@ class EventInfo:
             "key_id": self.key_id,
             "face": self.face,
             "details": self.details,
+            **extra,
         }
 
 
@@ -292,12 +306,30 @@ def status_of(revoked_at: datetime | None, expires_at: datetime | None, now: dat
     return "active"
 
 
-def _hosts(stored: str | None) -> tuple[str, ...]:
-    return () if not stored or stored == "[]" else tuple(json.loads(stored))
+def _hosts(stored: object) -> tuple[str, ...] | None:
+    """A key's allowed hosts from their stored JSON; None when that is not a list of text."""
+    if not stored or stored == "[]":
+        return ()
+    try:
+        hosts = json.loads(stored) if isinstance(stored, str) else None
+    except ValueError:
+        return None
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        return None
+    return tuple(hosts)
+
+
+_TIME_FIELDS = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
 
 
 def key_info(row: Any, now: datetime) -> KeyInfo:
-    """A key's value from a row of the keys table (anything with its columns as attributes)."""
+    """A key's value from a row of the keys table (anything with its columns as attributes).
+    A row changed by hand into values that are no values lists as damaged, never raises."""
+    hosts = _hosts(row.allowed_hosts)
+    damaged = tuple(name for name in _TIME_FIELDS if getattr(row, name) == DAMAGED_TIME)
+    if hosts is None:
+        damaged += ("allowed_hosts",)
+    use_count = row.use_count if isinstance(row.use_count, int) else 0
     return KeyInfo(
         id=row.key_id,
         name=row.name,
@@ -311,9 +343,22 @@ def key_info(row: Any, now: datetime) -> KeyInfo:
         revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
         last_used_at=row.last_used_at,
-        use_count=row.use_count,
-        allowed_hosts=_hosts(row.allowed_hosts),
+        use_count=use_count,
+        allowed_hosts=hosts or (),
+        damaged=damaged,
     )
+
+
+def event_info(row: Any) -> EventInfo:
+    """An event's value from a row of the events table; unreadable fields list as damaged."""
+    damaged: tuple[str, ...] = ("at",) if row.at == DAMAGED_TIME else ()
+    try:
+        details = json.loads(row.details or "{}")
+    except (TypeError, ValueError):
+        details = None
+    if not isinstance(details, dict):
+        details, damaged = {}, (*damaged, "details")
+    return EventInfo(row.id, row.at, row.actor, row.action, row.key_id, row.face, details, damaged)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,17 +133,15 @@ def serve(
 
 def _check_database(target: str | None) -> None:
     """Open (create, migrate) the database once in the parent; KeytuiError on failure."""
-    from keytui.core.db import world_readable
+    from keytui.core.db import access_warning
     from keytui.core.service import KeyService
 
     service = KeyService.open(target, face="api")
     try:
         path = service.db.sqlite_path
-        if path is not None and world_readable(path):
-            click.echo(
-                f"keytui: warning: {path} is readable by other users; run: chmod 600 {path}",
-                err=True,
-            )
+        warning = access_warning(path) if path is not None else None
+        if warning:
+            click.echo(f"keytui: warning: {warning}", err=True)
         click.echo(f"keytui: serving the keys of {service.db.display}", err=True)
     finally:
         service.close()

@@ -192,7 +192,7 @@ class KeytuiApp(App[None]):
         raise DatabaseError(describe_error(self._open_error)) from self._open_error
 
     def _service_opened(self) -> None:
-        from ..core.db import world_readable
+        from ..core.db import access_warning
 
         if self._opener is not None:  # started from the first window: now the real thing
             self.run_db(self.service.whoami, self._user_confirmed)
@@ -202,9 +202,10 @@ class KeytuiApp(App[None]):
         if notice:  # a new database, made by this start: say so once
             self.notify(escape(notice), title="New database", timeout=15)
         path = self.service.db.sqlite_path
-        if path is not None and world_readable(path):
+        warning = access_warning(path) if path is not None else None
+        if warning:
             self.notify(
-                escape(f"{path} is readable by other users; run: chmod 600 {path}"),
+                escape(warning),
                 title="Database file",
                 severity="warning",
                 timeout=15,

@@ -27,7 +27,10 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
         from ..core.service import KeyService
 
         return KeyService.open(
-            None if target is None else os.fspath(target), actor=actor, face=FACE
+            None if target is None else os.fspath(target),
+            actor=actor,
+            face=FACE,
+            read_only=read_only,
         )
 
     first = read_first_window(target, actor, system_clock(), WINDOW)

@@ -102,7 +102,7 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         def fetch() -> tuple[list[UserInfo], list[str], SettingsInfo, KeyDefaults]:
             return (
                 service.list_users(),
-                service.list_roles(),
+                service.grantable_roles(),
                 service.get_settings(),
                 service.key_defaults(),
             )
