@@ -166,6 +166,16 @@ async def reveal_copied(pilot) -> None:
     await until(pilot, lambda: str(button.label) == "Copied!", "the copy to be confirmed")
 
 
+async def keys_off(pilot) -> None:
+    """Settings: keys switched off, and the question before it is saved."""
+    await settle(pilot)
+    await pilot.press("S")
+    await settle(pilot)
+    pilot.app.screen.query_one("#enabled").focus()
+    await pilot.press("space", "ctrl+s")
+    await settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -190,6 +200,7 @@ SCENES = (
     Scene("details", (120, 36), pressing("enter", shows=KeyDetailsScreen)),
     Scene("events", (120, 36), pressing("E", shows=EventsScreen)),
     Scene("settings", (120, 36), pressing("S", shows=SettingsScreen)),
+    Scene("keys_off", (120, 36), keys_off),
     Scene("help", (120, 36), pressing("question_mark", shows=HelpScreen)),
     Scene("help_80x24_scrolled", (80, 24), pressing("question_mark", "pagedown", shows=HelpScreen)),
     Scene("settings_80x24", (80, 24), pressing("S", shows=SettingsScreen)),

@@ -188,3 +188,86 @@ def test_search_revoke_create_copy_and_verify_in_a_real_terminal(tmux_available,
         check=False,
     )
     assert wrong.returncode != 0
+
+
+BURST_ROUNDS = 3  # the misordering was a race: each burst is sent over several rounds
+
+
+def keys_of(service: KeyService) -> dict[str, str]:
+    """Name -> description of every key."""
+    return {key.name: key.description for key in service.list_keys().keys}
+
+
+def close_reveal(term: Terminal) -> None:
+    """esc, and esc again to close without copying (each alone: see below)."""
+    term.press("Escape", then=r"esc again")
+    term.keys("Escape")
+    term.wait(r"never be shown again", gone=True)
+
+
+def test_bursts_of_keys_keep_their_order_in_a_real_terminal(tmux_available, seeded):
+    """Keys sent in one send-keys call reach keytui in one read, as SSH delivers them: the tab
+    in the middle moves the focus before the letters after it are typed, and keys typed while
+    the app starts (its first window is painted before the service opens) run as commands."""
+    path, service, ids = seeded
+    for round_ in range(BURST_ROUNDS):
+        term = Terminal([str(KEYTUI), "--db", str(path)])
+        try:
+            term.wait(r"search gateway", timeout=15)
+            # In the open form: a name, then tab and the description in one burst.
+            term.keys("n")
+            term.wait(r"New API key")
+            term.keys(*f"alpha{round_}", "Tab", *f"beta{round_}", "C-s")
+            term.wait(r"never be shown again")
+            close_reveal(term)
+
+            # Rename: e, tab to the description and type there, ctrl+s, all in one burst,
+            term.keys("/", *"mailer", "Enter")
+            term.wait(r"search gateway", gone=True)
+            # and q, which waits for the save and quits from the main screen
+            term.keys("e", "Tab", "C-u", *f"note{round_}", "C-s", "q")
+            term.wait(r"\[program exited\]")
+        finally:
+            term.stop()
+        names = keys_of(service)
+        assert names.get(f"alpha{round_}") == f"beta{round_}", names
+        assert names["mailer batch"] == f"note{round_}", names
+
+
+def test_keys_typed_at_start_are_commands_not_search_text(tmux_available, seeded):
+    """Keys typed as keytui starts (before its first window, and while the service opens
+    behind it) run as the commands they are once it can run them, in order."""
+    path, service, _ids = seeded
+    for round_ in range(BURST_ROUNDS):
+        term = Terminal([str(KEYTUI), "--db", str(path)])
+        try:
+            time.sleep(0.2)
+            term.keys("/", *f"bill{round_}")  # a search for "bill0", not "/bill0"
+            # (the terminal echoes what is typed before keytui takes it over: read the app's box)
+            term.wait(rf"(?m)^ +\S*bill{round_} +(1 )?All", timeout=15)
+            screen = term.wait(r"No keys match")
+            assert re.search(rf"(?m)^ +bill{round_} +(1 )?All", screen), screen
+            # esc alone: an escape and a letter in one read are alt+letter
+            term.press("Escape", then=r"search gateway")
+            term.keys("q")
+            term.wait(r"\[program exited\]", timeout=15)
+        finally:
+            term.stop()
+
+        term = Terminal([str(KEYTUI), "--db", str(path)])
+        try:
+            time.sleep(0.2)
+            # n opens the form, the rest fills it in (ctrl+s waits: typed before keytui has
+            # the terminal, it would be the tty's XOFF)
+            term.keys("n", *f"early{round_}", "Tab", *f"start{round_}")
+            term.wait(r"New API key", timeout=15)
+            term.keys("C-s")
+            term.wait(r"never be shown again")
+            close_reveal(term)
+            term.keys("q")
+            term.wait(r"\[program exited\]")
+        finally:
+            term.stop()
+        names = keys_of(service)
+        assert names.get(f"early{round_}") == f"start{round_}", names
+        assert not any(name.startswith("n") for name in names), names

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from keytui.core.errors import (
     InvalidInput,
+    LimitReached,
     NotActive,
     NotFound,
     PermissionDenied,
@@ -181,6 +182,40 @@ def test_replace_refuses_keys_that_are_not_active(admin, clock):
     with pytest.raises(NotFound):
         admin.replace_key("zzzzzzzzzz")
     assert snapshot(admin) == before
+
+
+def test_check_answers_as_the_action_would_and_changes_nothing(make_service, clock):
+    admin = make_service("alice")
+    admin.add_user("bob", "developer")
+    admin.add_user("dave", "viewer")
+    bob, dave = make_service("bob"), make_service("dave")
+    active = admin.create_key("a").key
+    bobs = bob.create_key("b").key
+    revoked = admin.create_key("r").key
+    admin.revoke_key(revoked.id)
+    expiring = admin.create_key("e", expires="1d").key
+    clock.advance(days=2)
+    before = snapshot(admin)
+    assert admin.check("replace", active.id).id == active.id
+    assert admin.check("create") is None and admin.check("settings") is None
+    for action in ("replace", "revoke"):
+        for key_id, status in ((revoked.id, "revoked"), (expiring.id, "expired")):
+            with pytest.raises(NotActive, match=f"is {status}; only active keys"):
+                admin.check(action, key_id)
+    for action in ("rename", "delete"):  # any status
+        assert admin.check(action, revoked.id).status == "revoked"
+    with pytest.raises(PermissionDenied, match="your own keys"):
+        bob.check("replace", active.id)
+    assert bob.check("replace", bobs.id).owner == "bob"
+    for action, key_id in (("create", None), ("revoke", bobs.id), ("settings", None)):
+        with pytest.raises(PermissionDenied):
+            dave.check(action, key_id)
+    with pytest.raises(NotFound):
+        admin.check("rename", "zzzzzzzzzz")
+    assert snapshot(admin) == before
+    admin.update_settings(keys_enabled=False)
+    with pytest.raises(LimitReached, match="disabled"):
+        admin.check("create")
 
 
 # -- revoke -------------------------------------------------------------------------------------

@@ -474,6 +474,8 @@ async def test_create_over_the_max_keys_limit_says_so_beside_the_owner(service):
         assert "maximum per user (1)" in plain(error) and error.display
         assert app.screen is form
         await pilot.press("escape")
+        await modal(app, pilot, ConfirmModal)  # the form is filled in: discard it?
+        await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
     assert service.count_keys() == 1
 
@@ -820,9 +822,9 @@ async def test_a_service_error_becomes_a_one_line_notification(service, open_as)
     app = make_app(service, clock=service.clock)
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
-        open_as("alice").revoke_key(key.id)  # someone else revokes it meanwhile
         await pilot.press("r")
         await modal(app, pilot, ConfirmModal)
+        open_as("alice").revoke_key(key.id)  # someone else revokes it meanwhile
         await pilot.press("y")
         await until(pilot, lambda: notifications(app), "a notification")
         [note] = notifications(app)
@@ -1032,13 +1034,22 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
         await until(  # the reloaded table highlights its first row (alice) into the form
             pilot, lambda: screen.query_one("#user-login", Input).value == "alice", "alice"
         )
+        added = " ".join(str(n.message) for n in notifications(app))
+        assert "Added erin as viewer." in added  # (a question clears the notifications)
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "developer"
         await pilot.click("#user-set")
+        await modal(app, pilot, ConfirmModal)  # a role change is asked first
+        await pilot.press("y")
         await until(
             pilot,
             lambda: any(u.login == "erin" and u.role == "developer" for u in service.list_users()),
             "erin's new role",
         )
-        messages = " ".join(str(n.message) for n in notifications(app))
-        assert "Added erin as viewer." in messages and "erin is now developer." in messages
+        await until(
+            pilot,
+            lambda: (
+                "erin is now developer." in " ".join(str(n.message) for n in notifications(app))
+            ),
+            "the word of the change",
+        )

@@ -372,6 +372,40 @@ def test_new_counts_give_the_total_only_without_a_search():
     assert not window.set_counts(Counts(1, 1, 1)) and window.match_count == 40
 
 
+def test_at_the_bottom_fewer_keys_move_the_start_not_past_the_total():
+    """After G, revoked out of the filter (or deleted): the start follows the new total."""
+    reader = FakeKeys(300)
+    screen = Screen(reader)
+    screen.reload(offset=0, cursor=0)
+    screen.bottom()
+    assert screen.window.position(WINDOW) == "Keys 201–300 of 300"
+    reader.n = 295
+    screen.window.set_counts(reader.counts())  # the counts arrive before the window
+    assert screen.window.position(WINDOW) == "Keys 196–295 of 295"
+    screen.reload()
+    check_place(screen, [key(i).id for i in range(295)])
+
+
+def test_the_total_is_the_header_count_whichever_arrives_first():
+    """Create, then delete: the window's read and the counts' read race; the info line's
+    total is always the header's count for the tab."""
+    reader = FakeKeys(150)
+    screen = Screen(reader)
+    screen.reload(offset=0, cursor=0)
+    window = screen.window
+    stale = window.request(None, 0)  # asked before the change, with the counts then
+    reader.n = 151
+    window.set_counts(reader.counts())  # the counts after it arrive first
+    screen.load(stale)
+    assert window.match_count == window.counts.total == 151
+    assert window.position(WINDOW).endswith("of 151")
+    reader.n = 150
+    fresh = window.request(None, 0)
+    screen.load(fresh)  # a window read after the delete, before its counts
+    window.set_counts(reader.counts())
+    assert window.match_count == window.counts.total == 150
+
+
 def test_a_result_for_an_older_search_filter_or_sort_is_dropped():
     screen = Screen(FakeKeys(300))
     window = screen.window

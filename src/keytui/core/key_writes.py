@@ -248,6 +248,29 @@ class KeyWritesMixin(ServiceBase):
             )
         return role
 
+    def check(self, action: str, key_id: str | None = None) -> KeyInfo | None:
+        """Would ``action`` (create, rename, replace, revoke, delete; settings, users, roles
+        without a key) be allowed now, on ``key_id``? Raises what the action itself would
+        (PermissionDenied, NotFound, NotActive, keys disabled) and changes nothing: a face asks
+        before it opens the action's dialog, so nobody fills in a form that will be refused.
+        Returns the key as it is now."""
+        now = self.now()
+        with self.db.read() as session:
+            if key_id is None:
+                self._require(session, action)
+                if action == "create" and not self._settings(session).keys_enabled:
+                    raise LimitReached(
+                        "API keys are disabled in this installation; an admin "
+                        "can enable them with: keytui settings set --enable"
+                    )
+                return None
+            row = self._key(session, key_id)
+            self._require(session, action, row.owner)
+            status = status_of(row.revoked_at, row.expires_at, now)
+            if action in ("replace", "revoke") and status != "active":
+                raise NotActive(f"key {row.key_id} is {status}; only active keys can be {action}d")
+            return key_info(row, now)
+
     def replace_key(self, key_id: str, *, deliver: Deliver | None = None) -> IssuedKey:
         """A new secret for the same key ID; the old one fails on the very next verify.
         ``deliver``: see :func:`_deliver` (the replacement stands only if it returns)."""

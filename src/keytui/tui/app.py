@@ -12,21 +12,37 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from ..core.clock import Clock
 from ..core.errors import KeytuiError, is_sqlalchemy_error
 from ..core.first_window import FirstWindow
 from ..core.values import UserInfo, permits
+from .typed_keys import TypedKeys
 
 if TYPE_CHECKING:
+    from ..core.changes import Change, ChangeWatcher
     from ..core.service import KeyService
 
 T = TypeVar("T")
 
 #: Actions that change something: hidden entirely in ``--read-only`` mode.
 CHANGING_ACTIONS = frozenset({"new_key", "rename", "replace", "revoke", "delete", "settings"})
+
+
+REFRESH_DELAY = 0.25  # seconds of changes gathered into one refresh of the screens
+
+
+class ChangesHeard(Message):
+    """The database changed (``change``), or the change signal could not start (``problem``)."""
+
+    def __init__(self, change: Change | None, problem: str | None = None) -> None:
+        super().__init__()
+        self.change = change
+        self.problem = problem
 
 
 def describe_error(exc: BaseException) -> str:
@@ -83,6 +99,13 @@ class KeytuiApp(App[None]):
         self.user_error: str | None = None
         if service is not None:
             self._opened.set()
+        # Keys reach the widgets in the order typed (see typed_keys.py); those typed before the
+        # app can run them (the service opening, the user not yet read) wait for it.
+        self._watcher: ChangeWatcher | None = None
+        self._refresh_timer: Timer | None = None
+        self.typed = TypedKeys(self, super().on_event)
+        self.typed.hold()
+        self._keys_waiting = True
 
     @property
     def service(self) -> KeyService:
@@ -173,6 +196,8 @@ class KeytuiApp(App[None]):
 
         if self._opener is not None:  # started from the first window: now the real thing
             self.run_db(self.service.whoami, self._user_confirmed)
+        # Changes made by other processes: heard in the background, after the first paint
+        self.run_worker(self._watch_changes, thread=True, group="watch", exit_on_error=False)
         notice = self.service.created_notice() if self.announce_created else None
         if notice:  # a new database, made by this start: say so once
             self.notify(escape(notice), title="New database", timeout=15)
@@ -186,6 +211,53 @@ class KeytuiApp(App[None]):
                 timeout=15,
             )
 
+    # -- what is on screen is what is in the database --------------------------------------------
+
+    def _watch_changes(self) -> None:
+        """In a thread: subscribe to the database's change signal (core/changes.py)."""
+        try:
+            watcher = self.service.watch(self._heard)
+        except Exception as exc:  # noqa: BLE001 - the app works on; ctrl+r still refreshes
+            self.post_message(ChangesHeard(None, problem=describe_error(exc)))
+            return
+        if not self.is_running:  # the app ended while it subscribed
+            watcher.stop()
+            return
+        self._watcher = watcher
+
+    def _heard(self, change: Change) -> None:
+        """From the watcher's thread. ``post_message`` (thread-safe) rather than
+        ``call_from_thread``: that one waits for the event loop, which never answers once
+        the app is ending, and the watcher's thread would hang on it."""
+        self.post_message(ChangesHeard(change))
+
+    def on_changes_heard(self, message: ChangesHeard) -> None:
+        if message.problem:
+            self.notify(
+                escape(
+                    f"Changes by others will not show by themselves ({message.problem}); "
+                    "ctrl+r refreshes."
+                ),
+                severity="warning",
+            )
+            return
+        if self._refresh_timer is None:  # a burst of changes is one refresh
+            self._refresh_timer = self.set_timer(REFRESH_DELAY, self.refresh_screens)
+
+    def refresh_screens(self) -> None:
+        """Read again what every open screen shows (their reads run in workers)."""
+        self._refresh_timer = None
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_from_database", None)
+            if callable(refresh):
+                refresh()
+
+    def on_unmount(self) -> None:
+        """Stop hearing changes (in a thread: the event loop is ending, and waits for none)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            threading.Thread(target=watcher.stop, name="keytui-unwatch", daemon=True).start()
+
     def _user_confirmed(self, user: UserInfo | None) -> None:
         """The acting user as the service reads them (the role may have changed since the
         first window was read); the screen's keys follow what it may now do."""
@@ -195,6 +267,25 @@ class KeytuiApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 screen.user_confirmed(user)
+        self.keys_ready()
+
+    def keys_ready(self) -> None:
+        """The service is open, the user read and their keys shown (or the reason they are
+        not): the keys typed so far run now, in order."""
+        if self._keys_waiting and self.service_ready:
+            self._keys_waiting = False
+            self.typed.release()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self.typed.take(event)  # in order, one after the other (typed_keys.py)
+            return
+        await super().on_event(event)
+
+    async def _press_keys(self, keys: Iterable[str]) -> None:
+        """Pilot's way in (tests): its keys are dealt with before it looks at the screen."""
+        await super()._press_keys(keys)
+        await self.typed.drained()
 
     def now(self) -> datetime:
         return self.clock()
@@ -225,10 +316,28 @@ class KeytuiApp(App[None]):
         failed: Callable[[BaseException], Any] | None = None,
         group: str = "db",
         exclusive: bool = False,
+        hold_keys: bool = False,
     ) -> None:
         """Run ``call`` (service work) in a thread worker; hand its result to ``done`` on the
         event loop, or its error to ``failed`` (default: a one-line notification). A result
-        from a worker that was cancelled (superseded by a newer exclusive one) is dropped."""
+        from a worker that was cancelled (superseded by a newer exclusive one) is dropped.
+
+        ``hold_keys``: the keys typed meanwhile wait for what comes of it (the dialog it
+        prepares, or the screen after a save), so they go where they were meant to."""
+        if hold_keys:
+            self.typed.hold()
+
+            def released(handler: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+                def handle(value: Any) -> None:
+                    try:
+                        if handler is not None:
+                            handler(value)
+                    finally:
+                        self.typed.release()
+
+                return handle
+
+            done, failed = released(done), released(failed or self.report_error)
         self._db_worker(call, done, failed, group=group, exclusive=exclusive)
 
     def _db_worker(
@@ -256,6 +365,7 @@ class KeytuiApp(App[None]):
 
     def report_error(self, exc: BaseException) -> None:
         self.notify(escape(describe_error(exc)), severity="error", timeout=8)
+        self.keys_ready()  # had the start failed here, the keys typed meanwhile run anyway
 
     # -- command palette: our actions, and no screenshot while a secret may be on screen ------
 

@@ -120,6 +120,7 @@ class PagingWindow:
         self.descending = True
         self.start = 0  # the offset of the window's first row in the whole list
         self.tail: int | None = None  # the window counted from the end (after G), not the start
+        self.rows = 0  # the keys in the window
         self.match_count: int | None = 0  # None: the first window's count is on its way
         self.counts: Counts | None = None
         self.more_above = False
@@ -169,15 +170,25 @@ class PagingWindow:
     def take(self, result: Loaded) -> None:
         """The window ``result`` is the one shown now."""
         self.tail = result.tail
+        self.rows = len(result.page.keys)
         self.match_count = result.total
+        if not self.search and self.counts is not None:
+            # without a search the total is the header's count, whatever the fetch saw: the
+            # two always agree (a window read before a change, with counts after it, or the
+            # other way round, is set right by the counts that follow)
+            self.match_count = count_of(self.counts, self.status)
         if result.tail is None:
             self.start = result.query.offset
             self.more_above, self.more_below = result.query.offset > 0, result.page.has_more
         else:  # known exactly unless the count was capped (a tail is never fetched uncounted)
-            total = result.total or 0
-            self.start = max(0, total - result.tail - len(result.page.keys))
+            self._start_from_tail()
             self.more_above, self.more_below = result.page.has_more, result.tail > 0
         self.loaded = True
+
+    def _start_from_tail(self) -> None:
+        """A window counted from the end starts where the total puts it."""
+        if self.tail is not None:
+            self.start = max(0, (self.match_count or 0) - self.tail - self.rows)
 
     def counted(self, query: KeyQuery, total: int) -> bool:
         """A search's matches, counted after its first window: True when the count is new."""
@@ -194,6 +205,7 @@ class PagingWindow:
         self.counts = counts
         if self.loaded and not self.search:
             self.match_count = count_of(counts, self.status)
+            self._start_from_tail()  # after G, keys gone: not "Keys 201–300 of 295"
             return True
         return False
 

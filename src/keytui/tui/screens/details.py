@@ -55,6 +55,10 @@ class KeyDetailsScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#key-events", DataTable)
         table.add_columns("When", "Who", "Action", "Face", "Details")
+        self.refresh_from_database()
+
+    def refresh_from_database(self) -> None:
+        """Read the key and its events (again, when the database changed)."""
         service, key_id = self.app.service, self.key_id
 
         def fetch() -> tuple[KeyInfo, list[EventInfo]]:
@@ -110,10 +114,14 @@ class KeyDetailsScreen(Screen[None]):
         )
         self.query_one("#usage-text", Static).update(Group(usage, note))
         table = self.query_one("#key-events", DataTable)
+        row = table.cursor_row
+        table.clear()  # read again after a change: the rows anew, the cursor where it was
         self.shown = {str(event.id): event for event in events}
         for event in events:
             when, who, action, _key, face, details = event_cells(event)
             table.add_row(when, who, action, face, details, key=str(event.id))
+        if events:
+            table.move_cursor(row=min(row, len(events) - 1))
 
     def action_back(self) -> None:
         self.dismiss()

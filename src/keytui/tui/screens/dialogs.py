@@ -80,3 +80,43 @@ def delete_question(key: KeyInfo) -> ConfirmModal:
 
 def deleted(key: KeyInfo) -> str:
     return f"Deleted key {key.id}."
+
+
+def discard_question(what: str) -> ConfirmModal:
+    body = [Text(f"Close without saving {what}? What you typed in it is lost.")]
+    return ConfirmModal("Discard changes", body, "Discard")
+
+
+def keys_off_question() -> ConfirmModal:
+    body = [
+        Text("Turn API keys off for the whole installation?", style="bold"),
+        Text(
+            "Every verify will fail (DISABLED) until keys are enabled again, for every key "
+            "and every service using one; no new keys can be created meanwhile."
+        ),
+    ]
+    return ConfirmModal("Turn API keys off", body, "Turn off")
+
+
+def remove_user_question(login: str) -> ConfirmModal:
+    body = [
+        Text.assemble("Remove the user ", text(login, "bold"), "?"),
+        Text(
+            "They can no longer use keytui on this database (the app, the command line). "
+            "Their keys stay, and keep working until revoked."
+        ),
+    ]
+    return ConfirmModal("Remove user", body, "Remove")
+
+
+def role_change_question(login: str, old: str, new: str) -> ConfirmModal:
+    may = {
+        "admin": "everything: any key, settings, users and key roles",
+        "developer": "create keys for themselves, and change only their own keys",
+        "viewer": "read only: no changes at all",
+    }
+    body = [
+        Text.assemble("Change ", text(login, "bold"), f"'s role from {old} to {new}?"),
+        Text(f"As {new} they may do {may.get(new, new)}, at once, in every face."),
+    ]
+    return ConfirmModal("Change a user's role", body, "Change role")

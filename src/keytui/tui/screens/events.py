@@ -141,6 +141,10 @@ class EventsScreen(Screen[None]):
 
         self.app.run_db(fetch, self._show, group="events", exclusive=True)
 
+    def refresh_from_database(self) -> None:
+        """The database changed: the newest events, as filtered."""
+        self.reload()
+
     def _show(self, events: list[EventInfo] | None) -> None:
         if events is None:
             return

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.markup import escape
 from rich.text import Text
-from textual import getters, on
+from textual import events, getters, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -24,13 +25,17 @@ from ...core.values import (
     Status,
     UserInfo,
 )
-from ..app import KeytuiApp
+from ..app import KeytuiApp, describe_error
 from ..widgets.header import HeaderLine
 from ..widgets.info_line import InfoLine
 from ..widgets.key_table import COLUMNS, KeyTable
 from ..window import COUNT_CAP, Cursor, Loaded, Move, PagingWindow, uncounted
 from ..window import fetch as fetch_window
 from .main_keys import MAIN_BINDINGS, NEEDS_SERVICE
+
+#: Actions the service is asked about before their dialog; those of them on one key.
+CHECKED_ACTIONS = frozenset({"new_key", "rename", "replace", "revoke", "delete", "settings"})
+KEY_ACTIONS = frozenset({"rename", "replace", "revoke", "delete"})
 
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
 STATUS_TABS: tuple[tuple[str, str, Status | None], ...] = (
@@ -53,6 +58,7 @@ class MainScreen(Screen[None]):
         self.window = PagingWindow()
         self.marks: set[str] = set()
         self.settings: SettingsInfo | None = None
+        self._follow: str | None = None  # the key the cursor stays on through a refresh
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -79,7 +85,6 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
         window, table = self.window, self.table
-        table.search_box = self.query_one("#search", Input)
         table.focus()
         table.fit_columns(self.size.width or self.app.size.width, window.sort, window.descending)
         self.call_after_refresh(self._mount_footer)
@@ -120,6 +125,7 @@ class MainScreen(Screen[None]):
             problem.display = True
             self.query_one(InfoLine).update("")
             self._paint_header()
+            self.app.keys_ready()
             return
         self._paint_header()
         self.update_footer()
@@ -169,13 +175,32 @@ class MainScreen(Screen[None]):
         window.take(result)
         table = self.table
         table.more_above, table.more_below = window.more_above, window.more_below
-        table.show_keys(list(result.page.keys), self.marks, self.app.now(), result.cursor)
+        cursor, follow = result.cursor, self._follow
+        self._follow = None
+        ids = [key.id for key in result.page.keys]
+        if follow in ids:  # a refresh: the cursor stays on its key wherever it moved
+            cursor = ids.index(follow)
+        table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor)
         self._paint_info()
         self.update_footer()
+        self.app.keys_ready()  # the keys typed at the start act on these rows
         if window.counts is None:
             self.refresh_counts()
         if result.total is None and result.query.search:
             self._count_matches(result.query)
+
+    def refresh_from_database(self) -> None:
+        """The database changed (another process, or ctrl+r): the window shown and the header's
+        counts are read again; the cursor stays on its key, the marks stay."""
+        if self.app.user is None or not self.window.loaded:
+            return
+        current = self.table.current
+        self._follow = current.id if current else None
+        self.reload()
+        self.refresh_counts()
+
+    def action_refresh(self) -> None:
+        self.app.refresh_screens()
 
     def _count_matches(self, query: KeyQuery) -> None:
         """Count a search's matches (up to COUNT_CAP) once its first window is on screen."""
@@ -374,7 +399,10 @@ class MainScreen(Screen[None]):
                 return app.may("revoke")
             if key is None:  # nothing to act on: greyed, or hidden in read-only mode
                 return False if app.may(action) is False else None
-            return app.may(action, key.owner)
+            may = app.may(action, key.owner)
+            if may and action in ("replace", "revoke") and key.status != "active":
+                return None  # only active keys: greyed (pressed, the service says why)
+            return may
         if action in ("new_key", "settings"):
             return app.may(action)
         if action in ("toggle_mark", "mark_all", "unmark_all") and app.read_only:
@@ -390,10 +418,49 @@ class MainScreen(Screen[None]):
 
             self.app.push_screen(KeyDetailsScreen(key.id))
 
+    # Every action asks the service first (its rule: the role, the key's status now), so a
+    # dialog opens only for what will be allowed; a refusal is one line, up front.
+
+    SERVICE_ACTIONS = {"new_key": "create", "settings": "settings"}
+
+    def _checked(
+        self, action: str, key: KeyInfo | None, then: Callable[[KeyInfo | None], object]
+    ) -> None:
+        """``then(key as it is now)`` if the service would allow ``action``; else say why."""
+        service, key_id = self.app.service, key.id if key else None
+        service_action = self.SERVICE_ACTIONS.get(action, action)
+        self.app.run_db(
+            lambda: service.check(service_action, key_id),
+            then,
+            failed=self._refused,
+            hold_keys=True,  # the keys typed meanwhile go to the dialog
+        )
+
+    def _refused(self, exc: BaseException) -> None:
+        self.notify(escape(describe_error(exc)), severity="warning", timeout=5)
+        self.update_footer()
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action is greyed out for this user or key: say why (in the service's
+        words) rather than do nothing."""
+        active = self.active_bindings.get(event.key)
+        if active is None or active.enabled or active.node is not self:
+            return
+        action = active.binding.action
+        if action not in CHECKED_ACTIONS or not self.app.service_ready:
+            return
+        key = self.table.current
+        if action in KEY_ACTIONS and key is None:
+            return
+        if action == "revoke" and self.marks:
+            key = None
+        event.stop()
+        self._checked(action, key, lambda _key: self.update_footer())
+
     def action_new_key(self) -> None:
         from .new_key import NewKeyModal
 
-        self.app.push_screen(NewKeyModal(), self._issued)
+        self._checked("new_key", None, lambda _: self.app.push_screen(NewKeyModal(), self._issued))
 
     def _issued(self, issued: IssuedKey | None) -> None:
         if issued is None:
@@ -405,29 +472,38 @@ class MainScreen(Screen[None]):
         self.app.push_screen(RevealModal(issued))
 
     def action_rename(self) -> None:
-        key = self.table.current
-        if key is not None:
-            from .rename import RenameModal
+        from .rename import RenameModal
 
-            def renamed(changed: bool | None) -> None:
-                if changed:
-                    self.reload()
+        def renamed(changed: bool | None) -> None:
+            if changed:
+                self.reload()
 
-            self.app.push_screen(RenameModal(key), renamed)
+        def ask(key: KeyInfo | None) -> None:
+            if key is not None:
+                self.app.push_screen(RenameModal(key), renamed)
+
+        if self.table.current is not None:
+            self._checked("rename", self.table.current, ask)
 
     def action_replace(self) -> None:
-        key = self.table.current
-        if key is None:
-            return
         from .dialogs import replace_question
 
         service = self.app.service
 
-        def go(confirmed: bool | None) -> None:
-            if confirmed:
-                self.app.run_db(lambda: service.replace_key(key.id), self._issued)
+        def ask(key: KeyInfo | None) -> None:
+            if key is None:
+                return
 
-        self.app.push_screen(replace_question(key), go)
+            def go(confirmed: bool | None) -> None:
+                if confirmed:
+                    self.app.run_db(
+                        lambda: service.replace_key(key.id), self._issued, hold_keys=True
+                    )
+
+            self.app.push_screen(replace_question(key), go)
+
+        if self.table.current is not None:
+            self._checked("replace", self.table.current, ask)
 
     def action_revoke(self) -> None:
         ids = (
@@ -437,7 +513,7 @@ class MainScreen(Screen[None]):
         )
         if ids:
             service = self.app.service
-            self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke)
+            self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke, hold_keys=True)
 
     def _confirm_revoke(self, plan: RevokePlan) -> None:
         from .dialogs import nothing_to_revoke, revoke_question
@@ -463,25 +539,29 @@ class MainScreen(Screen[None]):
         self.refresh_counts()
 
     def action_delete(self) -> None:
-        key = self.table.current
-        if key is None:
-            return
         from .dialogs import delete_question, deleted
 
         service = self.app.service
 
-        def go(confirmed: bool | None) -> None:
-            if confirmed:
+        def ask(key: KeyInfo | None) -> None:
+            if key is None:
+                return
 
-                def done(_keys: tuple[KeyInfo, ...]) -> None:
-                    self.marks.discard(key.id)
-                    self.notify(escape(deleted(key)))
-                    self.reload()
-                    self.refresh_counts()
+            def go(confirmed: bool | None) -> None:
+                if confirmed:
 
-                self.app.run_db(lambda: service.delete_keys([key.id]), done)
+                    def done(_keys: tuple[KeyInfo, ...]) -> None:
+                        self.marks.discard(key.id)
+                        self.notify(escape(deleted(key)))
+                        self.reload()
+                        self.refresh_counts()
 
-        self.app.push_screen(delete_question(key), go)
+                    self.app.run_db(lambda: service.delete_keys([key.id]), done)
+
+            self.app.push_screen(delete_question(key), go)
+
+        if self.table.current is not None:
+            self._checked("delete", self.table.current, ask)
 
     def action_events(self) -> None:
         from .events import EventsScreen
@@ -495,7 +575,7 @@ class MainScreen(Screen[None]):
             self.refresh_counts()
             self.reload()
 
-        self.app.push_screen(SettingsScreen(), back)
+        self._checked("settings", None, lambda _: self.app.push_screen(SettingsScreen(), back))
 
     def action_help(self) -> None:
         from .help import HelpScreen

@@ -74,6 +74,14 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("g", "top", "Top", id="top", show=False),
     Binding("G", "bottom", "Bottom", id="bottom", show=False),
     Binding("escape", "clear_search", "Clear search", id="clear", show=False),
+    Binding(
+        "ctrl+r",
+        "refresh",
+        "Refresh",
+        id="refresh",
+        show=False,
+        tooltip="Read the keys and counts again now",
+    ),
     Binding("q", "quit", "Quit", id="quit"),
 ]
 

@@ -164,8 +164,23 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        if not self.creating:
+        """Close; once filled in, only after asking (what was typed would be lost)."""
+        if self.creating:
+            return
+        typed = [
+            self.query_one(f"#{field}", Input).value.strip()
+            for field in ("name", "description", "allowed_hosts")
+        ]
+        if not any(typed):
             self.dismiss(None)
+            return
+        from .dialogs import discard_question
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(discard_question("the new key"), answered)
 
     def action_create(self) -> None:
         if self.creating:
@@ -196,7 +211,8 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
             )
 
         self.creating = True
-        self.app.run_db(create, self.dismiss, failed=self._failed)
+        # keys typed after ctrl+s go to the secret's dialog (c copies it), or back to the form
+        self.app.run_db(create, self.dismiss, failed=self._failed, hold_keys=True)
 
     def _failed(self, exc: BaseException) -> None:
         self.creating = False

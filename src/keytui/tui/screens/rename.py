@@ -71,6 +71,7 @@ class RenameModal(ModalScreen[bool]):
             lambda: service.rename_key(key_id, name, description),
             lambda _key: self.dismiss(True),
             failed=self._failed,
+            hold_keys=True,  # keys typed after ctrl+s go to the screen after the dialog
         )
 
     def _failed(self, exc: BaseException) -> None:

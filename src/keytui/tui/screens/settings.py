@@ -19,6 +19,7 @@ from ...core.values import SettingsInfo, UserInfo
 from ..app import KeytuiApp, describe_error
 from ..format import day, text
 from ..widgets.field_error import FieldError
+from .confirm import ConfirmModal
 
 
 class SettingsScreen(Screen[None]):
@@ -83,8 +84,13 @@ class SettingsScreen(Screen[None]):
 
         self.app.run_db(fetch, self._show)
 
+    #: The settings and users as last read: what the form's edits are measured against.
+    shown: SettingsInfo | None = None
+    roles_of: dict[str, str] = {}
+
     def _show(self, loaded: tuple[SettingsInfo, list[UserInfo], list[str]]) -> None:
         settings, users, roles = loaded
+        self.shown, self.roles_of = settings, {user.login: user.role for user in users}
         self.query_one("#enabled", Switch).value = settings.keys_enabled
         self.query_one("#max-expiry", Input).value = str(settings.max_expiry_days or "")
         self.query_one("#max-keys", Input).value = str(settings.max_keys_per_user)
@@ -123,11 +129,40 @@ class SettingsScreen(Screen[None]):
             )
             return
         service = self.app.service
-        self._run(
-            lambda: service.update_settings(
-                keys_enabled=enabled, max_expiry_days=expiry, max_keys_per_user=max_keys
-            ),
-            "Settings saved.",
+
+        def save() -> None:
+            self._run(
+                lambda: service.update_settings(
+                    keys_enabled=enabled, max_expiry_days=expiry, max_keys_per_user=max_keys
+                ),
+                "Settings saved.",
+            )
+
+        if not enabled and (self.shown is None or self.shown.keys_enabled):
+            from .dialogs import keys_off_question
+
+            self._confirmed(keys_off_question(), save)
+        else:
+            save()
+
+    def _confirmed(self, question: ConfirmModal, then: Callable[[], object]) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(question, answered)
+
+    @property
+    def edited(self) -> bool:
+        """Does the form differ from the settings as read?"""
+        if self.shown is None:
+            return False
+        expiry = self.query_one("#max-expiry", Input).value.strip()
+        max_keys = self.query_one("#max-keys", Input).value.strip()
+        return (
+            self.query_one("#enabled", Switch).value != self.shown.keys_enabled
+            or expiry != str(self.shown.max_expiry_days or "")
+            or max_keys != str(self.shown.max_keys_per_user)
         )
 
     def _selected(self, table_id: str) -> str | None:
@@ -144,19 +179,36 @@ class SettingsScreen(Screen[None]):
         elif button == "user-set":
             login = self.query_one("#user-login", Input).value.strip()
             role = str(self.query_one("#user-role", Select).value)
-            self._run(
-                lambda: service.put_user(login, role),
-                lambda put: f"Added {login} as {role}." if put[1] else f"{login} is now {role}.",
-            )
+            current = self.roles_of.get(login)
+
+            def put() -> None:
+                self._run(
+                    lambda: service.put_user(login, role),
+                    lambda put: (
+                        f"Added {login} as {role}." if put[1] else f"{login} is now {role}."
+                    ),
+                )
+
+            if current is not None and current != role:
+                from .dialogs import role_change_question
+
+                self._confirmed(role_change_question(login, current, role), put)
+            else:
+                put()
         elif button == "user-remove":
             user = self._selected("#users")
             if user:
-                self._run(
-                    lambda: service.remove_user(user),
-                    lambda active: (
-                        f"Removed {user}; their {active} active keys still work."
-                        if active
-                        else f"Removed {user}."
+                from .dialogs import remove_user_question
+
+                self._confirmed(
+                    remove_user_question(user),
+                    lambda: self._run(
+                        lambda: service.remove_user(user),
+                        lambda active: (
+                            f"Removed {user}; their {active} active keys still work."
+                            if active
+                            else f"Removed {user}."
+                        ),
                     ),
                 )
         elif button == "role-add":
@@ -177,4 +229,10 @@ class SettingsScreen(Screen[None]):
                 self.query_one("#user-role", Select).value = role
 
     def action_back(self) -> None:
-        self.dismiss()
+        """Back; with unsaved edits, only after asking."""
+        if not self.edited:
+            self.dismiss()
+            return
+        from .dialogs import discard_question
+
+        self._confirmed(discard_question("the settings"), self.dismiss)

@@ -18,7 +18,7 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from ...core.values import KeyInfo
@@ -118,11 +118,6 @@ class KeyTable(DataTable[Text | str]):
         self.shown: tuple[Column, ...] = ()
         self.more_below = False
         self.more_above = False
-        # Keys typed fast after "/" (or pasted over SSH) are all queued here before the focus
-        # moves to the search box; from "/" until the table has the focus again, they belong
-        # in the search box, not to the table's bindings.
-        self.search_box: Input | None = None
-        self.forward_to: Input | None = None
 
     # -- a fast path for painting body cells -------------------------------------------------
 
@@ -301,30 +296,6 @@ class KeyTable(DataTable[Text | str]):
     def action_page_up(self) -> None:
         if not self._at_edge(-1):
             super().action_page_up()
-
-    def on_key(self, event: events.Key) -> None:
-        target = self.forward_to
-        if target is None:
-            if event.key == "slash" and self.search_box is not None:
-                # Move the focus now, not after the keys already queued behind this one.
-                event.stop()
-                event.prevent_default()
-                self.forward_to = self.search_box
-                self.screen.set_focus(self.search_box)
-            return
-        if event.is_printable or event.key in ("backspace", "enter"):
-            event.stop()
-            event.prevent_default()
-            if event.key == "backspace":
-                target.action_delete_left()
-            elif event.key == "enter":
-                self.forward_to = None
-                target.post_message(Input.Submitted(target, target.value))
-            else:
-                target.insert_text_at_cursor(event.character or "")
-
-    def on_focus(self) -> None:
-        self.forward_to = None
 
     async def _on_click(self, event: events.Click) -> None:
         """A click on a row's ``[ ]`` marks it. Any other click is DataTable's own: Textual
