@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import sys
 from pathlib import Path
 
@@ -19,13 +20,17 @@ DB_DIR = Path("/tmp/keytui-snapshots")
 
 
 async def shoot(scene) -> Path:
-    app = scene_app(scene, DB_DIR)
-    try:
-        async with app.run_test(size=scene.size) as pilot:
-            await scene.run_before(pilot)
-            svg = app.export_screenshot(title=f"keytui — {scene.name}")
-    finally:
-        app.service.close()
+    DB_DIR.mkdir(parents=True, exist_ok=True)
+    # the same lock as the snapshot tests take on this scene's database: never share one
+    with open(DB_DIR / f"{scene.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        app = scene_app(scene, DB_DIR)
+        try:
+            async with app.run_test(size=scene.size) as pilot:
+                await scene.run_before(pilot)
+                svg = app.export_screenshot(title=f"keytui — {scene.name}")
+        finally:
+            app.service.close()
     path = OUT / f"{scene.name}.svg"
     path.write_text(svg, encoding="utf-8")
     return path
