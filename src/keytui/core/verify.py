@@ -22,14 +22,12 @@ Three answers, from the cheapest:
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -41,7 +39,9 @@ from . import changes, keyformat
 from .clock import DAMAGED_TIME
 from .db import Database
 from .hashing import hash_secret, needs_rehash, verify_secret
+from .hosts import AllowedHosts, parse_hosts
 from .models import Key, Settings
+from .usage import UsageBuffer, minute
 from .values import SkipReason, VerifyCode, VerifyResult, iso_utc
 
 __all__ = ["AllowedHosts", "SkipReason", "UsageBuffer", "Verifier", "VerifyCode", "VerifyResult"]
@@ -56,10 +56,8 @@ log = logging.getLogger("keytui.verify")
 FLOOD_RATE = 2.0
 FLOOD_BURST = 5.0
 WRONG_KEPT = 10_000  # secrets found wrong (their SHA-256 and the hash they failed against)
-PENDING_MAX = 10_000  # keys with buffered counts before a flush is asked for early
 FLUSH_LOCK_TIMEOUT = "200ms"  # PostgreSQL: a background flush waits no longer for a lock
 FLUSH_RETRY_SECONDS = 1.0  # and tries again after this
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # verify()'s one read: the kill switch and the key's current state, built once.
 VERIFY_ROW = (
@@ -78,122 +76,6 @@ VERIFY_ROW = (
     .outerjoin(Key, Key.key_id == bindparam("key_id"))
     .where(Settings.id == 1)
 )
-
-
-@dataclass(frozen=True)
-class AllowedHosts:
-    """A key's allowed hosts, parsed once: empty means any host. Entries are host names
-    (``*.example.com`` matches subdomains), IP addresses or CIDR networks, normalised by
-    :func:`validate.host`."""
-
-    networks: tuple[Network, ...] = ()
-    suffixes: tuple[str, ...] = ()  # ".example.com" for "*.example.com"
-    names: frozenset[str] = frozenset()
-
-    @classmethod
-    def parse(cls, allowed: Iterable[str]) -> AllowedHosts:
-        networks: list[Network] = []
-        suffixes: list[str] = []
-        names: set[str] = set()
-        for entry in allowed:
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                if entry.startswith("*."):
-                    suffixes.append(entry[1:])
-                else:
-                    names.add(entry)
-        return cls(tuple(networks), tuple(suffixes), frozenset(names))
-
-    @property
-    def any_host(self) -> bool:
-        return not (self.networks or self.suffixes or self.names)
-
-    def allows(self, host: str | None) -> bool:
-        if self.any_host:
-            return True
-        if not host:
-            return False
-        host = host.strip().lower()
-        if host in self.names or any(host.endswith(suffix) for suffix in self.suffixes):
-            return True
-        if not self.networks:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1 (dual-stack sockets)
-        return any(
-            address.version == network.version and address in network for network in self.networks
-        )
-
-
-class Damaged(ValueError):
-    """A key row verify cannot read (its ``expires_at`` or ``allowed_hosts`` edited by hand)."""
-
-
-def parse_hosts(stored: str) -> AllowedHosts:
-    try:
-        entries = json.loads(stored)
-    except ValueError as exc:
-        raise Damaged("allowed_hosts is not JSON") from exc
-    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-        raise Damaged("allowed_hosts is not a list of text")
-    return AllowedHosts.parse(entries)
-
-
-class UsageBuffer:
-    """Counts in memory, by key ID, written in batches by a flush, never once per request.
-
-    ``add`` is on the warm path: a lock, a dict lookup and a comparison of times. The last use
-    is kept as given and cut to the minute when written."""
-
-    def __init__(self, flush_seconds: float) -> None:
-        self.flush_seconds = flush_seconds
-        self.pending: dict[str, list[Any]] = {}  # key ID -> [count, last used]
-        self.due: datetime | None = None  # when the oldest buffered count should be written
-        self.lock = threading.Lock()
-
-    def add(self, key_id: str, now: datetime, count: int = 1) -> bool:
-        """Record ``count`` uses; True when a flush should be asked for."""
-        with self.lock:
-            entry = self.pending.get(key_id)
-            if entry is None:
-                self.pending[key_id] = [count, now]
-                if self.due is None:
-                    self.due = now + timedelta(seconds=self.flush_seconds)
-                return len(self.pending) >= PENDING_MAX or now >= self.due
-            entry[0] += count
-            if now > entry[1]:
-                entry[1] = now
-            if now >= self.due:  # type: ignore[operator]  # set with the first entry
-                self.due = now + timedelta(seconds=self.flush_seconds)  # ask once, not per call
-                return True
-            return False
-
-    def take(self) -> dict[str, list[Any]]:
-        with self.lock:
-            pending, self.pending = self.pending, {}
-            self.due = None
-            return pending
-
-    def give_back(self, taken: dict[str, list[Any]]) -> None:
-        """Put counts taken for a write that failed (or was put off) back, for the next try."""
-        if not taken:
-            return
-        with self.lock:
-            for key_id, (count, last) in taken.items():
-                entry = self.pending.setdefault(key_id, [0, last])
-                entry[0] += count
-                entry[1] = max(entry[1], last)
-            if self.due is None:
-                self.due = max(last for _count, last in taken.values())
-
-
-def minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
