@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from keytui.core import keyformat
+from keytui.core.changes import wait_until
 from keytui.core.service import KeyService
 from keytui.serve.app import make_app
 from keytui.serve.clientaddr import ClientAddress
@@ -145,8 +147,11 @@ def test_auth_refusals_403(serve, admin):
     assert code(response) == (403, "HOST_NOT_ALLOWED")
     admin.update_settings(keys_enabled=False)
     assert code(client.get("/auth", headers={"x-api-key": good.secret})) == (403, "DISABLED")
-    admin.update_settings(keys_enabled=True)
-    assert code(client.get("/auth", headers={"x-api-key": good.secret})) == (200, "VALID")
+    admin.update_settings(keys_enabled=True)  # heard within the propagation bound
+    assert wait_until(
+        lambda: code(client.get("/auth", headers={"x-api-key": good.secret})) == (200, "VALID"),
+        10,
+    )
 
 
 def test_a_key_header_sent_twice_is_malformed(serve, admin):
@@ -158,13 +163,24 @@ def test_a_key_header_sent_twice_is_malformed(serve, admin):
     assert code(client.get("/auth", headers=twice)) == (401, "MALFORMED")
 
 
-def test_a_revoke_is_refused_on_the_next_request(serve, admin):
+def test_a_revoke_is_refused_within_the_propagation_bound(serve, admin):
     issued = admin.create_key("k")
     client = serve()
     headers = {"x-api-key": issued.secret}
     assert code(client.get("/auth", headers=headers)) == (200, "VALID")
     assert code(client.get("/auth", headers=headers)) == (200, "VALID")  # now inline
+    service: KeyService = client.app.app.state.served.service
+    assert wait_until(lambda: service.verifier.answering_from_memory, 10)
+    assert code(client.get("/auth", headers=headers)) == (200, "VALID")  # now from memory
     admin.revoke_key(issued.key.id)
+    refused = []  # every answer after the revoke: VALID until the watcher hears it, then not
+    assert wait_until(
+        lambda: (
+            refused.append(code(client.get("/auth", headers=headers)))
+            or refused[-1] == (401, "REVOKED")
+        ),
+        10,
+    )
     assert code(client.get("/auth", headers=headers)) == (401, "REVOKED")
 
 
@@ -450,3 +466,27 @@ def test_listen_and_proxy_options():
         parse_network("example.com")
     options = ServeOptions(trusted_proxies=("10.0.0.0/8",), key_headers=("x-k",))
     assert ServeOptions.from_env({"KEYTUI_SERVE_OPTIONS": options.to_env()}) == options
+
+
+def test_metrics_say_whether_answers_come_from_memory(serve, admin):
+    issued = admin.create_key("k")
+    client = serve(inline_below=1.0)
+    service: KeyService = client.app.app.state.served.service
+    for _ in range(2):  # the second verify starts the change watcher
+        client.get("/auth", headers={"x-api-key": issued.secret})
+    assert wait_until(lambda: service.verifier.answering_from_memory, 10)
+    for _ in range(4):  # the first of these is remembered, the rest answered from memory
+        client.get("/auth", headers={"x-api-key": issued.secret})
+    text = client.get("/metrics").text
+
+    def figure(name: str) -> float:
+        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+        assert match, name
+        return float(match.group(1))
+
+    memory = figure('keytui_verify_answers_total{source="memory"}')
+    database = figure('keytui_verify_answers_total{source="database"}')
+    assert memory + database == 6 and memory >= 1  # (a loaded machine may lapse the lease)
+    assert figure("keytui_verify_argon2_runs_total") == 1
+    assert figure("keytui_verify_throttled_total") == 0
+    assert figure("keytui_verify_from_memory") in (0.0, 1.0)

@@ -11,6 +11,7 @@ from sqlalchemy import event, select
 
 import keytui.core.verify as verify_module
 from keytui.core import keyformat
+from keytui.core.changes import wait_until
 from keytui.core.hashing import DEFAULT_HASHER, make_hasher
 from keytui.core.models import Key
 
@@ -186,23 +187,32 @@ def test_unknown_id_costs_no_argon2(admin, argon2_calls):
     assert argon2_calls == []
 
 
-def test_a_verified_secret_skips_argon2_but_sees_revoke_and_replace(make_service, argon2_calls):
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_verified_secret_skips_argon2_but_sees_revoke_and_replace(
+    make_service, argon2_calls, warm
+):
     alice = make_service("alice")
-    verifier = make_service("alice")  # a long-running verifier elsewhere
+    verifier = make_service("alice", warm=warm)  # a long-running verifier elsewhere
     first, second = alice.create_key("one"), alice.create_key("two")
     assert verifier.verify(first.secret).valid and verifier.verify(second.secret).valid
     assert len(argon2_calls) == 2
     for _ in range(5):
         assert verifier.verify(first.secret).valid
     assert len(argon2_calls) == 2  # cached
-    assert verifier.verify(keyformat.new_secret(first.key.id)).code == "NOT_FOUND"
-    assert len(argon2_calls) == 3  # a wrong secret for a known ID is never cached
+    wrong = keyformat.new_secret(first.key.id)
+    assert verifier.verify(wrong).code == "NOT_FOUND"
+    assert verifier.verify(wrong).code == "NOT_FOUND"
+    assert len(argon2_calls) == 3  # found wrong against this hash once: never argon2 again
 
     alice.revoke_key(first.key.id)
-    assert verifier.verify(first.secret).code == "REVOKED"
     replaced = alice.replace_key(second.key.id)
+    if warm:  # answered from memory until the watcher hears the change (tens of ms)
+        assert wait_until(lambda: verifier.verify(first.secret).code == "REVOKED", 10)
+        assert wait_until(lambda: verifier.verify(second.secret).code == "NOT_FOUND", 10)
+    assert verifier.verify(first.secret).code == "REVOKED"
     assert verifier.verify(second.secret).code == "NOT_FOUND"
     assert verifier.verify(replaced.secret).code == "VALID"
+    assert verifier.verifier.answering_from_memory is warm
 
 
 def test_rehash_upgrades_an_old_hash_on_verify(make_service):
@@ -212,13 +222,16 @@ def test_rehash_upgrades_an_old_hash_on_verify(make_service):
     stronger = make_hasher(time_cost=2, memory_cost=2048)
     new = make_service("alice", hasher=stronger)
     assert new.verify(issued.secret).valid
+    new.flush_usage()  # hashed on the verify, written by the (background) flush
     after = stored_hash(new, issued.key.id)
     assert after != before and "m=2048,t=2" in after and not stronger.check_needs_rehash(after)
     assert new.verify(issued.secret).valid  # cached under the new hash
+    new.flush_usage()
     assert stored_hash(new, issued.key.id) == after  # no rehash the second time
     # A verifier still on the old settings must not downgrade it (or two verifiers with
     # different settings would rewrite the hash on every verify).
     assert old.verify(issued.secret).valid
+    old.flush_usage()
     assert stored_hash(old, issued.key.id) == after
 
 
@@ -257,7 +270,8 @@ def test_usage_is_flushed_on_close_and_over_time(make_service, clock):
         verifier.verify(issued.secret)
     assert admin.get_key(issued.key.id).use_count == 0  # still buffered
     clock.advance(seconds=31)
-    verifier.verify(issued.secret)  # time to write the batch
+    verifier.verify(issued.secret)  # time to write the batch: the background flush does
+    assert wait_until(lambda: admin.get_key(issued.key.id).use_count == 4, 10)
     key = admin.get_key(issued.key.id)
     assert key.use_count == 4 and key.last_used_at == NOW
     clock.advance(minutes=5)

@@ -15,6 +15,14 @@ order and "the events after the last one seen" is exactly what changed meanwhile
 connection the watcher subscribes again first and then reads the events it missed, so nothing
 falls between the two; until then it is not :attr:`ChangeWatcher.live`, and whoever caches must
 read through.
+
+A connection can also die without a word (a network cut leaves no FIN): the watcher proves its
+connection works every few tens of milliseconds (SQLite's poll; on PostgreSQL a read of the
+events after the last one seen, at least every :data:`PING_SECONDS`), and
+:attr:`ChangeWatcher.sure_until` says until when (``time.monotonic()``) the last proof vouches
+for it: :data:`LEASE_SECONDS` after it. A cache answers from memory only before that instant,
+so a silent loss is read through after at most the lease, and a loss the driver sees (a killed
+backend, a restarted server) at once.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ if TYPE_CHECKING:
 CHANNEL = "keytui_changes"
 POLL_SECONDS = 0.02  # SQLite: how often data_version is read (the app's and verifiers' bound)
 FILE_CHECK_SECONDS = 1.0  # SQLite: how often the watcher checks the file is still there
+PING_SECONDS = 0.03  # PostgreSQL: with no notice for this long, read the events anyway
+LEASE_SECONDS = 0.1  # a proof of the connection vouches for this long (see sure_until)
 RETRY_SECONDS = 0.5  # after a lost connection, the first wait before subscribing again
 WHOLE_INSTALLATION = ("settings.", "user.", "role.")  # actions that may change any answer
 KEY_ACTIONS = ("key.create", "key.replace", "key.rename", "key.revoke", "key.delete")
@@ -90,7 +100,9 @@ class ChangeWatcher:
     """A thread that calls ``on_change(Change)`` (from that thread) after every change to the
     database made by anyone, this process included. ``live`` is True while it is sure it hears
     every change; ``generation`` counts the notices that named keys or the installation (a
-    cache compares it before and after a read to know whether the read may be stale)."""
+    cache compares it before and after a read to know whether the read may be stale);
+    ``sure_until`` (``time.monotonic()``) is when the last proof that the connection works
+    stops vouching for it (0 while not live): a plain float, cheap to read on a hot path."""
 
     def __init__(
         self,
@@ -104,6 +116,8 @@ class ChangeWatcher:
         self.poll_seconds = poll_seconds
         self.generation = 0
         self.last_event_id = 0
+        self.heard_event_id = 0  # the last event whose change on_change has returned from
+        self.sure_until = 0.0
         self._live = threading.Event()
         self._stop = threading.Event()
         self._started = threading.Event()
@@ -118,18 +132,27 @@ class ChangeWatcher:
     def start(self, wait: float = 5.0) -> ChangeWatcher:
         """Start watching; wait (up to ``wait`` seconds) until the first subscription stands."""
         self._thread.start()
-        self._started.wait(wait)
+        wait_until(self._started.is_set, wait)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._live.clear()
+        self._lapse()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
         self._drop_connection()
 
     def wait_live(self, timeout: float) -> bool:
-        return self._live.wait(timeout)
+        return wait_until(self._live.is_set, timeout)
+
+    def _vouch(self) -> None:
+        """The connection just answered: memory may be trusted for another lease."""
+        if self._live.is_set():
+            self.sure_until = time.monotonic() + LEASE_SECONDS
+
+    def _lapse(self) -> None:
+        self.sure_until = 0.0
+        self._live.clear()
 
     # -- the thread ----------------------------------------------------------------------------
 
@@ -142,11 +165,12 @@ class ChangeWatcher:
                 first = False
                 delay = RETRY_SECONDS
                 self._live.set()
+                self._vouch()
                 self._started.set()
                 self._watch()
             except Exception as exc:  # noqa: BLE001 - any loss of the connection
                 was_live = self._live.is_set()
-                self._live.clear()
+                self._lapse()
                 self._drop_connection()
                 if self._stop.is_set():
                     break
@@ -157,9 +181,9 @@ class ChangeWatcher:
                     )
                 self._started.set()
                 self._deliver(Change(resync=True, last_event_id=self.last_event_id))
-                self._stop.wait(delay)
+                nap(self._stop, delay)
                 delay = min(delay * 2, 5.0)
-        self._live.clear()
+        self._lapse()
 
     def _subscribe(self, first: bool) -> None:
         """Connect and subscribe; then catch up with the events missed meanwhile (after the
@@ -173,7 +197,7 @@ class ChangeWatcher:
             raw.autocommit = True
             raw.execute(f"LISTEN {CHANNEL}")
         if first:
-            self.last_event_id = int(self._scalar(raw, _LAST))
+            self.last_event_id = self.heard_event_id = int(self._scalar(raw, _LAST))
         else:
             self._catch_up(raw)
             log.warning("change signal back; answers come from memory again")
@@ -182,7 +206,7 @@ class ChangeWatcher:
         raw = self._connection.driver_connection
         if self.database.is_sqlite:
             checked = time.monotonic()
-            while not self._stop.wait(self.poll_seconds):
+            while not nap(self._stop, self.poll_seconds):
                 if not self._gone_told and time.monotonic() - checked >= FILE_CHECK_SECONDS:
                     checked = time.monotonic()
                     if self.database.file_gone():
@@ -192,22 +216,27 @@ class ChangeWatcher:
                 if version != self._data_version:
                     self._data_version = version
                     self._catch_up(raw)
+                self._vouch()  # changes committed before this poll have been delivered
         else:
             while not self._stop.is_set():
                 heard = False
-                for _notice in raw.notifies(timeout=0.25, stop_after=None):
+                for _notice in raw.notifies(timeout=PING_SECONDS, stop_after=None):
                     heard = True
                     break  # one is enough: the events say what changed
-                if heard:
-                    self._catch_up(raw)
-                else:
-                    raw.execute("SELECT 1")  # a dead connection raises here, not never
+                # Read the events after the last one seen, notice or not: a dead connection
+                # raises here, and a live one has then handed on every change committed before
+                # this read began (a notice still on its way would only repeat it).
+                self._catch_up(raw, deliver_empty=heard)
+                self._vouch()
 
-    def _catch_up(self, raw: Any) -> None:
+    def _catch_up(self, raw: Any, *, deliver_empty: bool = True) -> None:
         rows = self._rows(raw, _SINCE, (self.last_event_id,))
+        if not rows and not deliver_empty:
+            return
         change = Change.from_events(rows, self.last_event_id)
         self.last_event_id = change.last_event_id
         self._deliver(change)
+        self.heard_event_id = change.last_event_id
 
     def _deliver(self, change: Change) -> None:
         if change.key_ids or change.installation or change.resync or change.file_gone:
@@ -240,6 +269,21 @@ class ChangeWatcher:
             fairy.invalidate()  # never back into the pool: it holds a LISTEN
         except Exception:  # noqa: BLE001 - it is already gone
             pass
+
+
+def nap(event: threading.Event, seconds: float, step: float = 0.05) -> bool:
+    """Sleep up to ``seconds``, waking early once ``event`` is set; True when it is.
+
+    ``time.sleep`` in slices rather than ``event.wait(timeout)``: a timed wait on a lock is an
+    absolute deadline on the monotonic clock, which a shifted clock (libfaketime, as the CI's
+    year-ahead run uses) turns into a wait that never times out."""
+    deadline = time.monotonic() + seconds
+    while not event.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(step, left))
+    return event.is_set()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.005) -> bool:

@@ -43,6 +43,7 @@ class ServiceBase:
         usage_flush_seconds: float = 30.0,
         cache_size: int = 10_000,
         read_only: bool = False,
+        warm: bool | None = None,
     ) -> None:
         self.db = database
         self.created = False  # did bootstrap() find a new database (and make its admin)?
@@ -57,23 +58,26 @@ class ServiceBase:
             now=self.now,
             hasher=hasher,
             write_events=self._events,
+            watch=lambda on_change: self.watch(on_change, wait=0),
+            warm=warm,
             flush_seconds=usage_flush_seconds,
             cache_size=cache_size,
         )
-        self._usage = self.verifier.usage  # use counts, by key pk
-        self._failed = self.verifier.failed  # wrong secrets, by key ID
         self._watchers: list[changes.ChangeWatcher] = []
 
     def close(self) -> None:
         for watcher in self._watchers:
             watcher.stop()
-        self.flush_usage()
+        self.verifier.close()  # the background flush stops; what is left is written
         self.db.dispose()
 
-    def watch(self, on_change: Callable[[changes.Change], None]) -> changes.ChangeWatcher:
+    def watch(
+        self, on_change: Callable[[changes.Change], None], *, wait: float = 5.0
+    ) -> changes.ChangeWatcher:
         """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
-        database; see :mod:`keytui.core.changes`. Stopped by :meth:`close` (or its ``stop``)."""
-        watcher = changes.ChangeWatcher(self.db, on_change).start()
+        database; see :mod:`keytui.core.changes`. Waits up to ``wait`` seconds for the first
+        subscription. Stopped by :meth:`close` (or its ``stop``)."""
+        watcher = changes.ChangeWatcher(self.db, on_change).start(wait)
         self._watchers.append(watcher)
         return watcher
 
@@ -99,8 +103,12 @@ class ServiceBase:
         events: Iterable[tuple[str, str | None, dict[str, Any]]],
         at: datetime | None = None,
     ) -> None:
-        """Append events to the hash-chained audit log (the only way any event is written)."""
+        """Append events to the hash-chained audit log (the only way any event is written).
+
+        What they change is dropped from this service's verify memory at once (other services
+        hear it through the change signal), so a verify after a revoke here returns REVOKED."""
         at = at or self.now()
+        events = list(events)
         audit.append_events(
             session,
             [
@@ -114,6 +122,9 @@ class ServiceBase:
                 }
                 for action, key_id, details in events
             ],
+        )
+        self.verifier.forget(
+            changes.Change.from_events(((0, action, key_id) for action, key_id, _ in events), 0)
         )
 
     def _user(self, session: Session) -> User:
@@ -224,7 +235,8 @@ class ServiceBase:
     # -- verify (see verify.py) ------------------------------------------------------------
 
     def verify(self, secret: str, host: str | None = None) -> VerifyResult:
-        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`)"""
+        """Is ``secret`` a current, active key allowed from ``host``? (:class:`Verifier`: from
+        memory while the change signal is live, once this service has verified twice)"""
         return self.verifier.verify(secret, host)
 
     def flush_usage(self) -> None:

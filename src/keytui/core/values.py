@@ -72,6 +72,8 @@ class VerifyCode(StrEnum):
     DISABLED = "DISABLED"
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     MISSING = "MISSING"  # no key was sent at all (an HTTP face's answer; verify() never says it)
+    THROTTLED = "THROTTLED"  # too many wrong secrets for this key just now: not checked
+    DAMAGED = "DAMAGED"  # the key's stored row cannot be read (edited by hand?): refused
 
 
 class SkipReason(StrEnum):

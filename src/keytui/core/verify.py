@@ -1,37 +1,64 @@
 """The verify path: is a presented secret a current, active key allowed from this host?
 
 A :class:`Verifier` is held by each :class:`~keytui.core.service.KeyService`; it owns the
-prepared row query, the in-process cache of verified secrets, the parsed allowed-host rules,
-the usage buffers (counts written in batches) and the rehash of hashes made with older
-parameters. The service's ``verify`` and ``flush_usage`` delegate to it.
+prepared row query, the in-process caches, the parsed allowed-host rules, the per-key flood
+buckets, the usage buffers (counts written in batches, off the request path) and the rehash of
+hashes made with older parameters. The service's ``verify`` and ``flush_usage`` delegate to it.
+
+Three answers, from the cheapest:
+
+- **warm**: a secret this process has verified, while its change watcher (see
+  :mod:`keytui.core.changes`) is sure it hears every change: a SHA-256, a dict lookup, the
+  expiry and host checks. No query. A change drops exactly the keys it names (everything, for a
+  change of the installation or a lost signal) before the watcher vouches for its connection
+  again, so memory is never older than the last change the watcher has read.
+- **read-through**: one prepared read of the key's row; argon2 only for a secret whose current
+  hash this process has not matched it against yet (and not more often per key than its flood
+  bucket allows).
+- **refused without work**: malformed (no read), a secret already found wrong against the key's
+  current hash (no argon2), a key whose bucket is empty (no read, no argon2: THROTTLED).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import logging
 import threading
-from collections import OrderedDict
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import bindparam, case, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import bindparam, case, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import changes, keyformat
+from .clock import DAMAGED_TIME
 from .db import Database
-from .hashing import fingerprint, hash_secret, needs_rehash, verify_secret
+from .hashing import hash_secret, needs_rehash, verify_secret
 from .models import Key, Settings
 from .values import SkipReason, VerifyCode, VerifyResult, iso_utc
 
 __all__ = ["AllowedHosts", "SkipReason", "UsageBuffer", "Verifier", "VerifyCode", "VerifyResult"]
 
 EventWriter = Callable[[Session, Iterable[tuple[str, str | None, dict[str, Any]]]], None]
+Watch = Callable[[Callable[[changes.Change], None]], changes.ChangeWatcher]
+log = logging.getLogger("keytui.verify")
+
+# Floods: a key's wrong secrets may cost at most FLOOD_BURST argon2 runs at once and
+# FLOOD_RATE a second after that (~18 ms each: about 4% of one core per flooded key); beyond
+# it, secrets of that key this process has not matched before are answered THROTTLED unchecked.
+FLOOD_RATE = 2.0
+FLOOD_BURST = 5.0
+WRONG_KEPT = 10_000  # secrets found wrong (their SHA-256 and the hash they failed against)
+PENDING_MAX = 10_000  # keys with buffered counts before a flush is asked for early
+FLUSH_LOCK_TIMEOUT = "200ms"  # PostgreSQL: a background flush waits no longer for a lock
+FLUSH_RETRY_SECONDS = 1.0  # and tries again after this
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # verify()'s one read: the kill switch and the key's current state, built once.
@@ -103,45 +130,100 @@ class AllowedHosts:
         )
 
 
+class Damaged(ValueError):
+    """A key row verify cannot read (its ``expires_at`` or ``allowed_hosts`` edited by hand)."""
+
+
+def parse_hosts(stored: str) -> AllowedHosts:
+    try:
+        entries = json.loads(stored)
+    except ValueError as exc:
+        raise Damaged("allowed_hosts is not JSON") from exc
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise Damaged("allowed_hosts is not a list of text")
+    return AllowedHosts.parse(entries)
+
+
 class UsageBuffer:
-    """Counts verifications in memory and writes them in batches, not once per request."""
+    """Counts in memory, by key ID, written in batches by a flush, never once per request.
+
+    ``add`` is on the warm path: a lock, a dict lookup and a comparison of times. The last use
+    is kept as given and cut to the minute when written."""
 
     def __init__(self, flush_seconds: float) -> None:
         self.flush_seconds = flush_seconds
-        self.pending: dict[Any, list[Any]] = {}  # key pk (or ID) -> [count, last used]
-        self.last_flush: datetime | None = None
+        self.pending: dict[str, list[Any]] = {}  # key ID -> [count, last used]
+        self.due: datetime | None = None  # when the oldest buffered count should be written
         self.lock = threading.Lock()
 
-    def add(self, pk: int | str, now: datetime) -> bool:
-        """Record one use; True when it is time to flush."""
-        minute = now.replace(second=0, microsecond=0)
+    def add(self, key_id: str, now: datetime, count: int = 1) -> bool:
+        """Record ``count`` uses; True when a flush should be asked for."""
         with self.lock:
-            entry = self.pending.setdefault(pk, [0, minute])
-            entry[0] += 1
-            entry[1] = max(entry[1], minute)
-            if self.last_flush is None:
-                self.last_flush = now
-            return (now - self.last_flush).total_seconds() >= self.flush_seconds or len(
-                self.pending
-            ) >= 10_000
+            entry = self.pending.get(key_id)
+            if entry is None:
+                self.pending[key_id] = [count, now]
+                if self.due is None:
+                    self.due = now + timedelta(seconds=self.flush_seconds)
+                return len(self.pending) >= PENDING_MAX or now >= self.due
+            entry[0] += count
+            if now > entry[1]:
+                entry[1] = now
+            if now >= self.due:  # type: ignore[operator]  # set with the first entry
+                self.due = now + timedelta(seconds=self.flush_seconds)  # ask once, not per call
+                return True
+            return False
 
-    def take(self, now: datetime) -> dict[Any, list[Any]]:
+    def take(self) -> dict[str, list[Any]]:
         with self.lock:
             pending, self.pending = self.pending, {}
-            self.last_flush = now
+            self.due = None
             return pending
 
-    def give_back(self, taken: dict[Any, list[Any]]) -> None:
-        """Put counts taken for a write that failed back, for the next try."""
+    def give_back(self, taken: dict[str, list[Any]]) -> None:
+        """Put counts taken for a write that failed (or was put off) back, for the next try."""
+        if not taken:
+            return
         with self.lock:
-            for pk, (count, last) in taken.items():
-                entry = self.pending.setdefault(pk, [0, last])
+            for key_id, (count, last) in taken.items():
+                entry = self.pending.setdefault(key_id, [0, last])
                 entry[0] += count
                 entry[1] = max(entry[1], last)
+            if self.due is None:
+                self.due = max(last for _count, last in taken.values())
+
+
+def minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the warm path needs of a key whose secret verified here, its answers built once."""
+
+    key_id: str
+    expires_at: datetime | None
+    hosts: AllowedHosts | None  # None: any host
+    answer: VerifyResult  # VALID, or REVOKED (for good)
+    expired: VerifyResult
+    refused: VerifyResult  # HOST_NOT_ALLOWED
+
+
+@dataclass
+class VerifyStats:
+    """Counts since the service opened, for a face's metrics (read without a lock: figures)."""
+
+    warm: int = 0  # answered from memory
+    read: int = 0  # answered after reading the key's row
+    argon2: int = 0  # argon2 runs
+    throttled: int = 0  # refused unchecked by a key's flood bucket
 
 
 class Verifier:
-    """verify() for one service: its database, clock, hasher and event writer."""
+    """verify() for one service: its database, clock, hasher and event writer.
+
+    ``warm``: True starts the change watcher (and so the warm path) at the first verify, None
+    at the second (a one-shot ``keytui verify`` pays for no thread), False never (every verify
+    reads the key's row)."""
 
     HOST_RULES_KEPT = 10_000  # parsed allowed-host lists kept (by their stored text)
 
@@ -152,6 +234,8 @@ class Verifier:
         now: Callable[[], datetime],
         hasher: PasswordHasher,
         write_events: EventWriter,
+        watch: Watch | None = None,
+        warm: bool | None = None,
         flush_seconds: float = 30.0,
         cache_size: int = 10_000,
     ) -> None:
@@ -160,106 +244,346 @@ class Verifier:
         self.hasher = hasher
         self.write_events = write_events
         self.usage = UsageBuffer(flush_seconds)
-        self.failed = UsageBuffer(flush_seconds)  # key ID -> [wrong secrets, last minute]
-        self._verified: OrderedDict[str, str] = OrderedDict()  # sha256(secret) -> argon2 hash
+        self.failed = UsageBuffer(flush_seconds)  # key ID -> [refused secrets, last]
+        self.throttled = UsageBuffer(flush_seconds)  # key ID -> [of those, unchecked, last]
+        self.stats = VerifyStats()
+        self.warm = warm if watch is not None else False
+        self.watcher: changes.ChangeWatcher | None = None
+        self._watch = watch
+        self._verifies = 0  # read-through verifies before the watcher starts
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        # sha256(secret) -> the argon2 hash it matched: skips argon2 on a read-through while
+        # the key's hash is unchanged. Kept across changes (the row read decides).
+        self._matched: dict[bytes, str] = {}
+        # sha256(secret) -> Known: the warm path. Dropped by changes; filled only while live.
+        self._known: dict[bytes, Known] = {}
+        self._by_key: dict[str, set[bytes]] = {}
+        self._epoch = 0  # moves (under _cache_lock) with every change that drops entries
+        self._disabled_epoch = -1  # the epoch in which keys were read as disabled
+        self._wrong: dict[bytes, str] = {}  # sha256(secret) -> the hash it did not match
+        self._buckets: dict[str, list[float]] = {}  # key ID -> [argon2 tokens, at (POSIX s)]
         self._hosts: dict[str, AllowedHosts] = {}  # stored allowed_hosts text -> parsed
+        self._damaged_seen: set[str] = set()
+        self._rehash: list[tuple[str, str, str]] = []  # (key ID, old hash, new hash)
+        self._start_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._flush_asked = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._closing = threading.Event()
 
-    def allowed_hosts(self, stored: str | None) -> AllowedHosts:
-        """A key row's allowed hosts, parsed on first sight only."""
-        if not stored or stored == "[]":
-            return AllowedHosts()
-        rule = self._hosts.get(stored)
-        if rule is None:
-            rule = AllowedHosts.parse(json.loads(stored))
-            if len(self._hosts) >= self.HOST_RULES_KEPT:
-                self._hosts.clear()
-            self._hosts[stored] = rule
-        return rule
+    # -- the watcher -----------------------------------------------------------------------------
+
+    def _start_watching(self) -> None:
+        with self._start_lock:
+            if self.watcher is None and self._watch is not None:
+                self.watcher = self._watch(self._on_change)
+
+    def _on_change(self, change: changes.Change) -> None:
+        """From the watcher's thread, before it vouches for its connection again."""
+        if not (change.key_ids or change.installation or change.resync):
+            return  # use counts only
+        with self._cache_lock:
+            self._epoch += 1
+            if change.installation or change.resync:
+                self._known.clear()
+                self._by_key.clear()
+                return
+            for key_id in change.key_ids:
+                for digest in self._by_key.pop(key_id, ()):
+                    self._known.pop(digest, None)
+
+    def forget(self, change: changes.Change) -> None:
+        """Drop what a change made by this service names, before it commits (a read that
+        slips in before the commit is dropped again when the watcher hears the change)."""
+        self._on_change(change)
+
+    @property
+    def answering_from_memory(self) -> bool:
+        """True while the warm path is on (the watcher is live and vouched for)."""
+        watcher = self.watcher
+        return watcher is not None and time.monotonic() < watcher.sure_until
+
+    # -- verify ------------------------------------------------------------------------------------
 
     def verify(self, secret: str, host: str | None = None) -> VerifyResult:
         """Is ``secret`` a current, active key allowed from ``host``?
 
-        A malformed secret costs no database read; an unknown ID no argon2; a secret already
-        verified by this process no argon2 either, but its key's status and current hash are
-        re-read every time, so a revoke or replace anywhere is seen at once.
-        """
+        A secret verified here before answers from memory while the change watcher is sure it
+        hears every change; otherwise the key's row is read (a malformed secret costs no read;
+        an unknown ID no argon2; a secret already matched against the key's current hash no
+        argon2 either)."""
+        try:
+            digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        except AttributeError:  # not text at all
+            return VerifyResult(False, VerifyCode.MALFORMED)
+        watcher = self.watcher
+        if watcher is not None and time.monotonic() < watcher.sure_until:
+            known = self._known.get(digest)
+            if known is not None:
+                self.stats.warm += 1
+                return self._answer(known, host)
+        return self._read_through(secret, digest, host)
+
+    def _answer(self, known: Known, host: str | None) -> VerifyResult:
+        if not known.answer.valid:
+            return known.answer  # revoked
+        now = self.now()
+        if known.expires_at is not None and known.expires_at <= now:
+            return known.expired  # from the instant it expires, no notice needed
+        if known.hosts is not None and not known.hosts.allows(host):
+            return known.refused
+        if self.usage.add(known.key_id, now):
+            self._ask_flush()
+        return known.answer
+
+    def _read_through(self, secret: str, digest: bytes, host: str | None) -> VerifyResult:
         parsed = keyformat.parse_secret(secret)
         if parsed is None:
             return VerifyResult(False, VerifyCode.MALFORMED)
-        now = self.now()
-        # One prepared statement on a plain connection: no ORM session, no statement building
-        # (they cost more than the query itself; a verifier runs this thousands of times a second).
-        with self.db.engine.connect() as connection:
-            row = connection.execute(VERIFY_ROW, {"key_id": parsed.key_id}).first()
-        if row is not None and not row.keys_enabled:
+        if self.watcher is None and self.warm is not False:
+            self._verifies += 1
+            if self.warm or self._verifies >= 2:
+                self._start_watching()
+                self._start_flusher()
+        elif self._flusher is None:
+            self._verifies += 1
+            if self._verifies >= 2:
+                self._start_flusher()
+        sure = self.answering_from_memory
+        if sure and self._disabled_epoch == self._epoch:
             return VerifyResult(False, VerifyCode.DISABLED)
-        if row is None or row.pk is None:
-            return VerifyResult(False, VerifyCode.NOT_FOUND)
-        digest = fingerprint(secret.strip())
-        with self._cache_lock:
-            cached = self._verified.get(digest)
-        if cached != row.secret_hash:
-            if not verify_secret(row.secret_hash, secret.strip(), self.hasher):
-                # A wrong secret for a real key ID: counted in memory, written as one
-                # key.verify_failed event per key and flush, never a row per request.
-                if self.failed.add(row.key_id, now):
-                    self.flush()
+        now = self.now()
+        matched = self._matched.get(digest)
+        wrong = self._wrong.get(digest)
+        if matched is None and wrong is None and self.throttles(parsed.key_id, now):
+            return self._throttled(parsed.key_id, now)  # no read, no argon2
+        epoch = self._epoch  # before the read: a change heard after it makes the read stale
+        self.stats.read += 1
+        try:
+            # One prepared statement on a plain connection: no ORM session, no statement
+            # building (they cost more than the query itself).
+            with self.db.engine.connect() as connection:
+                row = connection.execute(VERIFY_ROW, {"key_id": parsed.key_id}).first()
+            if row is not None and not row.keys_enabled:
+                with self._cache_lock:
+                    if sure and epoch == self._epoch:
+                        self._disabled_epoch = epoch
+                return VerifyResult(False, VerifyCode.DISABLED)
+            if row is None or row.pk is None:
                 return VerifyResult(False, VerifyCode.NOT_FOUND)
-            stored = row.secret_hash
+            hosts = self.allowed_hosts(row.allowed_hosts)
+            if DAMAGED_TIME in (row.expires_at, row.revoked_at):  # read back from a non-time
+                raise ValueError("a stored time is not a time")
+        except (ValueError, TypeError, OverflowError) as exc:  # not SQLAlchemy's: the data's
+            return self._damaged(parsed.key_id, exc)
+        stored = row.secret_hash
+        if matched != stored:
+            if wrong == stored:
+                return self._refuse(row.key_id, now)  # found wrong before: no argon2
+            if not self._admit(row.key_id, now):
+                return self._throttled(row.key_id, now)
+            self.stats.argon2 += 1
+            if not verify_secret(stored, secret.strip(), self.hasher):
+                with self._cache_lock:
+                    self._matched.pop(digest, None)  # it matched an older hash (replaced)
+                    self._wrong[digest] = stored
+                    if len(self._wrong) > WRONG_KEPT:
+                        del self._wrong[next(iter(self._wrong))]
+                return self._refuse(row.key_id, now)
+            self._refund(row.key_id)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
-                stored = self.rehash(row.pk, stored, secret.strip())
+                self._queue_rehash(row.key_id, stored, secret.strip())
             with self._cache_lock:
-                self._verified[digest] = stored
-                self._verified.move_to_end(digest)
-                while len(self._verified) > self._cache_size:
-                    self._verified.popitem(last=False)
+                self._matched[digest] = stored
+                self._wrong.pop(digest, None)
+                if len(self._matched) > self._cache_size:
+                    del self._matched[next(iter(self._matched))]
         ident = {
             "key_id": row.key_id,
             "owner": row.owner,
             "role": row.role,
             "expires_at": row.expires_at,
         }
-        if row.revoked_at is not None:
-            return VerifyResult(False, VerifyCode.REVOKED, **ident)
-        if row.expires_at is not None and row.expires_at <= now:
-            return VerifyResult(False, VerifyCode.EXPIRED, **ident)
-        if not self.allowed_hosts(row.allowed_hosts).allows(host):
-            return VerifyResult(False, VerifyCode.HOST_NOT_ALLOWED, **ident)
-        if self.usage.add(row.pk, now):
-            self.flush()
-        return VerifyResult(True, VerifyCode.VALID, **ident)
+        known = Known(
+            row.key_id,
+            row.expires_at,
+            None if hosts.any_host else hosts,
+            VerifyResult(False, VerifyCode.REVOKED, **ident)
+            if row.revoked_at is not None
+            else VerifyResult(True, VerifyCode.VALID, **ident),
+            VerifyResult(False, VerifyCode.EXPIRED, **ident),
+            VerifyResult(False, VerifyCode.HOST_NOT_ALLOWED, **ident),
+        )
+        if sure:
+            self._remember(digest, known, epoch)
+        return self._answer(known, host)
 
-    def rehash(self, pk: int, old_hash: str, secret: str) -> str:
-        """Upgrade a hash made with older parameters, unless the key was replaced meanwhile."""
+    def _remember(self, digest: bytes, known: Known, epoch: int) -> None:
+        """Keep a read for the warm path, unless a change was heard since the read began (it
+        may have missed that change; the watcher drops entries under the same lock)."""
+        with self._cache_lock:
+            if epoch != self._epoch:
+                return
+            if digest not in self._known and len(self._known) >= self._cache_size:
+                oldest = next(iter(self._known))
+                dropped = self._known.pop(oldest)
+                self._by_key.get(dropped.key_id, set()).discard(oldest)
+            self._known[digest] = known
+            self._by_key.setdefault(known.key_id, set()).add(digest)
+
+    def _damaged(self, key_id: str, exc: Exception) -> VerifyResult:
+        if key_id not in self._damaged_seen:  # once per key and process: no log flood
+            self._damaged_seen.add(key_id)
+            log.warning("key %s: its row is damaged (%s); refusing it", key_id, exc)
+        return VerifyResult(False, VerifyCode.DAMAGED, key_id=key_id)
+
+    def _refuse(self, key_id: str, now: datetime) -> VerifyResult:
+        """A wrong secret for a real key: counted in memory, written as one
+        ``key.verify_failed`` event per key and flush, never a row per request."""
+        if self.failed.add(key_id, now):
+            self._ask_flush()
+        return VerifyResult(False, VerifyCode.NOT_FOUND)
+
+    # -- floods ------------------------------------------------------------------------------------
+
+    def throttles(self, key_id: str, now: datetime | None = None) -> bool:
+        """Is ``key_id``'s flood bucket empty just now? (A secret of it not matched here before
+        would be answered THROTTLED, without a read or argon2: a face may answer it inline.)"""
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            return False
+        at = (now or self.now()).timestamp()
+        return bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE < 1.0
+
+    def _throttled(self, key_id: str, now: datetime) -> VerifyResult:
+        self.stats.throttled += 1
+        self.throttled.add(key_id, now)
+        if self.failed.add(key_id, now):
+            self._ask_flush()
+        return VerifyResult(False, VerifyCode.THROTTLED)
+
+    def _admit(self, key_id: str, now: datetime) -> bool:
+        """Take one argon2 run from ``key_id``'s bucket (taken before the run, so threads
+        running at once cannot overdraw it); False when it is empty."""
+        at = now.timestamp()
+        with self._cache_lock:
+            bucket = self._buckets.get(key_id)
+            if bucket is None:
+                if len(self._buckets) >= WRONG_KEPT:  # forget buckets full again
+                    for full in [k for k, (_t, a) in self._buckets.items() if at - a > 60]:
+                        del self._buckets[full]
+                bucket = self._buckets[key_id] = [FLOOD_BURST, at]
+            tokens = min(FLOOD_BURST, bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE)
+            bucket[1] = at
+            if tokens < 1.0:
+                bucket[0] = tokens
+                return False
+            bucket[0] = tokens - 1.0
+            return True
+
+    def _refund(self, key_id: str) -> None:
+        with self._cache_lock:
+            bucket = self._buckets.get(key_id)
+            if bucket is not None:
+                bucket[0] = min(FLOOD_BURST, bucket[0] + 1.0)
+
+    # -- host rules --------------------------------------------------------------------------------
+
+    def allowed_hosts(self, stored: str | None) -> AllowedHosts:
+        """A key row's allowed hosts, parsed on first sight only (:class:`Damaged` if they
+        cannot be)."""
+        if not stored or stored == "[]":
+            return AllowedHosts()
+        rule = self._hosts.get(stored)
+        if rule is None:
+            rule = parse_hosts(stored)
+            if len(self._hosts) >= self.HOST_RULES_KEPT:
+                self._hosts.clear()
+            self._hosts[stored] = rule
+        return rule
+
+    # -- writes, off the request path ------------------------------------------------------------
+
+    def _queue_rehash(self, key_id: str, old_hash: str, secret: str) -> None:
+        """Upgrade a hash made with older parameters: hashed now, written by the next flush."""
         new_hash = hash_secret(secret, self.hasher)
-        with self.db.write() as session:
-            result = cast(
-                "CursorResult[Any]",
-                session.execute(
-                    update(Key)
-                    .where(Key.pk == pk, Key.secret_hash == old_hash)
-                    .values(secret_hash=new_hash)
-                ),
-            )
-        return new_hash if result.rowcount else old_hash
+        with self._cache_lock:
+            self._rehash.append((key_id, old_hash, new_hash))
+        self._ask_flush()
 
-    def flush(self) -> None:
-        """Write buffered use counts and last-used minutes, and one ``key.verify_failed`` event
-        per key that saw wrong secrets (with their count); called in batches and on close."""
-        pending = self.usage.take(self.now())
-        failed = self.failed.take(self.now())
-        if not pending and not failed:
-            return
+    def _start_flusher(self) -> None:
+        with self._start_lock:
+            if self._flusher is None and not self._closing.is_set():
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="keytui-usage", daemon=True
+                )
+                self._flusher.start()
+
+    def _ask_flush(self) -> None:
+        if self._flusher is None:
+            self._start_flusher()
+        self._flush_asked.set()
+
+    def _flush_loop(self) -> None:
+        while not self._closing.is_set():
+            changes.nap(self._flush_asked, self.usage.flush_seconds)
+            self._flush_asked.clear()
+            if self._closing.is_set():
+                break
+            if not self.flush(wait=False):
+                changes.nap(self._closing, FLUSH_RETRY_SECONDS)  # some counts wait for a writer
+
+    def close(self) -> None:
+        """Stop the background flush, then write what is left (waiting for writers)."""
+        self._closing.set()
+        self._flush_asked.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(timeout=30)
+        self.flush()
+
+    def flush(self, *, wait: bool = True) -> bool:
+        """Write buffered use counts and last-used minutes, pending rehashes, and one
+        ``key.verify_failed`` event per key that saw refused secrets (with their count).
+
+        The background flush (``wait=False``) waits for no writer: on PostgreSQL it skips the
+        rows a writer holds (``SKIP LOCKED``) and gives up on other locks after
+        :data:`FLUSH_LOCK_TIMEOUT`; what it could not write is kept for the next try. False
+        when something was kept back. One flush at a time: an explicit one waits for the
+        background one to end, so what it returns after has been written."""
+        with self._flush_lock:
+            done = self._flush_usage(wait)
+            done = self._flush_rehash(wait) and done
+            return self._flush_failed(wait) and done
+
+    def _begin(self, session: Session, wait: bool) -> None:
+        if not wait and not self.db.is_sqlite:
+            session.execute(text(f"SET LOCAL lock_timeout = '{FLUSH_LOCK_TIMEOUT}'"))
+
+    def _flush_usage(self, wait: bool) -> bool:
+        pending = self.usage.take()
+        if not pending:
+            return True
+        kept: dict[str, list[Any]] = {}
         try:
             with self.db.write() as session:
-                # Row locks first and in key order, the chain lock (taken by the events) last:
-                # the order every writer follows, so a flush never deadlocks with a replace.
-                for pk, (count, last) in sorted(pending.items()):
+                self._begin(session, wait)
+                ids = sorted(pending)
+                # Row locks in key order (the order every writer follows); rows a writer holds
+                # are skipped, not waited for, by the background flush. A key that is gone
+                # (deleted) takes its counts with it: usage is by key ID, never by row id.
+                lock = select(Key.key_id).where(Key.key_id.in_(ids)).order_by(Key.key_id)
+                got = set(session.scalars(lock.with_for_update(skip_locked=not wait)))
+                if len(got) < len(ids):
+                    there = set(session.scalars(select(Key.key_id).where(Key.key_id.in_(ids))))
+                    kept = {k: pending[k] for k in there - got}
+                for key_id in sorted(got):
+                    count, last = pending[key_id]
+                    last = minute(last)
                     session.execute(
                         update(Key)
-                        .where(Key.pk == pk)
+                        .where(Key.key_id == key_id)
                         .values(
                             use_count=Key.use_count + count,
                             last_used_at=case(
@@ -269,15 +593,51 @@ class Verifier:
                         )
                         .execution_options(synchronize_session=False)
                     )
-                changes.notify(session)  # the app shows use counts: they changed
-                if failed:
-                    self.write_events(
-                        session,
-                        [
-                            ("key.verify_failed", key_id, {"count": count, "last": iso_utc(last)})
-                            for key_id, (count, last) in sorted(failed.items())
-                        ],
-                    )
+                if got:
+                    changes.notify(session)  # the app shows use counts: they changed
         except SQLAlchemyError:  # keep the counts for the next try
             self.usage.give_back(pending)
+            return False
+        self.usage.give_back(kept)
+        return not kept
+
+    def _flush_rehash(self, wait: bool) -> bool:
+        with self._cache_lock:
+            rehash, self._rehash = self._rehash, []
+        if not rehash:
+            return True
+        try:
+            with self.db.write() as session:
+                self._begin(session, wait)
+                for key_id, old_hash, new_hash in sorted(rehash):
+                    session.execute(  # unless the key was replaced meanwhile
+                        update(Key)
+                        .where(Key.key_id == key_id, Key.secret_hash == old_hash)
+                        .values(secret_hash=new_hash)
+                    )
+        except SQLAlchemyError:
+            with self._cache_lock:
+                self._rehash[:0] = rehash
+            return False
+        return True
+
+    def _flush_failed(self, wait: bool) -> bool:
+        failed = self.failed.take()
+        if not failed:
+            return True
+        throttled = self.throttled.take()
+        events = []
+        for key_id, (count, last) in sorted(failed.items()):
+            details: dict[str, Any] = {"count": count, "last": iso_utc(minute(last))}
+            if key_id in throttled:
+                details["throttled"] = throttled[key_id][0]
+            events.append(("key.verify_failed", key_id, details))
+        try:
+            with self.db.write() as session:
+                self._begin(session, wait)  # the audit chain's lock: not waited for long
+                self.write_events(session, events)
+        except SQLAlchemyError:
             self.failed.give_back(failed)
+            self.throttled.give_back(throttled)
+            return False
+        return True

@@ -80,7 +80,7 @@ class Served:
         self.options = options
         self.service = service
         self.metrics = metrics
-        self.verifier = Verifier(service, inline_below=options.inline_below)
+        self.verifier = Verifier(service, inline_below=options.inline_below, metrics=metrics)
         self.addresses = ClientAddress(options.networks())
         self._counters: dict[tuple[str, str], Any] = {}
         self._histograms: dict[bool, Any] = {}

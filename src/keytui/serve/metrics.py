@@ -7,16 +7,16 @@ them) and whichever worker answers a scrape adds up all of them: the counts are 
 not one worker's. With one worker, plain in-memory metrics.
 
 Labels are a short, fixed vocabulary (the endpoint, the service's result codes, "inline" or
-"thread"): never a key, a key ID, an owner or a path a client chose. What the service does not
-expose yet (its cache hits, a fallback mode) is not shown; the ``path`` of the latency
-histogram tells verifies answered warm (inline) from those that went to the pool.
+"thread", "memory" or "database"): never a key, a key ID, an owner or a path a client chose.
+The service's own figures (answers from memory or after a read, argon2 runs, refusals by a
+flood bucket, whether it answers from memory right now) are copied in after each verify.
 """
 
 from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -57,6 +57,31 @@ class Metrics:
             ["path"],
             buckets=LATENCY_BUCKETS,
             registry=self._registry,
+        )
+
+        self.answers = Counter(
+            "keytui_verify_answers",
+            "Verifies the service answered from memory (no query: the change signal is live) "
+            "or after reading the key's row.",
+            ["source"],
+            registry=self._registry,
+        )
+        self.argon2 = Counter(
+            "keytui_verify_argon2_runs",
+            "argon2 verifications run (a secret not matched against its key's hash before).",
+            registry=self._registry,
+        )
+        self.throttled = Counter(
+            "keytui_verify_throttled",
+            "Secrets refused unchecked because their key's flood bucket was empty.",
+            registry=self._registry,
+        )
+        self.from_memory = Gauge(
+            "keytui_verify_from_memory",
+            "1 while the service answers known secrets from memory; 0 while it reads every "
+            "verify (change signal not started or lost). With several workers: the lowest.",
+            registry=self._registry,
+            multiprocess_mode="min",
         )
 
     def render(self) -> bytes:

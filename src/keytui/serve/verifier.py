@@ -25,6 +25,8 @@ from keytui.core import keyformat
 from keytui.core.service import KeyService
 from keytui.core.values import VerifyResult
 
+from .metrics import Metrics
+
 THREADS = 8  # argon2 takes 19 MiB a run; the pool bounds both memory and CPU per worker
 REMEMBERED = 100_000  # secrets (as SHA-256) known to verify fast; ~10 MB at most
 
@@ -45,8 +47,12 @@ class Verifier:
         stall_after: float = 0.05,
         threads: int = THREADS,
         remembered: int = REMEMBERED,
+        metrics: Metrics | None = None,
     ) -> None:
         self.service = service
+        self.metrics = metrics
+        self._published = (0, 0, 0, 0)  # the service's figures already copied to the metrics
+        self._from_memory: bool | None = None
         self.inline_below = inline_below  # CPU seconds: argon2 takes ~20 ms, a cached verify ~0.1
         self.stall_after = stall_after  # wall seconds: a database this slow is not for the loop
         self.remembered = remembered
@@ -59,6 +65,33 @@ class Verifier:
         result = self.service.verify(secret, host=host)
         return result, time.perf_counter() - start, time.thread_time() - cpu
 
+    def publish(self) -> None:
+        """Copy the service's verify figures into the metrics (what moved since last time)."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        stats = self.service.verifier.stats
+        now = (stats.warm, stats.read, stats.argon2, stats.throttled)
+        before, self._published = self._published, now
+        if now != before:
+            for counter, new, old in zip(
+                (
+                    metrics.answers.labels("memory"),
+                    metrics.answers.labels("database"),
+                    metrics.argon2,
+                    metrics.throttled,
+                ),
+                now,
+                before,
+                strict=True,
+            ):
+                if new > old:
+                    counter.inc(new - old)
+        from_memory = self.service.verifier.answering_from_memory
+        if from_memory != self._from_memory:
+            self._from_memory = from_memory
+            metrics.from_memory.set(1 if from_memory else 0)
+
     def _fast_enough(self, wall: float, cpu: float) -> bool:
         # CPU time, not wall time, tells whether argon2 ran: on a loaded machine a cached
         # verify can take milliseconds of wall time while it waits for a core. Wall time
@@ -66,18 +99,22 @@ class Verifier:
         return cpu < self.inline_below and wall < self.stall_after
 
     async def verify(self, secret: str, host: str | None) -> Verified:
-        if keyformat.parse_secret(secret) is None:
+        parsed = keyformat.parse_secret(secret)
+        if parsed is None:
             result, wall, _cpu = self._timed(secret, host)  # MALFORMED: no database, no argon2
             return Verified(result, wall, True)
         digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        if digest in self._fast:
+        # seen fast before, or its key's flood bucket is empty (THROTTLED: no read, no argon2)
+        if digest in self._fast or self.service.verifier.throttles(parsed.key_id):
             result, wall, cpu = self._timed(secret, host)
             if not self._fast_enough(wall, cpu):
                 self._fast.pop(digest, None)
+            self.publish()
             return Verified(result, wall, True)
         result, wall, cpu = await anyio.to_thread.run_sync(
             self._timed, secret, host, limiter=self._limiter
         )
+        self.publish()
         if self._fast_enough(wall, cpu):
             self._fast[digest] = None
             if len(self._fast) > self.remembered:

@@ -1,0 +1,494 @@
+"""The warm path of verify (issue 13): in-process speed, propagation of changes to verifier
+processes, the fallback after a killed listener, a flood against one key, a new secret.
+
+    python -m bench warm [--db sqlite|postgres|both] [--trials 20] [--json PATH]
+    (./dev bench warm)
+
+Each database is a throwaway one with real argon2 parameters. Nothing asserts: a missed target
+is printed as "MISS".
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from .__main__ import Row, machine, table
+
+KEYTUI = Path(sys.executable).parent / "keytui"
+VERIFIERS = 4
+BOUND = 0.1  # seconds from the CLI's return to every verifier refusing
+
+# A verifier process: told "watch SECRET" on stdin, it verifies until it answers from memory
+# ("ready PID", PID: its listener's backend on PostgreSQL), then every 0.5 ms until the answer
+# changes ("refused CODE MONOTONIC"). "quit" ends it.
+CHILD = r"""
+import sys, time
+from keytui.core.service import KeyService
+service = KeyService.open(sys.argv[1], warm=True)
+for line in sys.stdin:
+    command, _, secret = line.strip().partition(" ")
+    if command == "quit":
+        break
+    while not (service.verify(secret).valid and service.verifier.answering_from_memory):
+        time.sleep(0.005)
+    watcher = service.verifier.watcher
+    raw = watcher._connection.driver_connection if watcher._connection else None
+    pid = raw.info.backend_pid if hasattr(raw, "info") else 0
+    print("ready", pid, flush=True)
+    while True:
+        result = service.verify(secret)
+        if not result.valid:
+            print("refused", result.code, time.monotonic(), flush=True)
+            break
+        time.sleep(0.0005)
+service.close()
+"""
+
+
+def keytui(url: str, *args: str) -> float:
+    """Run the CLI; the monotonic time it returned."""
+    subprocess.run([str(KEYTUI), "--db", url, *args], check=True, capture_output=True, timeout=120)
+    return time.monotonic()
+
+
+def warm_speed(url: str, log) -> list[Row]:
+    from keytui.core.service import KeyService
+
+    service = KeyService.open(url, face="api", warm=True)
+    issued = service.create_key("bench warm", expires=None)
+    secret = issued.secret
+    while not (service.verify(secret).valid and service.verifier.answering_from_memory):
+        time.sleep(0.01)
+    table_ = {hashlib.sha256(secret.encode()).digest(): object()}
+
+    def bare() -> None:
+        table_.get(hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest())
+
+    def rate(fn, seconds: float = 0.5) -> float:
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(1000):
+                fn()
+            count += 1000
+        return count / (time.perf_counter() - start)
+
+    warm, loop = [], []
+    for _ in range(5):  # interleaved: the same machine state for both
+        warm.append(rate(lambda: service.verify(secret)))
+        loop.append(rate(bare))
+    reads_before = service.verifier.stats.read
+    assert service.verify(secret).valid
+    from_memory = service.verifier.stats.read == reads_before
+    # a new secret's first verify against one argon2 verify
+    from keytui.core.hashing import DEFAULT_HASHER, hash_secret
+
+    fresh = [service.create_key(f"bench new {i}", expires=None) for i in range(8)]
+    stored = hash_secret(fresh[0].secret)
+    argon = []
+    for _ in range(7):
+        start = time.perf_counter()
+        DEFAULT_HASHER.verify(stored, fresh[0].secret)
+        argon.append(time.perf_counter() - start)
+    new = []
+    for issued_new in fresh[1:]:
+        start = time.perf_counter()
+        assert service.verify(issued_new.secret).valid
+        new.append(time.perf_counter() - start)
+    service.close()
+    w, b = statistics.median(warm), statistics.median(loop)
+    log(f"  warm {w:,.0f}/s (max {max(warm):,.0f}), bare loop {b:,.0f}/s, memory={from_memory}")
+    target = max(100_000, b / 4)
+    return [
+        Row(
+            "warm verify, one process",
+            w,
+            "/s",
+            ">= 100,000/s and >= 1/4 of the bare loop",
+            w / target,
+            w >= target,
+            f"max {max(warm):,.0f}/s; 1/4 of the bare loop is {b / 4:,.0f}/s",
+            warm,
+        ),
+        Row("baseline: bare loop, SHA-256 + dict lookup", b, "/s", "(reference)", samples=loop),
+        Row(
+            "new secret's first verify",
+            statistics.median(new),
+            "s",
+            "<= 1.2x one argon2 verify",
+            statistics.median(new) / statistics.median(argon),
+            statistics.median(new) <= 1.2 * statistics.median(argon),
+            f"max {max(new) * 1000:.1f} ms",
+            new,
+        ),
+        Row("baseline: one argon2id verify", statistics.median(argon), "s", "(reference)"),
+    ]
+
+
+class Verifiers:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, url],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(VERIFIERS)
+        ]
+
+    def watch(self, secret: str) -> list[int]:
+        for proc in self.procs:
+            proc.stdin.write(f"watch {secret}\n")
+            proc.stdin.flush()
+        pids = []
+        for proc in self.procs:
+            word, pid = proc.stdout.readline().split()
+            assert word == "ready", word
+            pids.append(int(pid))
+        return pids
+
+    def refused(self) -> list[tuple[str, float]]:
+        out = []
+        for proc in self.procs:
+            word, code, at = proc.stdout.readline().split()
+            assert word == "refused"
+            out.append((code, float(at)))
+        return out
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.stdin.write("quit\n")
+            proc.stdin.close()
+            proc.wait(60)
+
+
+def kill_backends(url: str, pids: list[int]) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for pid in pids:
+            connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    engine.dispose()
+
+
+def propagation(
+    url: str, name: str, trials: int, kill: bool, log, in_process: bool = False
+) -> list[Row]:
+    from keytui.core.service import KeyService
+
+    admin = KeyService.open(url, face="cli")
+    verifiers = Verifiers(url)
+    rows = []
+    try:
+        kinds = [
+            ("revoke", "REVOKED"),
+            ("replace", "NOT_FOUND"),
+            ("delete", "NOT_FOUND"),
+            ("keys disabled", "DISABLED"),
+        ]
+        for change, expected in kinds[:1] if in_process else kinds:
+            delays: list[float] = []
+            for trial in range(trials):
+                issued = admin.create_key(f"bench {change} {trial}", expires=None)
+                pids = verifiers.watch(issued.secret)
+                if kill:
+                    kill_backends(url, pids)
+                if in_process:  # the commit's return, not a process's exit
+                    admin.revoke_key(issued.key.id)
+                    returned = time.monotonic()
+                elif change == "revoke":
+                    returned = keytui(url, "keys", "revoke", issued.key.id, "--yes")
+                elif change == "replace":
+                    returned = keytui(url, "keys", "replace", issued.key.id, "--yes")
+                elif change == "delete":
+                    returned = keytui(url, "keys", "delete", issued.key.id, "--yes")
+                else:
+                    returned = keytui(url, "settings", "set", "--disable")
+                answers = verifiers.refused()
+                assert all(code == expected for code, _ in answers), answers
+                delays.append(max(at - returned for _, at in answers))
+                if change == "keys disabled":
+                    admin.update_settings(keys_enabled=True)
+            worst = max(delays)
+            what = "after the listener was killed: " if kill else ""
+            if in_process:
+                what = "from the revoke's commit (in process, not the CLI's exit): "
+            log(
+                f"  {name} {what}{change}: median {statistics.median(delays) * 1000:.1f} ms, "
+                f"max {worst * 1000:.1f} ms"
+            )
+            rows.append(
+                Row(
+                    f"{name}: {what}{change} seen by {VERIFIERS} verifier processes "
+                    f"(max of {trials})",
+                    worst,
+                    "s",
+                    "<= 100 ms after the change returns",
+                    worst / BOUND,
+                    worst <= BOUND,
+                    f"median {statistics.median(delays) * 1000:.1f} ms",
+                    delays,
+                )
+            )
+    finally:
+        verifiers.close()
+        admin.close()
+    return rows
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def argon2_cpu() -> float:
+    """CPU seconds of one argon2id verify (median of 7), in this process."""
+    from keytui.core.hashing import DEFAULT_HASHER, hash_secret
+
+    stored = hash_secret("kt_x")
+    samples = []
+    for _ in range(7):
+        start = time.process_time()
+        DEFAULT_HASHER.verify(stored, "kt_x")
+        samples.append(time.process_time() - start)
+    return statistics.median(samples)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def flood(url: str, name: str, log) -> list[Row]:
+    from keytui.core.keyformat import new_secret
+    from keytui.core.service import KeyService
+    from keytui.core.verify import FLOOD_BURST, FLOOD_RATE
+
+    admin = KeyService.open(url, face="cli")
+    target = admin.create_key("bench flood target", expires=None)
+    other = admin.create_key("bench flood other", expires=None)
+    admin.close()
+    port = free_port()
+    serve = subprocess.Popen(
+        [str(KEYTUI), "serve", "--db", url, "--listen", f"127.0.0.1:{port}", "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def get(conn: http.client.HTTPConnection, secret: str) -> int:
+        conn.request("GET", "/auth", headers={"x-api-key": secret})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                if get(probe, other.secret) == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        for _ in range(200):  # warm: the other key answers from memory
+            get(probe, other.secret)
+
+        def p99(samples: list[float]) -> float:
+            return statistics.quantiles(samples, n=100)[98]
+
+        def measure(stop: threading.Event, out: list[float]) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            while not stop.is_set():
+                start = time.perf_counter()
+                get(conn, other.secret)
+                out.append(time.perf_counter() - start)
+                time.sleep(0.001)
+
+        unloaded: list[float] = []
+        stop = threading.Event()
+        thread = threading.Thread(target=measure, args=(stop, unloaded))
+        thread.start()
+        time.sleep(3)
+        stop.set()
+        thread.join()
+
+        def attack(secrets: list[str], codes: dict[int, int]) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for secret in secrets:
+                status = get(conn, secret)
+                codes[status] = codes.get(status, 0) + 1
+
+        def run_flood(make) -> tuple[float, float, dict[int, int], list[float]]:
+            batches = [[make() for _ in range(10_000 // 4)] for _ in range(4)]
+            codes: dict[int, int] = {}
+            loaded: list[float] = []
+            stop = threading.Event()
+            watcher = threading.Thread(target=measure, args=(stop, loaded))
+            cpu = cpu_seconds(serve.pid)
+            start = time.monotonic()
+            watcher.start()
+            clients = [threading.Thread(target=attack, args=(b, codes)) for b in batches]
+            for client in clients:
+                client.start()
+            for client in clients:
+                client.join()
+            took = time.monotonic() - start
+            stop.set()
+            watcher.join()
+            return cpu_seconds(serve.pid) - cpu, took, codes, loaded
+
+        def metric(name_: str) -> float:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/metrics")
+            body = conn.getresponse().read().decode()
+            for line in body.splitlines():
+                if line.startswith(name_ + " "):
+                    return float(line.split()[1])
+            return 0.0
+
+        base_cpu, base_took, _codes, base_loaded = run_flood(
+            lambda: "kt_garbage_" + uuid.uuid4().hex
+        )
+        runs_before = metric("keytui_verify_argon2_runs_total")
+        cpu, took, codes, loaded = run_flood(lambda: new_secret(target.key.id))
+        runs = metric("keytui_verify_argon2_runs_total") - runs_before
+        allowed = FLOOD_BURST + FLOOD_RATE * took
+        share = max(0.0, cpu - base_cpu) / took
+        # the stated bound: the bucket's argon2 runs, at what one costs in CPU on this machine
+        bound_share = allowed * argon2_cpu() / took
+        log(
+            f"  {name} flood: {took:.1f} s, verifier CPU {cpu:.2f} s (malformed flood of the "
+            f"same size: {base_cpu:.2f} s), argon2 runs {runs:.0f} (bound {allowed:.1f}), "
+            f"codes {codes}; other key p99 {p99(unloaded) * 1000:.2f} ms unloaded, "
+            f"{p99(loaded) * 1000:.2f} ms loaded, {p99(base_loaded) * 1000:.2f} ms in the "
+            "malformed flood"
+        )
+        ratio = p99(loaded) / p99(unloaded)
+        return [
+            Row(
+                f"{name}: flood of 10,000 wrong secrets for one key, 4 clients: argon2 runs",
+                runs,
+                "runs",
+                f"<= {FLOOD_BURST:.0f} + {FLOOD_RATE:.0f}/s x {took:.1f} s",
+                runs / allowed,
+                runs <= allowed,
+                f"codes {codes}",
+            ),
+            Row(
+                f"{name}: the flood's CPU beyond a malformed flood of the same size",
+                share * 100,
+                "% of a core",
+                f"<= {bound_share * 100:.0f}% (the argon2 bound)",
+                share / bound_share,
+                share <= bound_share,
+                f"{cpu:.2f} s against {base_cpu:.2f} s over {took:.1f} s",
+            ),
+            Row(
+                f"{name}: another key's /auth p99 during the flood",
+                p99(loaded),
+                "s",
+                "<= 2x unloaded",
+                ratio / 2,
+                ratio <= 2,
+                f"unloaded p99 {p99(unloaded) * 1000:.2f} ms",
+            ),
+            Row(
+                f"{name}: baseline: that p99 during the malformed flood (no read, no argon2)",
+                p99(base_loaded),
+                "s",
+                "(reference)",
+            ),
+        ]
+    finally:
+        serve.terminate()
+        serve.wait(60)
+
+
+def databases(which: str, log):
+    if which in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory(prefix="keytui-warm-bench-") as tmp:
+            yield "SQLite", str(Path(tmp) / "warm.db")
+    if which in ("postgres", "both"):
+        server = os.environ.get("KEYTUI_BENCH_POSTGRES_URL") or os.environ.get(
+            "KEYTUI_TEST_POSTGRES_URL"
+        )
+        if not server:
+            log("  PostgreSQL: set KEYTUI_BENCH_POSTGRES_URL (or KEYTUI_TEST_POSTGRES_URL)")
+            return
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        url = make_url(server).set(drivername="postgresql+psycopg")
+        name = f"keytui_warm_bench_{uuid.uuid4().hex[:8]}"
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield "PostgreSQL", url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with engine.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            engine.dispose()
+
+
+def run(which: str, trials: int, log) -> list[Row]:
+    rows: list[Row] = []
+    for name, url in databases(which, log):
+        log(f"warm bench on {name}")
+        from keytui.core.service import KeyService
+
+        with KeyService.open(url, face="cli") as admin:
+            admin.update_settings(max_keys_per_user=1000)
+        for row in warm_speed(url, log):
+            row.figure = f"{name}: {row.figure}"
+            rows.append(row)
+        rows += propagation(url, name, trials, False, log)
+        rows += propagation(url, name, trials, False, log, in_process=True)
+        if name == "PostgreSQL":
+            rows += propagation(url, name, trials, True, log)
+        rows += flood(url, name, log)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench warm", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--trials", type=int, default=20, help="changes of each kind")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    rows = run(args.db, args.trials, log)
+    print(f"\nkeytui warm verify benchmark, {at}")
+    print(f"machine: {machine()}; Python {sys.version.split()[0]}\n")
+    print(table(rows))
+    missed = [row.figure for row in rows if row.passed is False]
+    print(f"\n{len(missed)} target(s) missed" + (": " + "; ".join(missed) if missed else ""))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"at": at, "rows": [asdict(r) for r in rows]}, indent=2))
+    return 0
