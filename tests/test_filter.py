@@ -84,7 +84,7 @@ def test_a_bad_term_is_one_line_that_says_what_is_known(text, says):
 
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
 PRINTABLE = TEXT.map(lambda t: "".join(c for c in t if c.isprintable())).filter(
-    lambda t: t.strip() == t and t and keyformat.key_id_of(t) is None
+    lambda t: t.strip() == t and t and lang.recognised(t) is None
 )
 SPANS = st.builds(lang.Span, st.integers(0, 5000), st.sampled_from(["h", "d", "w"]))
 DATES = st.dates(date(1970, 1, 1), date(9998, 12, 31))

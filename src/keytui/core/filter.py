@@ -48,6 +48,7 @@ UNITS: dict[str, Unit] = {"h": "h", "d": "d", "w": "w", "y": "y"}
 _FIELD = re.compile(r"([A-Za-z]+):")
 _OP = re.compile(r"(<=|>=|<|>|=)?(.*)", re.DOTALL)
 _SPAN = re.compile(r"([0-9]{1,7})([hdwy])")
+_ELIDED = re.compile(re.escape(keyformat.PREFIX) + f"([0-9a-z]{{{keyformat.ID_LENGTH}}})_…")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -202,8 +203,25 @@ def _value(source: str, at: int) -> tuple[str, int]:
     return source[start:at], at
 
 
+def recognised(value: str) -> str | None:
+    """The key ID ``value`` stands for: a pasted secret (checksum checked), or the elided
+    form ``kt_<id>_…`` the search box shows in its place; else None."""
+    key_id = keyformat.key_id_of(value)
+    if key_id is None and (match := _ELIDED.fullmatch(value)):
+        key_id = match.group(1)
+    return key_id
+
+
+def shown_safely(text: str) -> str:
+    """``text`` with each pasted secret in it elided (``kt_<id>_…``): what a search box shows."""
+    return " ".join(
+        keyformat.elided(key_id) if (key_id := keyformat.key_id_of(word)) else word
+        for word in text.split(" ")
+    )
+
+
 def _words(value: str) -> Positive:
-    key_id = keyformat.key_id_of(value)  # a pasted secret stands for its key
+    key_id = recognised(value)  # a pasted secret stands for its key
     return IdPrefix(key_id) if key_id is not None else Words(value)
 
 
@@ -254,7 +272,7 @@ _EXAMPLES = {
 
 
 def _id(value: str) -> IdPrefix:
-    key_id = keyformat.key_id_of(value)
+    key_id = recognised(value)
     if key_id is not None:
         return IdPrefix(key_id)
     prefix = value.lower()
