@@ -7,6 +7,7 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input, Static
 
+from keytui.core import filter as lang
 from keytui.core import keyformat
 from keytui.tui.app import make_app
 
@@ -72,3 +73,16 @@ async def test_a_pasted_secret_finds_its_key_and_the_box_shows_only_its_id(servi
         await until(pilot, lambda: ids(screen) == {key_id}, "the key of the pasted secret")
         assert box.value == keyformat.elided(key_id)
         assert secret.rsplit("_", 1)[-1] not in box.value
+
+
+@tui
+async def test_help_lists_every_term_of_the_language(service):
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: bool(app.screen.query("#filter-help")), "the help")
+        shown = plain(app.screen.query_one("#filter-help", Static))
+        for field in lang.FIELDS:
+            assert f"{field}:" in shown, field
+        assert "-term" in shown and '"billing worker"' in shown

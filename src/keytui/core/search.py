@@ -139,6 +139,17 @@ def status_filter(status: Status, now: datetime) -> ColumnElement[bool]:
     return and_(Key.revoked_at.is_(None), or_(Key.expires_at.is_(None), Key.expires_at > now))
 
 
+def filter_status(status: Status, now: datetime) -> ColumnElement[bool]:
+    """``status:`` in a filter: status_filter with "revoked_at IS [NOT] NULL" wrapped (see
+    UNREVOKED), so a filter's other terms, or the primary key's order, choose the index: a
+    planner walking ix_keys_revoked_at for -status:revoked read 90% of a big table by it."""
+    if status == "revoked":
+        return func.coalesce(Key.revoked_at, null()).is_not(None)
+    if status == "expired":
+        return and_(UNREVOKED, Key.expires_at.is_not(None), Key.expires_at <= now)
+    return and_(UNREVOKED, or_(Key.expires_at.is_(None), Key.expires_at > now))
+
+
 def key_order(sort: str, descending: bool, now: datetime) -> list[Any]:
     """ORDER BY for a sort column (one of values.SORTABLE); ties in primary-key order."""
     by = status_expr(now) if sort == "status" else getattr(Key, sort)
@@ -257,7 +268,7 @@ class KeySearch:
             # stored JSON list is a substring of one allowed host
             return [Key.allowed_hosts.contains(term.value, autoescape=True)]
         if isinstance(term, lang.StatusIs):
-            return [status_filter(term.status, now)]
+            return [filter_status(term.status, now)]
         if isinstance(term, lang.Exact):
             return [(Key.owner if term.field == "owner" else Key.role) == term.value]
         if isinstance(term, lang.IdPrefix):
