@@ -255,8 +255,8 @@ class KeySearch:
     def term(
         self, term: lang.Term, now: datetime, session: Session | None
     ) -> list[ColumnElement[Any]]:
-        """The conditions (all must hold) for one term of the filter language. None is ever
-        NULL, so a negated term is exactly the keys the term does not match."""
+        """The conditions (all must hold) for one term of the filter language. None of them is
+        ever NULL, so a negated term is exactly the keys the term does not match."""
         if isinstance(term, lang.Not):  # no index for "not": a plain condition
             return [not_(and_(*self.term(term.term, now, None)))]
         if isinstance(term, lang.Words):
