@@ -641,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
         from .pg_revoke import main as pg_revoke_main
 
         return pg_revoke_main(argv[1:])
+    if argv[:1] == ["filter"]:  # the filter language on N keys, alone (bench/filter.py)
+        from .filter import main as filter_main
+
+        return filter_main(argv[1:])
     if argv[:1] == ["warm"]:  # the warm verify path, propagation, floods (bench/warm.py)
         from .warm import main as warm_main
 

@@ -90,3 +90,23 @@ def test_benchmark_runs_at_10000_keys(tmux_available, tmp_path, bench_env):  # i
         if "PostgreSQL" in row["figure"] and row["value"] is None:
             continue  # no server given
         assert row["value"] is not None and row["value"] > 0, row["figure"]
+
+
+def test_filter_benchmark_runs(tmp_path, bench_env):
+    out = tmp_path / "filter.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "filter", "--keys", "2000", "--repeat", "1"]
+        + ["--json", str(out)],
+        cwd=ROOT,
+        env=bench_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "plan SEARCH keys USING INDEX ix_keys_owner" in done.stderr  # owner: takes its index
+    names = [row["figure"] for row in json.loads(out.read_text())]
+    for figure in ("plain search, rare", "owner:X status:active", "unused:45d"):
+        for what in ("first 100", "count to 10,000"):
+            assert f"SQLite: {figure}" in " ".join(n for n in names if what in n), figure

@@ -22,6 +22,7 @@ from keytui.core import keyformat
 from keytui.core import service as service_module
 from keytui.core import verify as verify_module
 from keytui.core.errors import InvalidInput, KeytuiError
+from keytui.core.filter import quoted
 from keytui.core.identity import current_login
 from keytui.core.models import Event, Key
 
@@ -153,9 +154,8 @@ def test_printable_odd_text_is_stored_verbatim(admin, odd):
     issued = admin.create_key(odd, description=odd)
     assert admin.get_key(issued.key.id).name == odd
     assert admin.get_key(issued.key.id).description == odd
-    assert [k.id for k in admin.list_keys(service_module.KeyQuery(search=odd)).keys] == [
-        issued.key.id
-    ]
+    found = admin.list_keys(service_module.KeyQuery(search=quoted(odd, free=True))).keys
+    assert [k.id for k in found] == [issued.key.id]
 
 
 # -- shown harmlessly where stored -------------------------------------------------------------

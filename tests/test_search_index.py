@@ -9,6 +9,7 @@ from sqlalchemy import insert, text
 from keytui.core import db as dbmod
 from keytui.core.db import open_database
 from keytui.core.demo import seed_demo
+from keytui.core.filter import quoted
 from keytui.core.models import Key
 from keytui.core.service import SAMPLE_ROWS, KeyQuery, KeyService
 
@@ -25,13 +26,18 @@ def like(value: str, term: str, sqlite: bool) -> bool:
     return term.lower() in value.lower()
 
 
-def expected(service: KeyService, term: str) -> list[str]:
+def expected(service: KeyService, term: str, phrase: bool = False) -> list[str]:
+    """The keys whose name, ID or owner holds each word of ``term`` (words AND together), or
+    the whole ``phrase``."""
     everything = service.list_keys(KeyQuery(limit=100_000))
     sqlite = service.db.is_sqlite
     return [
         k.id
         for k in everything.keys
-        if like(k.name, term, sqlite) or like(k.id, term, sqlite) or like(k.owner, term, sqlite)
+        if all(
+            like(k.name, word, sqlite) or like(k.id, word, sqlite) or like(k.owner, word, sqlite)
+            for word in ([term] if phrase else term.split())
+        )
     ]
 
 
@@ -117,7 +123,7 @@ def test_search_is_exactly_like(seeded):
     for term in TERMS:
         if not seeded.db.is_sqlite and not term.isascii():
             continue  # PostgreSQL's lower() beyond ASCII depends on the server's locale
-        assert found(seeded, term) == expected(seeded, term), term
+        assert found(seeded, quoted(term, free=True)) == expected(seeded, term, phrase=True), term
 
 
 def test_search_with_status_and_order_is_exactly_like(seeded):
@@ -232,4 +238,4 @@ def test_status_counts_agree_with_the_filters(seeded):
 
 def test_fts_string_quoting_never_breaks_a_query(seeded):
     for term in ['"', '""', 'a"b', "AND", "OR x", "NEAR(a b)", "*", "col:x", "^ab", "-x-", "(("]:
-        assert found(seeded, term) == expected(seeded, term), term
+        assert found(seeded, quoted(term, free=True)) == expected(seeded, term, phrase=True), term

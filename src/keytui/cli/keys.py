@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
@@ -22,6 +23,7 @@ from ..core.values import (
     IssuedKey,
     KeyInfo,
     KeyQuery,
+    RevokePlan,
     Skipped,
     Status,
 )
@@ -32,6 +34,7 @@ from .common import (
     day,
     db_option,
     emit_json,
+    fail,
     fit,
     json_option,
     pass_service,
@@ -106,7 +109,15 @@ def describe(key: KeyInfo) -> str:
 
 @keys.command("list")
 @db_option
-@click.option("--search", default="", help="Match name, ID or owner.")
+@click.option(
+    "--filter",
+    "--search",
+    "search",
+    default="",
+    metavar="FILTER",
+    help="Free words match name, ID or owner; owner:LOGIN status:active unused:45d ... "
+    "(see the README's filter language).",
+)
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--owner", metavar="LOGIN")
 @click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORTABLE))
@@ -302,23 +313,54 @@ def keys_replace(service: KeyService, key_id: str, yes: bool, as_json: bool) -> 
         service.replace_key(key.id, deliver=printer("Replaced", as_json))
 
 
+REVOKE_AT_MOST = 100_000  # keys one --filter revoke may take (matching_ids' own bound)
+PLAN_SHOWN = 20  # keys listed one by one in a plan; the rest are counted
+
+
 @keys.command("revoke")
 @db_option
-@click.argument("key_ids", nargs=-1, required=True, type=KEY_ID)
+@click.argument("key_ids", nargs=-1, type=KEY_ID)
+@click.option(
+    "--filter",
+    "filter_text",
+    metavar="FILTER",
+    help="Revoke the keys this filter matches (see keys list --filter), instead of IDs.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan only; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @json_option
 @pass_service
-def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
-    """Revoke keys, irreversibly. Keys that are not active are skipped and reported."""
-    if not yes:
+def keys_revoke(
+    service: KeyService,
+    key_ids: tuple[str, ...],
+    filter_text: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Revoke keys, irreversibly: KEY_IDS, or every key --filter matches. Prints the plan
+    (how many, a count per owner, which are skipped and why) and asks, unless --yes.
+    Keys that are not active are skipped and reported."""
+    if bool(key_ids) == (filter_text is not None):
+        fail("give key IDs or --filter, not both (nor neither)", 2)
+    if filter_text is not None:
+        found = service.matching_ids(filter_text, limit=REVOKE_AT_MOST + 1)
+        if len(found) > REVOKE_AT_MOST:
+            fail(f"more than {REVOKE_AT_MOST:,} keys match; narrow the filter", 2)
+        if not found:
+            fail("no keys match the filter; nothing to revoke", 1)
+        key_ids = tuple(found)
+    if dry_run or not yes:
         plan = service.plan_revoke(key_ids)
-        lines = [f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked:"]
-        lines += [f"  {key.id}  {safe(key.name)}" for key in plan.revoke]
-        lines += [f"  skip {fit(s.id, 40)}: {safe(s.reason)}" for s in plan.skipped]
         if not plan.revoke:
             report_skipped(plan.skipped)
             sys.exit(1)
-        confirm(f"revoke {len(plan.revoke)} key(s)", yes, "\n".join(lines))
+        detail = "\n".join(plan_lines(plan, filter_text))
+        if dry_run:
+            click.echo(detail)
+            click.echo("Dry run: nothing changed.")
+            return
+        confirm(f"revoke {len(plan.revoke)} key(s)", yes, detail)
     result = service.revoke_keys(key_ids)
     if as_json:
         emit_json(
@@ -333,6 +375,32 @@ def keys_revoke(service: KeyService, key_ids: tuple[str, ...], yes: bool, as_jso
         report_skipped(result.skipped)
     if result.skipped and not result.revoke:  # nothing could be revoked: refused
         sys.exit(1)
+
+
+def plan_lines(plan: RevokePlan, filter_text: str | None) -> list[str]:
+    """A revoke's plan in words: how many, whose, which keys, which skipped and why."""
+    matched = f" (filter: {safe(filter_text)})" if filter_text is not None else ""
+    owners = Counter(key.owner for key in plan.revoke)
+    lines = [
+        f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked{matched}.",
+        "By owner: "
+        + ", ".join(f"{safe(owner)} {count}" for owner, count in sorted(owners.items())),
+    ]
+    lines += [
+        f"  {key.id}  {fit(key.name, 40)}  (owner {safe(key.owner)})"
+        for key in plan.revoke[:PLAN_SHOWN]
+    ]
+    if len(plan.revoke) > PLAN_SHOWN:
+        lines.append(f"  … and {len(plan.revoke) - PLAN_SHOWN} more")
+    reasons: dict[str, list[str]] = {}
+    for skipped in plan.skipped:
+        reasons.setdefault(skipped.reason, []).append(fit(skipped.id, 40) or repr(""))
+    if plan.skipped:
+        lines.append(f"Skipped {len(plan.skipped)}:")
+    for reason, ids in sorted(reasons.items()):
+        more = f", … and {len(ids) - PLAN_SHOWN} more" if len(ids) > PLAN_SHOWN else ""
+        lines.append(f"  {len(ids)} {safe(reason)}: {', '.join(ids[:PLAN_SHOWN])}{more}")
+    return lines
 
 
 def report_skipped(skipped: Sequence[Skipped]) -> None:

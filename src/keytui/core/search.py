@@ -1,8 +1,11 @@
 """Finding keys: the search, filter and order builders behind list_keys, count_keys and
 matching_ids.
 
-Search is a case-insensitive substring of name, ID or owner (LIKE's meaning, on every
-database). On SQLite the search index of migration 0003 (FTS5 trigrams, rowid = keys.pk, every
+The text of a search is the filter language (filter.py): each term becomes conditions here.
+Its free words are a case-insensitive substring of name, ID or owner (LIKE's meaning, on every
+database); ``name:`` of the name alone, through the same index.
+
+On SQLite the search index of migration 0003 (FTS5 trigrams, rowid = keys.pk, every
 value followed by :data:`SEARCH_PAD` twice) narrows the rows first, and LIKE then decides, so
 the index changes only the speed. A common term is cheaper without it: scanning newest-first
 stops after the first screenful. A sample of the newest keys tells the two apart.
@@ -10,7 +13,8 @@ stops after the first screenful. A sample of the newest keys tells the two apart
 
 from __future__ import annotations
 
-from datetime import datetime
+import operator
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +28,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    not_,
     null,
     or_,
     select,
@@ -32,7 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from . import validate
+from . import filter as lang
+from . import keyformat, validate
 from .errors import InvalidInput
 from .models import Key
 from .validate import shown
@@ -66,7 +72,13 @@ def fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def like(term: str, sqlite: bool) -> ColumnElement[bool]:
+def like(term: str, sqlite: bool, name_only: bool = False) -> ColumnElement[bool]:
+    if name_only:
+        return (
+            Key.name.contains(term, autoescape=True)
+            if sqlite
+            else Key.name.icontains(term, autoescape=True)
+        )
     if sqlite:  # SQLite's LIKE already ignores ASCII case, as its lower() does: skip lower()
         return or_(
             Key.name.contains(term, autoescape=True),
@@ -127,6 +139,17 @@ def status_filter(status: Status, now: datetime) -> ColumnElement[bool]:
     return and_(Key.revoked_at.is_(None), or_(Key.expires_at.is_(None), Key.expires_at > now))
 
 
+def filter_status(status: Status, now: datetime) -> ColumnElement[bool]:
+    """``status:`` in a filter: status_filter with "revoked_at IS [NOT] NULL" wrapped (see
+    UNREVOKED), so a filter's other terms, or the primary key's order, choose the index: a
+    planner walking ix_keys_revoked_at for -status:revoked read 90% of a big table by it."""
+    if status == "revoked":
+        return func.coalesce(Key.revoked_at, null()).is_not(None)
+    if status == "expired":
+        return and_(UNREVOKED, Key.expires_at.is_not(None), Key.expires_at <= now)
+    return and_(UNREVOKED, or_(Key.expires_at.is_(None), Key.expires_at > now))
+
+
 def key_order(sort: str, descending: bool, now: datetime) -> list[Any]:
     """ORDER BY for a sort column (one of values.SORTABLE); ties in primary-key order."""
     by = status_expr(now) if sort == "status" else getattr(Key, sort)
@@ -140,6 +163,53 @@ def key_order(sort: str, descending: bool, now: datetime) -> list[Any]:
     if sort == "created_at":  # creation order is primary-key order
         order = [Key.pk.desc() if descending else Key.pk.asc()]
     return order
+
+
+def _next_prefix(prefix: str) -> str | None:
+    """The smallest ID-alphabet text after every ID that starts with ``prefix`` (None: none)."""
+    alphabet = keyformat.ID_ALPHABET
+    while prefix:
+        last = alphabet.index(prefix[-1])
+        if last + 1 < len(alphabet):
+            return prefix[:-1] + alphabet[last + 1]
+        prefix = prefix[:-1]
+    return None
+
+
+_OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _compare(column: Any, op: lang.Op, bound: Any) -> ColumnElement[bool]:
+    compared: ColumnElement[bool] = _OPERATORS.get(op, operator.eq)(column, bound)
+    return compared
+
+
+# A span compares the time *from now*: the age of a creation or a use, the time left to an
+# expiry. "Age above 30 days" is "before now - 30 days": the comparison turns round.
+_TURNED: dict[lang.Op, lang.Op] = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
+
+
+def when_condition(term: lang.When, now: datetime) -> ColumnElement[bool]:
+    """``created:``, ``expires:``, ``used:``: never true for a key without that time."""
+    column = {"created": Key.created_at, "expires": Key.expires_at, "used": Key.last_used_at}[
+        term.field
+    ]
+    value = term.value
+    if isinstance(value, date):
+        start = lang.day_start(value)
+        end = start + timedelta(days=1)
+        compared = {
+            "<": column < start,
+            "<=": column < end,
+            ">": column >= end,
+            ">=": column >= start,
+            "=": and_(column >= start, column < end),
+        }[term.op]
+    elif term.field == "expires":
+        compared = _compare(column, term.op, now + value.delta)
+    else:
+        compared = _compare(column, _TURNED[term.op], now - value.delta)
+    return and_(column.is_not(None), compared)
 
 
 class KeySearch:
@@ -174,19 +244,59 @@ class KeySearch:
             return [found]
         return [Key.pk.in_(select(SEARCH_TABLE.c.rowid).where(match)), found]
 
+    def text(self, term: str, session: Session | None, name_only: bool) -> list[ColumnElement[Any]]:
+        """A substring of name, ID or owner (or of the name only), through the index where the
+        index pays (see the module's docstring); the index narrows, LIKE decides."""
+        if name_only:
+            found = like(term, self.sqlite, name_only=True)
+            return [*self.search(term, session)[:-1], found]
+        return self.search(term, session)
+
+    def term(
+        self, term: lang.Term, now: datetime, session: Session | None
+    ) -> list[ColumnElement[Any]]:
+        """The conditions (all must hold) for one term of the filter language. None of them is
+        ever NULL, so a negated term is exactly the keys the term does not match."""
+        if isinstance(term, lang.Not):  # no index for "not": a plain condition
+            return [not_(and_(*self.term(term.term, now, None)))]
+        if isinstance(term, lang.Words):
+            return self.text(term.text, session, name_only=False)
+        if isinstance(term, lang.Contains):
+            if term.field == "name":
+                return self.text(term.value, session, name_only=True)
+            # host: values are lower case and hold no JSON punctuation: a substring of the
+            # stored JSON list is a substring of one allowed host
+            return [Key.allowed_hosts.contains(term.value, autoescape=True)]
+        if isinstance(term, lang.StatusIs):
+            return [filter_status(term.status, now)]
+        if isinstance(term, lang.Exact):
+            return [(Key.owner if term.field == "owner" else Key.role) == term.value]
+        if isinstance(term, lang.IdPrefix):
+            after = _next_prefix(term.prefix)  # a range the unique index on key_id serves
+            bounds = [Key.key_id >= term.prefix] + ([Key.key_id < after] if after else [])
+            return [*bounds, Key.key_id.startswith(term.prefix, autoescape=True)]
+        if isinstance(term, lang.When):
+            return [when_condition(term, now)]
+        if isinstance(term, lang.Unused):
+            since = now - term.span.delta
+            return [or_(Key.last_used_at.is_(None), Key.last_used_at < since)]
+        return [_compare(Key.use_count, term.op, term.count)]
+
     def filters(
         self,
-        search: str,
+        search: str | lang.Filter,
         status: Status | None,
         owner: str | None,
         now: datetime,
         session: Session | None = None,
     ) -> list[ColumnElement[Any]]:
+        """The conditions for a filter (text in the filter language, or parsed), a status and
+        an owner, all AND-ed."""
         conditions: list[ColumnElement[Any]] = []
-        term = validate.term(search)
+        parsed = search if isinstance(search, lang.Filter) else lang.parse(search)
         owner = validate.term(owner, "an owner filter")
-        if term:
-            conditions.extend(self.search(term, session))
+        for term in parsed.terms:
+            conditions.extend(self.term(term, now, session))
         if status:
             if status not in STATUSES:
                 raise InvalidInput(
@@ -207,7 +317,9 @@ class KeySearch:
         cap: int | None,
     ) -> Select[int]:
         """SELECT count(*) of the matching keys; with ``cap``, counting stops at ``cap + 1``."""
-        term = (search or "").strip()
+        parsed = lang.parse(search)
+        words = parsed.words
+        term = words[0] if words else ""  # the index streams this word's matches
         match = index_match(term) if term and self.sqlite and cap is not None else None
         if match is not None and len(term) < 2 and self.common(term, session):
             match = None  # a common character: too many trigrams to OR; LIKE finds them
@@ -215,12 +327,12 @@ class KeySearch:
             return (
                 select(func.count())
                 .select_from(Key)
-                .where(*self.filters(search, status, owner, now, session))
+                .where(*self.filters(parsed, status, owner, now, session))
             )
         if match is None:
             return select(func.count()).select_from(
                 select(Key.pk)
-                .where(*self.filters(search, status, owner, now, session))
+                .where(*self.filters(parsed, status, owner, now, session))
                 .limit(max(0, cap) + 1)
                 .subquery()
             )
@@ -228,7 +340,7 @@ class KeySearch:
         return select(func.count()).select_from(
             select(Key.pk)
             .join(SEARCH_TABLE, SEARCH_TABLE.c.rowid == Key.pk)
-            .where(match, *self.filters(search, status, owner, now))
+            .where(match, *self.filters(parsed, status, owner, now))
             .limit(max(0, cap) + 1)
             .subquery()
         )

@@ -28,6 +28,22 @@ EXTRA = (
 )
 
 
+# The search box's filter language (core/filter.py), as the README's "Filters" section says it.
+FILTER_HELP = (
+    ("billing prod", "free words: each in the name, ID or owner (all must match)"),
+    ('"billing worker"', "quotes keep spaces (and colons) in one word or value"),
+    ("owner:bob  role:ci", "exactly this owner's login / this role"),
+    ("status:active", "active, expired or revoked"),
+    ("name:TEXT  host:TEXT", "in the name only / in one of the allowed hosts"),
+    ("id:3f9k", "IDs that start so (a pasted secret finds its key: kt_<id>_…)"),
+    ("created:<2026-01-01", "dates (UTC days) with < <= > >=, or a date alone for that day"),
+    ("created:>30d", "more than 30 days ago (h, d, w, y); expires:<7d: within 7 days"),
+    ("used:>30d  unused:45d", "last used over 30 days ago / not in 45 days, never-used too"),
+    ("uses:>1000", "used more than 1000 times (< <= > >= or an exact count)"),
+    ("-term  !term", "keys the term does not match"),
+)
+
+
 def key_label(key: str) -> str:
     return " / ".join(KEY_NAMES.get(k, k) for k in key.split(","))
 
@@ -70,6 +86,13 @@ class HelpScreen(ModalScreen[None]):
             yield Label("keytui keys", classes="dialog-title")
             with VerticalScroll(classes="dialog-body", id="help-body"):
                 yield Static(lines)
+                filters = Table.grid(padding=(0, 2))
+                filters.add_column(style="bold cyan", no_wrap=True)
+                filters.add_column()
+                for term, meaning in FILTER_HELP:
+                    filters.add_row(term, meaning)
+                yield Label("Search and filter (/): terms AND together", id="filter-help-title")
+                yield Static(filters, id="filter-help")
             yield Static(
                 Text(
                     "Marked keys: x revokes all of them at once, after a list of what "

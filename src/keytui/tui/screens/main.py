@@ -14,6 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
+from ...core import filter as lang
+from ...core.errors import InvalidInput
 from ...core.first_window import FirstWindow
 from ...core.values import (
     Counts,
@@ -59,6 +61,7 @@ class MainScreen(Screen[None]):
         self.marks: set[str] = set()
         self.settings: SettingsInfo | None = None
         self._follow: str | None = None  # the key the cursor stays on through a refresh
+        self.filter_problem: str | None = None  # the search box's text is no filter: why
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -243,7 +246,8 @@ class MainScreen(Screen[None]):
         )
 
     def _paint_info(self) -> None:
-        self.query_one(InfoLine).paint(self.window, len(self.table.keys), len(self.marks))
+        info = self.query_one(InfoLine)
+        info.paint(self.window, len(self.table.keys), len(self.marks), self.filter_problem)
 
     def on_resize(self) -> None:
         window, table = self.window, self.table
@@ -254,6 +258,18 @@ class MainScreen(Screen[None]):
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
+        safe = lang.shown_safely(event.value)
+        if safe != event.value:  # a pasted secret: the box shows kt_<id>_…, which finds it
+            event.input.value = safe
+            event.input.cursor_position = len(safe)
+            return  # the new value's own Changed searches
+        try:
+            lang.parse(event.value)
+        except InvalidInput as bad:  # the last good filter's keys stay; the line says why
+            self.filter_problem = str(bad)
+            self._paint_info()
+            return
+        self.filter_problem = None
         self.window.search = event.value.strip()
         self.reload(offset=0, cursor=0, delay=SEARCH_DELAY)
 
@@ -355,6 +371,9 @@ class MainScreen(Screen[None]):
         self._toggle(event.key_id)
 
     def action_mark_all(self) -> None:
+        if self.filter_problem:  # the box does not say what the table shows: mark nothing
+            self.notify(escape(self.filter_problem), severity="warning")
+            return
         service, search, status = self.app.service, self.window.search, self.window.status
 
         def done(ids: list[str]) -> None:

@@ -12,9 +12,16 @@ SORT_LABELS = {c.sort: c.label for c in COLUMNS if c.sort}
 
 
 class InfoLine(Static):
-    def paint(self, window: PagingWindow, rows: int, marked: int) -> None:
-        """``rows`` keys shown of the ``window``'s list, ``marked`` of them (or beyond) marked."""
+    def paint(
+        self, window: PagingWindow, rows: int, marked: int, problem: str | None = None
+    ) -> None:
+        """``rows`` keys shown of the ``window``'s list, ``marked`` of them (or beyond) marked;
+        or, while the search box holds no filter, the ``problem`` with it (one line)."""
         parts = Text()
+        if problem:
+            parts.append(problem, style="bold red")
+            self.update(parts, layout=False)
+            return
         if marked:  # first: nothing on the right (a notification, a narrow screen) cuts it
             parts.append(f"{marked:,} marked", style="bold magenta")
             parts.append(" · ", style="dim")
