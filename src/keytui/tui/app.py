@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -104,6 +105,7 @@ class KeytuiApp(App[None]):
         self._watcher: ChangeWatcher | None = None
         self._refresh_timer: Timer | None = None
         self.typed = TypedKeys(self, super().on_event)
+        self._pastes: list[asyncio.Future[None]] = []  # pastes waiting for the keys before them
         self.typed.hold()
         self._keys_waiting = True
 
@@ -280,7 +282,16 @@ class KeytuiApp(App[None]):
         if isinstance(event, events.Key) and not event.is_forwarded:
             await self.typed.take(event)  # in order, one after the other (typed_keys.py)
             return
+        if isinstance(event, events.Paste) and self.typed.busy:
+            # a paste that follows keys still on their way (`/` moving the focus to the search
+            # box) goes where they leave the focus, after them
+            self._pastes.append(asyncio.ensure_future(self._paste_after_keys(event.text)))
+            return
         await super().on_event(event)
+
+    async def _paste_after_keys(self, text: str) -> None:
+        await self.typed.drained()
+        self.post_message(events.Paste(text))
 
     async def _press_keys(self, keys: Iterable[str]) -> None:
         """Pilot's way in (tests): its keys are dealt with before it looks at the screen."""
