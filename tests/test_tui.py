@@ -1036,6 +1036,8 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
         )
         added = " ".join(str(n.message) for n in notifications(app))
         assert "Added erin as viewer." in added  # (a question clears the notifications)
+        app.clear_notifications()  # a toast over the button would take the click
+        await pilot.pause()
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "developer"
         await pilot.click("#user-set")

@@ -5,6 +5,7 @@ The schema is made and upgraded by the Alembic migrations in ``migrations/``, ap
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -45,6 +46,10 @@ def _prepare_sqlite_file(path: Path) -> bool:
     except FileExistsError:  # another first opener made it a moment ago
         return False
     os.close(fd)
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as new:  # WAL from the start (see above)
+        new.execute("PRAGMA journal_mode = WAL")
     return True
 
 
@@ -146,7 +151,10 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # Ask first: setting it needs the write lock, which a first opener's migration may hold
+        # (the creator of a new file sets it before anyone else can open it).
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
