@@ -105,7 +105,7 @@ class KeytuiApp(App[None]):
         self._watcher: ChangeWatcher | None = None
         self._refresh_timer: Timer | None = None
         self.typed = TypedKeys(self, super().on_event)
-        self._pastes: list[asyncio.Future[None]] = []  # pastes waiting for the keys before them
+        self._pastes: set[asyncio.Future[None]] = set()  # pastes waiting for the keys before them
         self.typed.hold()
         self._keys_waiting = True
 
@@ -285,7 +285,9 @@ class KeytuiApp(App[None]):
         if isinstance(event, events.Paste) and self.typed.busy:
             # a paste that follows keys still on their way (`/` moving the focus to the search
             # box) goes where they leave the focus, after them
-            self._pastes.append(asyncio.ensure_future(self._paste_after_keys(event.text)))
+            waiting = asyncio.ensure_future(self._paste_after_keys(event.text))
+            self._pastes.add(waiting)  # held until done (a task only weakly referenced may vanish)
+            waiting.add_done_callback(self._pastes.discard)
             return
         await super().on_event(event)
 
