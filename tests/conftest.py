@@ -32,6 +32,13 @@ PG_ENV = "KEYTUI_TEST_POSTGRES_URL"
 # Tests need argon2id, not its cost: a cheaper hasher keeps the suite fast. Hashing tests that
 # care about the real parameters build their own.
 FAST_HASHER = make_hasher(time_cost=1, memory_cost=1024)
+# libfaketime (the time-shifted CI run) opens a shared-memory file in every child it starts, and
+# that file takes the lowest free descriptor: a child started with stdin or stdout closed finds
+# it open on the faketime file. Tests of closed descriptors run on the real clock only.
+closes_descriptors = pytest.mark.skipif(
+    "faketime" in os.environ.get("LD_PRELOAD", ""),
+    reason="under libfaketime a closed descriptor is reopened on faketime's shared memory",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from keytui.core.clock import DAMAGED_TIME
 from keytui.core.errors import InvalidInput
 from keytui.core.values import KeyQuery
 
+from .conftest import closes_descriptors
 from .test_cli import KEYTUI, check_stderr, env, invoke, service_on
 
 pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
@@ -132,6 +133,7 @@ def run_closed(env, script: str, *args: str, stdin: str = "") -> subprocess.Comp
     )
 
 
+@closes_descriptors
 def test_closed_stdin_is_one_line(env, tmp_path):
     db = str(tmp_path / "cli.db")
     service = service_on(db)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from keytui.core.errors import NotDelivered
 from keytui.core.models import Event, Key
 
-from .conftest import altered
+from .conftest import altered, closes_descriptors
 from .test_cli import KEYTUI, check_stderr, env, service_on
 
 pytestmark = pytest.mark.clock  # starts processes: they get the test's clock, data, settings
@@ -40,7 +40,9 @@ def run_shell(env, script: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("redirect", ['"$@" >&-', '"$@" >/dev/full'])
+@pytest.mark.parametrize(
+    "redirect", [pytest.param('"$@" >&-', marks=closes_descriptors), '"$@" >/dev/full']
+)
 @pytest.mark.parametrize("as_json", [False, True])
 def test_create_whose_secret_cannot_be_printed_does_not_stand(env, tmp_path, redirect, as_json):
     db = str(tmp_path / "cli.db")
@@ -58,7 +60,9 @@ def test_create_whose_secret_cannot_be_printed_does_not_stand(env, tmp_path, red
     service.close()
 
 
-@pytest.mark.parametrize("redirect", ['"$@" >&-', '"$@" >/dev/full'])
+@pytest.mark.parametrize(
+    "redirect", [pytest.param('"$@" >&-', marks=closes_descriptors), '"$@" >/dev/full']
+)
 def test_replace_whose_secret_cannot_be_printed_keeps_the_old_secret(env, tmp_path, redirect):
     db = str(tmp_path / "cli.db")
     service = service_on(db)
