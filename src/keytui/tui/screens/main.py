@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from rich.markup import escape
 from rich.text import Text
-from textual import events, getters, on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
@@ -19,25 +17,19 @@ from ...core.errors import InvalidInput
 from ...core.first_window import FirstWindow
 from ...core.values import (
     Counts,
-    IssuedKey,
-    KeyInfo,
     KeyQuery,
-    RevokePlan,
     SettingsInfo,
     Status,
     UserInfo,
 )
-from ..app import KeytuiApp, describe_error
+from ..app import KeytuiApp
 from ..widgets.header import HeaderLine
 from ..widgets.info_line import InfoLine
 from ..widgets.key_table import COLUMNS, KeyTable
 from ..window import COUNT_CAP, Cursor, Loaded, Move, PagingWindow, uncounted
 from ..window import fetch as fetch_window
+from .key_actions import KeyActions
 from .main_keys import MAIN_BINDINGS, NEEDS_SERVICE
-
-#: Actions the service is asked about before their dialog; those of them on one key.
-CHECKED_ACTIONS = frozenset({"new_key", "rename", "replace", "revoke", "delete", "settings"})
-KEY_ACTIONS = frozenset({"rename", "replace", "revoke", "delete"})
 
 SEARCH_DELAY = 0.15  # seconds to wait for the next keystroke before querying
 STATUS_TABS: tuple[tuple[str, str, Status | None], ...] = (
@@ -48,7 +40,7 @@ STATUS_TABS: tuple[tuple[str, str, Status | None], ...] = (
 )
 
 
-class MainScreen(Screen[None]):
+class MainScreen(KeyActions):
     app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
 
     BINDINGS = MAIN_BINDINGS
@@ -427,160 +419,6 @@ class MainScreen(Screen[None]):
         if action in ("toggle_mark", "mark_all", "unmark_all") and app.read_only:
             return False
         return True
-
-    # -- key actions ----------------------------------------------------------------------------
-
-    def action_details(self) -> None:
-        key = self.table.current
-        if key is not None:
-            from .details import KeyDetailsScreen
-
-            self.app.push_screen(KeyDetailsScreen(key.id))
-
-    # Every action asks the service first (its rule: the role, the key's status now), so a
-    # dialog opens only for what will be allowed; a refusal is one line, up front.
-
-    SERVICE_ACTIONS = {"new_key": "create", "settings": "settings"}
-
-    def _checked(
-        self, action: str, key: KeyInfo | None, then: Callable[[KeyInfo | None], object]
-    ) -> None:
-        """``then(key as it is now)`` if the service would allow ``action``; else say why."""
-        service, key_id = self.app.service, key.id if key else None
-        service_action = self.SERVICE_ACTIONS.get(action, action)
-        self.app.run_db(
-            lambda: service.check(service_action, key_id),
-            then,
-            failed=self._refused,
-            hold_keys=True,  # the keys typed meanwhile go to the dialog
-        )
-
-    def _refused(self, exc: BaseException) -> None:
-        self.notify(escape(describe_error(exc)), severity="warning", timeout=5)
-        self.update_footer()
-
-    def on_key(self, event: events.Key) -> None:
-        """A key whose action is greyed out for this user or key: say why (in the service's
-        words) rather than do nothing."""
-        active = self.active_bindings.get(event.key)
-        if active is None or active.enabled or active.node is not self:
-            return
-        action = active.binding.action
-        if action not in CHECKED_ACTIONS or not self.app.service_ready:
-            return
-        key = self.table.current
-        if action in KEY_ACTIONS and key is None:
-            return
-        if action == "revoke" and self.marks:
-            key = None
-        event.stop()
-        self._checked(action, key, lambda _key: self.update_footer())
-
-    def action_new_key(self) -> None:
-        from .new_key import NewKeyModal
-
-        self._checked("new_key", None, lambda _: self.app.push_screen(NewKeyModal(), self._issued))
-
-    def _issued(self, issued: IssuedKey | None) -> None:
-        if issued is None:
-            return
-        from .reveal import RevealModal
-
-        self.reload(offset=0, cursor=0)
-        self.refresh_counts()
-        self.app.push_screen(RevealModal(issued))
-
-    def action_rename(self) -> None:
-        from .rename import RenameModal
-
-        def renamed(changed: bool | None) -> None:
-            if changed:
-                self.reload()
-
-        def ask(key: KeyInfo | None) -> None:
-            if key is not None:
-                self.app.push_screen(RenameModal(key), renamed)
-
-        if self.table.current is not None:
-            self._checked("rename", self.table.current, ask)
-
-    def action_replace(self) -> None:
-        from .dialogs import replace_question
-
-        service = self.app.service
-
-        def ask(key: KeyInfo | None) -> None:
-            if key is None:
-                return
-
-            def go(confirmed: bool | None) -> None:
-                if confirmed:
-                    self.app.run_db(
-                        lambda: service.replace_key(key.id), self._issued, hold_keys=True
-                    )
-
-            self.app.push_screen(replace_question(key), go)
-
-        if self.table.current is not None:
-            self._checked("replace", self.table.current, ask)
-
-    def action_revoke(self) -> None:
-        ids = (
-            sorted(self.marks)
-            if self.marks
-            else ([self.table.current.id] if self.table.current else [])
-        )
-        if ids:
-            service = self.app.service
-            self.app.run_db(lambda: service.plan_revoke(ids), self._confirm_revoke, hold_keys=True)
-
-    def _confirm_revoke(self, plan: RevokePlan) -> None:
-        from .dialogs import nothing_to_revoke, revoke_question
-
-        if not plan.revoke:
-            self.notify(escape(nothing_to_revoke(plan)), severity="warning")
-            return
-        ids = [key.id for key in plan.revoke]
-        service = self.app.service
-
-        def go(confirmed: bool | None) -> None:
-            if confirmed:
-                self.app.run_db(lambda: service.revoke_keys(ids), self._revoked)
-
-        self.app.push_screen(revoke_question(plan), go)
-
-    def _revoked(self, result: RevokePlan) -> None:
-        from .dialogs import revoked
-
-        self.marks.clear()  # the batch is dealt with: revoked, or skipped for the reason shown
-        self.notify(revoked(result))
-        self.reload()
-        self.refresh_counts()
-
-    def action_delete(self) -> None:
-        from .dialogs import delete_question, deleted
-
-        service = self.app.service
-
-        def ask(key: KeyInfo | None) -> None:
-            if key is None:
-                return
-
-            def go(confirmed: bool | None) -> None:
-                if confirmed:
-
-                    def done(_keys: tuple[KeyInfo, ...]) -> None:
-                        self.marks.discard(key.id)
-                        self.notify(escape(deleted(key)))
-                        self.reload()
-                        self.refresh_counts()
-
-                    self.app.run_db(lambda: service.delete_keys([key.id]), done)
-
-            self.app.push_screen(delete_question(key), go)
-
-        if self.table.current is not None:
-            self._checked("delete", self.table.current, ask)
 
     def action_events(self) -> None:
         from .events import EventsScreen
