@@ -10,6 +10,7 @@ repeated over several rounds: the misordering was a race, not a certainty.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from textual import events
@@ -17,6 +18,7 @@ from textual.widgets import Input, Select
 
 from keytui.core.first_window import read_first_window
 from keytui.core.service import KeyService
+from keytui.core.values import KeyQuery
 from keytui.tui.app import KeytuiApp, make_app
 from keytui.tui.screens.events import EventsScreen
 from keytui.tui.screens.main import MainScreen
@@ -110,6 +112,40 @@ async def test_a_burst_in_the_rename_dialog_keeps_its_order(service):
             burst(app, "\x1b")
             await dealt_with(app, pilot)
             assert app.screen is main
+
+
+@tui
+async def test_keys_after_a_submitted_search_act_on_the_rows_it_finds(service, monkeypatch):
+    """``/billing`` ``enter`` ``e`` in one burst renames billing worker, not the row that was
+    under the cursor before the search's rows came (seen in tmux on a loaded machine)."""
+    read = service.list_keys
+
+    def slow_search(query):
+        if query.search:
+            time.sleep(0.3)  # a busy database: the rows come well after the keys
+        return read(query)
+
+    monkeypatch.setattr(service, "list_keys", slow_search)
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await started(app, pilot)
+        for round_, name in enumerate(("billing worker", "search gateway")):
+            assert main.table.current is not None and main.table.current.name != name
+            burst(app, f"/{name.split()[0]}\re\tnote {round_}")
+            await dealt_with(app, pilot)
+            dialog = app.screen
+            assert isinstance(dialog, RenameModal)
+            assert value(dialog, "#name") == name
+            assert value(dialog, "#description").endswith(f"note {round_}")
+            app.post_message(events.Key("ctrl+s", None))
+            await until(pilot, lambda: app.screen is main, "the rename to be saved")
+            await dealt_with(app, pilot)
+            assert {k.name: k.description for k in read(KeyQuery()).keys}[name].endswith(
+                f"note {round_}"
+            )
+            burst(app, "\x1b")  # clears the search: every key again
+            await dealt_with(app, pilot)
+            await until(pilot, lambda: len(main.table.rows) == 3, "every key again")
 
 
 @tui

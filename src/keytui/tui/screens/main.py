@@ -54,6 +54,7 @@ class MainScreen(KeyActions):
         self.settings: SettingsInfo | None = None
         self._follow: str | None = None  # the key the cursor stays on through a refresh
         self.filter_problem: str | None = None  # the search box's text is no filter: why
+        self._awaiting_rows = False  # keys are held until a submitted search's rows are shown
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -155,7 +156,11 @@ class MainScreen(KeyActions):
             # in the worker: the service may still be loading (see KeytuiApp)
             return fetch_window(app.service, request)
 
-        self.app.run_db(fetch, self._loaded, group="keys", exclusive=True)
+        self.app.run_db(fetch, self._loaded, failed=self._load_failed, group="keys", exclusive=True)
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self._rows_arrived()  # none will: the keys held for them go on
+        self.app.report_error(exc)
 
     def _go(self, move: Move, *, recount: bool = False) -> None:
         self.reload(move.offset, move.cursor, tail=move.tail, recount=recount)
@@ -176,6 +181,7 @@ class MainScreen(KeyActions):
         if follow in ids:  # a refresh: the cursor stays on its key wherever it moved
             cursor = ids.index(follow)
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor)
+        self._rows_arrived()
         self._paint_info()
         self.update_footer()
         self.app.keys_ready()  # the keys typed at the start act on these rows
@@ -267,7 +273,20 @@ class MainScreen(KeyActions):
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
+        """``enter``: the search runs now, and the keys typed after it (``/mailer`` ``enter``
+        ``e`` in one burst) wait for the rows it finds, so they act on those rows."""
         self.table.focus()
+        if self.app.user is None:
+            return  # no rows to wait for (reload reads none)
+        if not self._awaiting_rows:
+            self._awaiting_rows = True
+            self.app.typed.hold()
+        self.reload(offset=0, cursor=0)
+
+    def _rows_arrived(self) -> None:
+        if self._awaiting_rows:
+            self._awaiting_rows = False
+            self.app.typed.release()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
