@@ -16,6 +16,7 @@ from ...core import validate
 from ...core.errors import KeytuiError
 from ...core.values import IssuedKey, KeyDefaults, SettingsInfo, UserInfo
 from ..app import KeytuiApp, describe_error
+from ..widgets.dialog_select import DialogSelect
 from ..widgets.field_error import FieldError
 
 EXPIRY_CHOICES = ((30, "30 days"), (60, "60 days"), (90, "90 days"), (365, "365 days"))
@@ -67,20 +68,20 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                     with Vertical():
                         yield Label("Owner")
                         me = self.app.actor
-                        yield Select(
+                        yield DialogSelect(
                             [(me, me)], value=me, id="owner", allow_blank=False, compact=True
                         )
                         yield FieldError(id="owner-error")
                     with Vertical():
                         yield Label("Role")
-                        yield Select(
+                        yield DialogSelect(
                             [("read-only", "read-only")], id="role", allow_blank=False, compact=True
                         )
                         yield FieldError(id="role-error")
                 with Horizontal(classes="field-row"):
                     with Vertical():
                         yield Label("Expires")
-                        yield Select(
+                        yield DialogSelect(
                             [("90 days", "90d")], id="expires", allow_blank=False, compact=True
                         )
                     with Vertical():
