@@ -107,7 +107,7 @@ async def test_a_burst_in_the_rename_dialog_keeps_its_order(service):
             assert isinstance(dialog, RenameModal)
             assert value(dialog, "#name") == key.name  # nothing typed into the name
             assert value(dialog, "#description").endswith(f"note {round_}")
-            burst(app, "\x1b")
+            burst(app, "\x1by")  # esc on an edited rename asks; y discards
             await dealt_with(app, pilot)
             assert app.screen is main
 
