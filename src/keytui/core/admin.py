@@ -241,9 +241,7 @@ class AdminMixin(ServiceBase):
         if role is None:
             raise NotFound(f"no key role {shown(name)}")
         holders = session.scalar(
-            select(func.count())
-            .select_from(Key)
-            .where(Key.role == name, Key.revoked_at.is_(None))
+            select(func.count()).select_from(Key).where(Key.role == name, Key.revoked_at.is_(None))
         )
         if holders:
             keys = "1 unrevoked key grants" if holders == 1 else f"{holders} unrevoked keys grant"
