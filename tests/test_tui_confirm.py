@@ -4,7 +4,7 @@ service before its dialog: a refusal comes up front, in one line, in the service
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Switch
+from textual.widgets import Button, DataTable, Input, Select, Switch
 
 from keytui.core.service import KeyService
 from keytui.tui.app import KeytuiApp, make_app
@@ -182,6 +182,16 @@ async def test_esc_on_a_filled_in_new_key_form_asks_once(service):
         await pilot.press("n")
         await until(pilot, lambda: app.screen is form)
         assert form.query_one("#name", Input).value == "billing"
+        await pilot.press("escape")
+        await question(app, pilot)
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen is main)
+        # a choice changed, nothing typed: asked too
+        await pilot.press("n")
+        form = await modal(app, pilot, NewKeyModal)
+        expires = form.query_one("#expires", Select)
+        await until(pilot, lambda: expires.value == "90d", "the form's choices")
+        expires.value = "30d"
         await pilot.press("escape")
         await question(app, pilot)
         await pilot.press("y")
