@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Select
 
 from keytui.core import keyformat
 from keytui.core.service import IssuedKey
@@ -136,6 +136,16 @@ async def new_key(pilot) -> None:
     await until(pilot, lambda: name_input(pilot).value == NEW_NAME, "the name to be typed")
 
 
+async def new_key_expiry(pilot) -> None:
+    """The expiry's list open: inside the dialog's border (it was drawn over it)."""
+    await new_key(pilot)
+    select = pilot.app.screen.query_one("#expires", Select)
+    await until(pilot, lambda: select.value == "90d", "the expiry choices")
+    select.focus()
+    await pilot.press("enter")
+    await until(pilot, lambda: select.expanded, "the expiry list to open")
+
+
 async def new_key_error(pilot) -> None:
     await new_key(pilot)
     for _ in range(len(NEW_NAME)):
@@ -195,6 +205,7 @@ SCENES = (
     Scene("delete", (120, 36), pressing("down", "d", shows=ConfirmModal)),
     Scene("new_key", (120, 36), new_key),
     Scene("new_key_error", (120, 36), new_key_error),
+    Scene("new_key_expiry_80x24", (80, 24), new_key_expiry),
     Scene("reveal", (120, 36), reveal),
     Scene("reveal_copied", (80, 24), reveal_copied),
     Scene("details", (120, 36), pressing("enter", shows=KeyDetailsScreen)),

@@ -271,3 +271,61 @@ def test_keys_typed_at_start_are_commands_not_search_text(tmux_available, seeded
         names = keys_of(service)
         assert names.get(f"early{round_}") == f"start{round_}", names
         assert not any(name.startswith("n") for name in names), names
+
+
+def test_at_80x24_in_bursts_lists_stay_inside_dialogs_and_60x20_says_too_small(
+    tmux_available, seeded
+):
+    """The smallest terminal keytui works in, driven in bursts: the new-key form's expiry
+    list opens inside the dialog's border, the events filters take a burst in order, settings
+    ask before keys go off; shrunk to 60x20 it says the terminal is too small, and comes back
+    (with $COLUMNS and $LINES set it never noticed a resize)."""
+    path, service, ids = seeded
+    # $COLUMNS and $LINES exported, as some shells leave them: the terminal's size still counts
+    command = ["env", "COLUMNS=80", "LINES=24", str(KEYTUI), "--db", str(path)]
+    term = Terminal(command, size=(80, 24))
+    try:
+        term.wait(r"search gateway", timeout=30)
+        term.press("n", then=r"New API key")
+        term.keys("Tab", "Tab", "Tab", "Tab", "Enter")  # to the expiry, and open its list
+        screen = term.wait(r"on a date…")
+        lines = screen.splitlines()
+        foot = max(i for i, line in enumerate(lines) if "▄▄▄▄" in line)  # the border's foot
+        listed = next(i for i, line in enumerate(lines) if "on a date…" in line)
+        assert listed < foot, screen
+        assert re.search(r"█ on a date…", lines[listed]), screen  # inside the left border
+        term.keys("Escape")
+        term.wait(r"on a date…", gone=True)
+        term.keys("Escape")  # nothing typed: closes at once
+        term.wait(r"New API key", gone=True)
+
+        mailer = ids["mailer batch"]
+        term.keys("E", "/", *"create", "Tab", *mailer[:4])  # one burst, from the main screen
+        term.wait(rf"(?m)^ *create +{mailer[:4]} ")
+        term.wait(rf"key\.create +{mailer} ")  # the one create event of that key (a prefix
+        term.wait(r"(?m)^ *1 event *$")  # of its ID is enough)
+        term.keys("Escape")  # leaves the filter box (esc and a letter in one read are alt+)
+        term.press("Escape", then=TABLE_FOOTER)
+
+        term.keys("S")
+        term.wait(r"API keys enabled")
+        term.keys("Space", "C-s")  # in one read: the question, not a silent switch-off
+        term.wait(r"every verify will fail|Every verify will fail")
+        term.keys("n")
+        term.wait(r"Turn API keys off", gone=True)
+        assert service.get_settings().keys_enabled is True
+        term.keys("Escape")
+        term.wait(r"Discard changes")  # the switch was edited: asked once
+        term.keys("y")
+        term.wait(TABLE_FOOTER)
+
+        term.tmux("resize-window", "-t", "main", "-x", "60", "-y", "20")
+        term.wait(r"too small \(60x20\)")
+        assert "expi" not in term.screen()
+        term.tmux("resize-window", "-t", "main", "-x", "80", "-y", "24")
+        term.wait(r"search gateway")
+        term.keys("q")
+        term.wait(r"\[program exited\]")
+    finally:
+        term.stop()
+    assert service.get_settings().keys_enabled is True

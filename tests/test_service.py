@@ -362,6 +362,7 @@ def test_developer_manages_own_keys_only(team):
         lambda: bob.set_user_role("bob", "admin"),
         lambda: bob.add_role("god"),
         lambda: bob.remove_role("read-only"),
+        lambda: bob.check_remove_role("read-only"),
     ):
         with pytest.raises(PermissionDenied):
             call()

@@ -154,14 +154,20 @@ def test_key_roles(admin):
         admin.add_role("Not A Role")
     key = admin.create_key("k", role="deploy").key
     before = snapshot(admin)
-    with pytest.raises(Conflict, match="revoke or delete them first"):
-        admin.remove_role("deploy")
+    # check_remove_role (asked before the app's question) refuses as remove_role does
+    for attempt in (admin.check_remove_role, admin.remove_role):
+        with pytest.raises(Conflict, match="1 unrevoked key grants the role deploy; revoke or"):
+            attempt("deploy")
     assert snapshot(admin) == before
     admin.revoke_key(key.id)
+    before = snapshot(admin)
+    admin.check_remove_role("deploy")
+    assert snapshot(admin) == before  # the check changed nothing
     admin.remove_role("deploy")
     assert admin.list_roles() == ["read-only", "read-write"]
-    with pytest.raises(NotFound):
-        admin.remove_role("deploy")
+    for attempt in (admin.check_remove_role, admin.remove_role):
+        with pytest.raises(NotFound):
+            attempt("deploy")
 
 
 def test_put_user_adds_or_changes_the_role_and_says_which(team):

@@ -4,13 +4,14 @@ service before its dialog: a refusal comes up front, in one line, in the service
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Switch
+from textual.widgets import Button, DataTable, Input, Select, Switch
 
 from keytui.core.service import KeyService
 from keytui.tui.app import KeytuiApp, make_app
 from keytui.tui.screens.confirm import ConfirmModal
 from keytui.tui.screens.main import MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
+from keytui.tui.screens.rename import RenameModal
 from keytui.tui.screens.settings import SettingsScreen
 
 from .test_tui import SIZE, go_to, modal, screen_text, started, tui, until
@@ -102,6 +103,45 @@ async def test_removing_a_user_or_changing_a_role_asks_first(service):
 
 
 @tui
+async def test_removing_a_key_role_asks_first_and_a_role_in_use_is_refused_up_front(service):
+    service.add_role("ci")
+    service.add_role("deploy")
+    service.create_key("deployer", role="deploy")
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        settings = await open_settings(app, pilot)
+        roles = settings.query_one("#roles", DataTable)
+
+        def pick(role: str) -> None:
+            roles.move_cursor(row=[str(r.value) for r in roles.rows].index(role))
+
+        pick("ci")
+        await pilot.pause()
+        settings.query_one("#role-remove", Button).press()
+        dialog = await question(app, pilot)
+        assert "ci" in screen_text(dialog) and "no new key" in screen_text(dialog).lower()
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is settings)
+        await pilot.pause(0.2)
+        assert "ci" in service.list_roles()
+        settings.query_one("#role-remove", Button).press()
+        await question(app, pilot)
+        await pilot.press("y")
+        await until(pilot, lambda: "ci" not in service.list_roles(), "ci removed")
+
+        # a role an unrevoked key grants: said at once, in one line, and no question
+        await until(pilot, lambda: "ci" not in [str(r.value) for r in roles.rows])
+        pick("deploy")
+        await pilot.pause()
+        settings.query_one("#role-remove", Button).press()
+        error = settings.query_one("#settings-error")
+        await until(pilot, lambda: error.has_class("-shown"), "the refusal")
+        assert "1 unrevoked key grants the role deploy" in str(error.render())
+        assert app.screen is settings
+        assert "deploy" in service.list_roles()
+
+
+@tui
 async def test_esc_on_edited_settings_asks_once(service):
     app = make_app(service)
     async with app.run_test(size=SIZE) as pilot:
@@ -146,7 +186,50 @@ async def test_esc_on_a_filled_in_new_key_form_asks_once(service):
         await question(app, pilot)
         await pilot.press("y")
         await until(pilot, lambda: app.screen is main)
+        # a choice changed, nothing typed: asked too
+        await pilot.press("n")
+        form = await modal(app, pilot, NewKeyModal)
+        expires = form.query_one("#expires", Select)
+        await until(pilot, lambda: expires.value == "90d", "the form's choices")
+        expires.value = "30d"
+        await pilot.press("escape")
+        await question(app, pilot)
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen is main)
     assert service.count_keys() == 0
+
+
+@tui
+async def test_esc_on_an_edited_rename_asks_once(service):
+    key = service.create_key("billing worker", description="bills").key
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await started(app, pilot)
+        await pilot.press("e")
+        dialog = await modal(app, pilot, RenameModal)
+        await pilot.press("escape")  # unedited: closes at once
+        await until(pilot, lambda: app.screen is main)
+        edits = (  # the name; the description
+            (("end", *" (prod)"), "#name", "billing worker (prod)"),
+            (("tab", "ctrl+u"), "#description", ""),
+        )
+        for keys, field, edited in edits:
+            await pilot.press("e")
+            dialog = await modal(app, pilot, RenameModal)
+            box = dialog.query_one(field, Input)
+            await pilot.press(*keys)
+            await until(pilot, lambda b=box, e=edited: b.value == e, "the edit")
+            await pilot.press("escape")
+            await question(app, pilot)
+            await pilot.press("n")  # cancel: back to the edit, kept
+            await until(pilot, lambda d=dialog: app.screen is d)
+            assert box.value == edited
+            await pilot.press("escape")
+            await question(app, pilot)
+            await pilot.press("y")
+            await until(pilot, lambda: app.screen is main)
+    kept = service.get_key(key.id)
+    assert (kept.name, kept.description) == ("billing worker", "bills")
 
 
 @tui

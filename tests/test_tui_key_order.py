@@ -24,6 +24,7 @@ from keytui.tui.screens.events import EventsScreen
 from keytui.tui.screens.main import MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
+from keytui.tui.screens.settings import SettingsScreen
 from keytui.tui.window import WINDOW
 
 from .test_tui import SIZE, modal, started, tui, until
@@ -109,7 +110,7 @@ async def test_a_burst_in_the_rename_dialog_keeps_its_order(service):
             assert isinstance(dialog, RenameModal)
             assert value(dialog, "#name") == key.name  # nothing typed into the name
             assert value(dialog, "#description").endswith(f"note {round_}")
-            burst(app, "\x1b")
+            burst(app, "\x1by")  # esc on an edited rename asks; y discards
             await dealt_with(app, pilot)
             assert app.screen is main
 
@@ -164,6 +165,24 @@ async def test_a_burst_in_the_events_filters_keeps_its_order(service):
                 screen.query_one(selector, Input).value = ""
             screen.query_one("#events").focus()
             await pilot.pause()
+
+
+@tui
+async def test_a_burst_in_the_settings_keeps_its_order(service):
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("S")
+        screen = await modal(app, pilot, SettingsScreen)
+        await until(pilot, lambda: screen.shown is not None, "the settings")
+        for round_ in range(ROUNDS):
+            screen.query_one("#max-expiry", Input).focus()
+            await pilot.pause()
+            burst(app, f"3{round_}\t{round_ + 5}")  # tab selects the limit, typing replaces it
+            await dealt_with(app, pilot)
+            assert value(screen, "#max-expiry") == f"3{round_}"
+            assert value(screen, "#max-keys") == f"{round_ + 5}"
+            screen.query_one("#max-expiry", Input).value = ""
 
 
 @tui

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 from rich.text import Text
-from textual.widgets import Button, Input, Tabs
+from textual.widgets import Button, Input, OptionList, Select, Tabs
 from textual.widgets._footer import FooterKey
 
 from keytui.core.demo import seed_demo
 from keytui.core.service import KeyService
 from keytui.tui.app import make_app
 from keytui.tui.screens.help import HelpScreen
+from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.settings import SettingsScreen
 from keytui.tui.screens.too_small import TooSmallScreen
 from keytui.tui.widgets.key_table import cut_middle, fit
@@ -149,3 +150,38 @@ async def test_s_cycles_only_through_the_columns_on_screen(service):
             labels = [str(column.label) for column in screen.table.columns.values()]
             assert any("▼" in label or "▲" in label for label in labels), labels
         assert set(seen) == set(cycle)
+
+
+@pytest.mark.parametrize(("size", "users"), [(SMALL, 1), (SMALL, 20), ((120, 36), 20)])
+@tui
+async def test_the_new_key_forms_open_lists_stay_inside_its_border(service, size, users):
+    """Each drop-down of the new-key form opens inside the dialog's border, not over it (the
+    expiry list ran over the foot of the border), with a long owner list too, and the
+    expiry's six choices all show."""
+    for n in range(1, users):
+        service.add_user(f"user{n:02}", "developer")
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=size) as pilot:
+        await started(app, pilot)
+        await pilot.press("n")
+        form = await modal(app, pilot, NewKeyModal)
+        expires = form.query_one("#expires", Select)
+        await until(pilot, lambda: expires.value == "90d", "the form's choices")
+        inside = form.query_one(".dialog").content_region
+        for field in ("owner", "role", "expires"):
+            select = form.query_one(f"#{field}", Select)
+            select.focus()
+            await pilot.press("enter")
+            await until(pilot, lambda s=select: s.expanded, f"the {field} list to open")
+            await pilot.pause()
+            shown = select.query_one("SelectOverlay", OptionList)
+            region = shown.region
+            assert region.height > 0, field
+            assert inside.contains_region(region), (field, region, inside)
+            assert not region.overlaps(select.region), field  # the value stays in view
+            if field == "expires":
+                assert region.height == shown.option_count == 6
+                assert region.y == select.region.bottom  # room below it: it opens downwards
+            await pilot.press("escape")
+            await until(pilot, lambda s=select: not s.expanded, f"the {field} list to close")
+        assert isinstance(app.screen, NewKeyModal)

@@ -222,22 +222,32 @@ class AdminMixin(ServiceBase):
             # Locked before counting its holders: a key being created with it holds it FOR
             # SHARE (see create_key) until it commits, so the count below sees that key, or the
             # creator waits and then finds the role gone.
-            role = session.scalars(
-                select(KeyRole).where(KeyRole.name == name).with_for_update()
-            ).first()
-            if role is None:
-                raise NotFound(f"no key role {shown(name)}")
-            holders = session.scalar(
-                select(func.count())
-                .select_from(Key)
-                .where(Key.role == name, Key.revoked_at.is_(None))
-            )
-            if holders:
-                raise Conflict(
-                    f"{holders} unrevoked keys grant the role {name}; revoke or delete them first"
-                )
+            role = self._removable_role(session, name, lock=True)
             session.delete(role)
             self._event(session, "role.remove", role=name)
+
+    def check_remove_role(self, name: str) -> None:
+        """Would removing the key role ``name`` be allowed now? Raises what ``remove_role``
+        would (PermissionDenied, NotFound, Conflict while unrevoked keys grant it) and changes
+        nothing: a face asks before its question, so nobody confirms a refused removal."""
+        name = validate.term(name, "a role name")
+        with self.db.read() as session:
+            self._require(session, "roles")
+            self._removable_role(session, name, lock=False)
+
+    def _removable_role(self, session: Session, name: str, *, lock: bool) -> KeyRole:
+        query = select(KeyRole).where(KeyRole.name == name)
+        role = session.scalars(query.with_for_update() if lock else query).first()
+        if role is None:
+            raise NotFound(f"no key role {shown(name)}")
+        holders = session.scalar(
+            select(func.count()).select_from(Key).where(Key.role == name, Key.revoked_at.is_(None))
+        )
+        if holders:
+            keys = "1 unrevoked key grants" if holders == 1 else f"{holders} unrevoked keys grant"
+            them = "it" if holders == 1 else "them"
+            raise Conflict(f"{keys} the role {name}; revoke or delete {them} first")
+        return role
 
     # -- events --------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ def run_app(target: str | os.PathLike[str] | None, *, read_only: bool = False) -
     from .window import WINDOW
 
     actor = current_login()
+    follow_the_terminal()
 
     def opener() -> KeyService:
         from ..core.service import KeyService
@@ -70,8 +71,22 @@ def _leave_at_once() -> NoReturn:
     os._exit(0)
 
 
+def follow_the_terminal() -> None:
+    """Textual reads the terminal's size through ``shutil.get_terminal_size``, which takes
+    ``$COLUMNS`` and ``$LINES`` first when they are set: exported (as some shells, profiles and
+    curses programs leave them), they pinned the app to the size they named, so it never saw a
+    resize, nor a terminal too small. On a real terminal, the terminal's own size counts."""
+    import sys
+
+    stdout = sys.__stdout__
+    if stdout is not None and stdout.isatty():
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+
+
 def run_app_on(service: KeyService, *, read_only: bool = False) -> None:
     """The app on a service already open (``keytui demo``: its new database goes unsaid)."""
     from .app import make_app
 
+    follow_the_terminal()
     make_app(service, read_only=read_only).run()

@@ -120,3 +120,14 @@ def role_change_question(login: str, old: str, new: str) -> ConfirmModal:
         Text(f"As {new} they may do {may.get(new, new)}, at once, in every face."),
     ]
     return ConfirmModal("Change a user's role", body, "Change role")
+
+
+def remove_role_question(role: str) -> ConfirmModal:
+    body = [
+        Text.assemble("Remove the key role ", text(role, "bold"), "?"),
+        Text(
+            "No new key can be given it, in any face (the app, the command line). Revoked "
+            "keys that had it keep its name in their records."
+        ),
+    ]
+    return ConfirmModal("Remove key role", body, "Remove")

@@ -16,10 +16,12 @@ from ...core import validate
 from ...core.errors import KeytuiError
 from ...core.values import IssuedKey, KeyDefaults, SettingsInfo, UserInfo
 from ..app import KeytuiApp, describe_error
+from ..widgets.dialog_select import DialogSelect
 from ..widgets.field_error import FieldError
 
 EXPIRY_CHOICES = ((30, "30 days"), (60, "60 days"), (90, "90 days"), (365, "365 days"))
 FIELDS = ("name", "description", "owner", "role", "expires", "allowed_hosts")
+CHOICES = ("owner", "role", "expires")  # the drop-downs
 
 
 def expiry_options(max_days: int | None) -> list[tuple[str, str]]:
@@ -47,6 +49,8 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
     #: A create is on its way: a second ctrl+s or click must not make a second key (whose
     #: secret nobody would see), and esc must not drop the first one's secret.
     creating = False
+    #: The drop-downs' values as the form opened with them (filled in from the service).
+    chosen: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form new-key"):
@@ -67,20 +71,20 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
                     with Vertical():
                         yield Label("Owner")
                         me = self.app.actor
-                        yield Select(
+                        yield DialogSelect(
                             [(me, me)], value=me, id="owner", allow_blank=False, compact=True
                         )
                         yield FieldError(id="owner-error")
                     with Vertical():
                         yield Label("Role")
-                        yield Select(
+                        yield DialogSelect(
                             [("read-only", "read-only")], id="role", allow_blank=False, compact=True
                         )
                         yield FieldError(id="role-error")
                 with Horizontal(classes="field-row"):
                     with Vertical():
                         yield Label("Expires")
-                        yield Select(
+                        yield DialogSelect(
                             [("90 days", "90d")], id="expires", allow_blank=False, compact=True
                         )
                     with Vertical():
@@ -129,6 +133,7 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         values = [v for _, v in options]
         expires.value = defaults.expires if defaults.expires in values else values[0]
         self.query_one("#date", Input).placeholder = self._date_of(expires.value)
+        self.chosen = {field: self.query_one(f"#{field}", Select).value for field in CHOICES}
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "expires":
@@ -163,15 +168,24 @@ class NewKeyModal(ModalScreen[IssuedKey | None]):
         else:
             self.action_cancel()
 
+    @property
+    def edited(self) -> bool:
+        """Was anything typed, or a choice changed?"""
+        typed = [
+            self.query_one(f"#{field}", Input).value.strip()
+            for field in ("name", "description", "date", "allowed_hosts")
+        ]
+        changed = [
+            self.query_one(f"#{field}", Select).value != value
+            for field, value in self.chosen.items()
+        ]
+        return any(typed) or any(changed)
+
     def action_cancel(self) -> None:
         """Close; once filled in, only after asking (what was typed would be lost)."""
         if self.creating:
             return
-        typed = [
-            self.query_one(f"#{field}", Input).value.strip()
-            for field in ("name", "description", "allowed_hosts")
-        ]
-        if not any(typed):
+        if not self.edited:
             self.dismiss(None)
             return
         from .dialogs import discard_question

@@ -58,8 +58,26 @@ class RenameModal(ModalScreen[bool]):
         else:
             self.focus_next()
 
+    @property
+    def edited(self) -> bool:
+        """Do the name or description differ from the key's?"""
+        return (
+            self.query_one("#name", Input).value != self.key.name
+            or self.query_one("#description", Input).value != self.key.description
+        )
+
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        """Close; with an edited name or description, only after asking once."""
+        if not self.edited:
+            self.dismiss(False)
+            return
+        from .dialogs import discard_question
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(False)
+
+        self.app.push_screen(discard_question("the rename"), answered)
 
     def action_save(self) -> None:
         name = self.query_one("#name", Input).value

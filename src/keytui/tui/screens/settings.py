@@ -217,7 +217,31 @@ class SettingsScreen(Screen[None]):
         elif button == "role-remove":
             key_role = self._selected("#roles")
             if key_role:
-                self._run(lambda: service.remove_role(key_role), f"Removed key role {key_role}.")
+                self._remove_role(key_role)
+
+    def _remove_role(self, key_role: str) -> None:
+        """Asks the service first (a role unrevoked keys grant is refused up front), then the
+        question, then the removal."""
+        from .dialogs import remove_role_question
+
+        service = self.app.service
+        error = self.query_one("#settings-error", FieldError)
+        error.clear()
+
+        def ask(_: None) -> None:
+            self._confirmed(
+                remove_role_question(key_role),
+                lambda: self._run(
+                    lambda: service.remove_role(key_role), f"Removed key role {key_role}."
+                ),
+            )
+
+        self.app.run_db(
+            lambda: service.check_remove_role(key_role),
+            ask,
+            failed=lambda exc: error.show(describe_error(exc)),
+            hold_keys=True,  # the keys typed meanwhile go to the question
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "users" and event.row_key is not None:
