@@ -11,7 +11,8 @@ table vacuumed, a revoke of all of them rolled back after its UPDATEs, then the 
 The baseline, in the same run (each sample after the same reset, vacuum and rolled-back
 UPDATE): the bare statements no revoke can do without, one ``UPDATE keys SET revoked_at = ...
 WHERE pk = ANY(...)`` of the same keys and a ``COPY`` of as many event-sized rows into a
-temporary copy of the events table (its indexes too), committed. A loaded machine moves both; their ratio is the figure to judge.
+temporary copy of the events table (its indexes too), committed. A loaded machine moves
+both; their ratio is the figure to judge.
 
 The database ``keytui_bench_revoke`` on $KEYTUI_BENCH_POSTGRES_URL (else
 $KEYTUI_TEST_POSTGRES_URL) is made for the run and dropped after it.
