@@ -4,8 +4,8 @@ Migration 0003 put ``pg_trgm`` GIN indexes on keys.name, key_id and owner. An UP
 is never HOT (``revoked_at`` is indexed), so every revoke, use-count flush or replacement wrote
 a new entry for every trigram of the three values into those indexes, though none of them had
 changed; a rolled-back bulk revoke left its entries queued in the indexes' pending lists for
-the next writer to merge. A bare UPDATE of 10,000 keys took 2.2-2.6 s with them, 0.7-0.8 s
-without (a 2-core machine under load, in the same run).
+the next writer to merge. A bare UPDATE of 10,000 keys, after one rolled back, took 2.2-3.9 s
+with them and 0.8-1.1 s without (a loaded 2-core machine, in the same run).
 
 Now ``keys_search`` (pk, name, key_id, owner) holds the searched text, with the GIN trigram
 indexes; triggers on ``keys`` keep it in step on INSERT, DELETE and an UPDATE that changes
