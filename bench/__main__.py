@@ -559,7 +559,8 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
     from .pg_revoke import measure as pg_revoke
 
     log("PostgreSQL: bulk revoke after an aborted one...")
-    revokes = pg_revoke(10_000, repeat, log)
+    bare_revokes: list[float] = []
+    revokes = pg_revoke(10_000, repeat, log, baselines=bare_revokes)
     rows.append(
         Row(
             "bulk revoke of 10,000 keys on PostgreSQL, right after an aborted one",
@@ -572,6 +573,17 @@ def run(keys: int, fast: bool, log) -> tuple[list[Row], dict]:
             samples=revokes or [],
         )
     )
+    if revokes and bare_revokes:
+        rows.append(
+            Row(
+                "baseline: a bare UPDATE of those keys + COPY of 10,000 events",
+                median(bare_revokes),
+                "s",
+                "(reference)",
+                ratio=median(revokes) / median(bare_revokes),
+                samples=bare_revokes,
+            )
+        )
     meta = {
         "keys": keys,
         "fast": fast,

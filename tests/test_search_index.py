@@ -223,9 +223,16 @@ def test_upgraded_0002_database_gains_the_index(db_url, clock):
             assert fts_rows(service, "legacy") == {1, 2, 3}
         else:
             indexes = set(
-                session.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'keys'"))
+                session.scalars(
+                    text("SELECT indexname FROM pg_indexes WHERE tablename = 'keys_search'")
+                )
             )
-            assert {"ix_keys_name_trgm", "ix_keys_key_id_trgm", "ix_keys_owner_trgm"} <= indexes
+            assert {
+                "ix_keys_search_name_trgm",
+                "ix_keys_search_key_id_trgm",
+                "ix_keys_search_owner_trgm",
+            } <= indexes
+            assert session.scalar(text("SELECT count(*) FROM keys_search")) == 3
     service.close()
 
 

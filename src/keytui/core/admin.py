@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import audit, validate
 from .errors import Conflict, InvalidInput, NotFound
-from .key_writes import CHUNK, lock_keys
+from .key_writes import revoke_rows
 from .models import Event, Key, KeyRole, Settings, User
-from .search import UNREVOKED, status_filter
+from .search import status_filter
 from .service_base import ServiceBase
 from .validate import shown
 from .values import MAX_PAGE, UNSET, EventInfo, SettingsInfo, UserInfo, event_info
@@ -138,28 +138,17 @@ class AdminMixin(ServiceBase):
                 raise NotFound(f"no user {shown(login)}")
             if user.role == "admin" and not other_admins:
                 raise Conflict(f"{login} is the last admin; make someone else admin first")
-            active = session.execute(
-                select(Key.pk, Key.key_id, Key.name)
-                .where(Key.owner == login, status_filter("active", now))
-                .order_by(Key.pk)
-            ).all()
+            active = list(
+                session.scalars(
+                    select(Key.pk).where(Key.owner == login, status_filter("active", now))
+                )
+            )
             revoked: list[tuple[str, str | None, dict[str, Any]]] = []
             if revoke_keys and active:
-                lock_keys(session, [row.pk for row in active])
-                names = {row.key_id: row.name for row in active}
-                for start in range(0, len(active), CHUNK):
-                    pks = [row.pk for row in active[start : start + CHUNK]]
-                    done = session.execute(
-                        update(Key)
-                        .where(Key.pk.in_(pks), UNREVOKED)
-                        .values(revoked_at=now, revoked_by=self.actor, updated_at=now)
-                        .returning(Key.key_id)
-                        .execution_options(synchronize_session=False)
-                    ).scalars()
-                    revoked += [
-                        ("key.revoke", key_id, {"name": names[key_id], "reason": "owner removed"})
-                        for key_id in done
-                    ]
+                revoked = [
+                    ("key.revoke", key_id, {"name": name, "reason": "owner removed"})
+                    for key_id, name in revoke_rows(session, active, now, self.actor)
+                ]
             session.delete(user)
             details: dict[str, Any] = {"login": login, "role": user.role}
             if revoke_keys:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, any_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, any_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -76,23 +76,43 @@ def lock_keys(session: Session, pks: Sequence[int]) -> None:
     )
 
 
-def revoke_rows(session: Session, pks: Sequence[int], now: datetime, actor: str) -> list[str]:
-    """Lock (:func:`lock_keys`) and revoke the keys among ``pks`` that are still unrevoked;
-    the IDs of those revoked. PostgreSQL: one statement; SQLite: a statement per
-    :data:`CHUNK` keys (its bound on placeholders)."""
-    lock_keys(session, pks)
-    step = len(pks) if _postgres(session) else CHUNK
-    done: list[str] = []
-    for start in range(0, len(pks), step or 1):
+def _per_statement(session: Session, pks: Sequence[int]) -> list[Sequence[int]]:
+    """``pks`` in the pieces one statement takes: all of them on PostgreSQL (one array
+    parameter), :data:`CHUNK` at a time on SQLite (its bound on placeholders)."""
+    step = (len(pks) if _postgres(session) else CHUNK) or 1
+    return [pks[start : start + step] for start in range(0, len(pks), step)]
+
+
+def revoke_rows(
+    session: Session, pks: Sequence[int], now: datetime, actor: str, *, locked: bool = False
+) -> list[tuple[str, str]]:
+    """Lock (:func:`lock_keys`; ``locked``: the caller already holds them, taken in pk order)
+    and revoke the keys among ``pks`` that are still unrevoked (the rule "only active keys",
+    checked again under the lock); the (ID, name) of each key revoked, in pk order. The one
+    way every bulk revoke writes (revoke_keys, remove_user)."""
+    if not locked:
+        lock_keys(session, pks)
+    done: list[tuple[str, str]] = []
+    for piece in _per_statement(session, sorted(set(pks))):
         result = session.execute(
             update(Key)
-            .where(among(session, Key.pk, pks[start : start + step]), UNREVOKED)
+            .where(among(session, Key.pk, piece), UNREVOKED)
             .values(revoked_at=now, revoked_by=actor, updated_at=now)
-            .returning(Key.key_id)
+            .returning(Key.pk, Key.key_id, Key.name)
             .execution_options(synchronize_session=False)
         )
-        done += result.scalars()
+        done += [(row.key_id, row.name) for row in sorted(result, key=lambda row: row.pk)]
     return done
+
+
+def delete_rows(session: Session, pks: Sequence[int]) -> None:
+    """Delete the keys ``pks``, already locked by the caller (:func:`lock_keys`)."""
+    for piece in _per_statement(session, sorted(set(pks))):
+        session.execute(
+            delete(Key)
+            .where(among(session, Key.pk, piece))
+            .execution_options(synchronize_session=False)
+        )
 
 
 Deliver = Callable[[IssuedKey], None]
@@ -319,23 +339,19 @@ class KeyWritesMixin(ServiceBase):
             return key_info(row, now)
 
     def _revoke_candidates(
-        self, session: Session, key_ids: Sequence[str], now: datetime
+        self, session: Session, key_ids: Sequence[str], now: datetime, *, lock: bool = False
     ) -> tuple[list[Any], list[Skipped]]:
         """The rows of the keys among ``key_ids`` that may be revoked now, and the rest with
-        the reason. Plain rows: a 10,000-key revoke spent most of its time building objects."""
+        the reason. Plain rows: a 10,000-key revoke spent most of its time building objects.
+        ``lock``: the rows are read locked, in pk order (what :func:`lock_keys` takes), so
+        the read is the lock and a revoke needs no second statement for it."""
         user = self._require(session, "revoke")
         wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids if isinstance(k, str)))
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
-        rows = (
-            {
-                row.key_id: row
-                for row in session.execute(
-                    select(Key.pk, *_INFO_COLUMNS).where(among(session, Key.key_id, shaped))
-                )
-            }
-            if shaped
-            else {}
-        )
+        statement = select(Key.pk, *_INFO_COLUMNS).where(among(session, Key.key_id, shaped))
+        if lock and _postgres(session):
+            statement = statement.order_by(Key.pk).with_for_update()
+        rows = {row.key_id: row for row in session.execute(statement)} if shaped else {}
         revocable: list[Any] = []
         skipped: list[Skipped] = []
         for key_id in wanted:
@@ -368,13 +384,18 @@ class KeyWritesMixin(ServiceBase):
         """Revoke the active keys among ``key_ids`` in one transaction; report the rest."""
         now = self.now()
         with self.db.write() as session:
-            revocable, skipped = self._revoke_candidates(session, key_ids, now)
-            done = set(revoke_rows(session, [row.pk for row in revocable], now, self.actor))
+            revocable, skipped = self._revoke_candidates(session, key_ids, now, lock=True)
+            done = {
+                key_id
+                for key_id, _name in revoke_rows(
+                    session, [row.pk for row in revocable], now, self.actor, locked=True
+                )
+            }
             revoked = []
             for row in revocable:
                 if row.key_id in done:
                     revoked.append(row)
-                else:  # another admin revoked it between our read and our write
+                else:  # revoked by another since our read (a guard: the read is locked)
                     skipped.append(Skipped(row.key_id, SkipReason.ALREADY_REVOKED))
             self._events(
                 session, [("key.revoke", row.key_id, {"name": row.name}) for row in revoked], at=now
@@ -417,28 +438,38 @@ class KeyWritesMixin(ServiceBase):
         wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids))
         if not wanted:
             raise InvalidInput("name at least one key to delete")
+        shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
         with self.db.write() as session:
-            found = {
-                pk: key_id
-                for pk, key_id in session.execute(
-                    select(Key.pk, Key.key_id).where(
-                        Key.key_id.in_([k for k in wanted if keyformat.is_key_id(k)])
-                    )
-                )
-            }
-            lock_keys(session, list(found))
+            found = (
+                list(session.scalars(select(Key.pk).where(among(session, Key.key_id, shaped))))
+                if shaped
+                else []
+            )
+            lock_keys(session, found)
             # Read again, locked: a key deleted meanwhile is not found, all or none.
-            rows = [self._key(session, key_id) for key_id in wanted]
-            for row in rows:
-                self._require(session, "delete", row.owner)
-            deleted = tuple(key_info(row, now) for row in rows)
-            for row in rows:
-                session.delete(row)
+            rows = (
+                {
+                    row.key_id: row
+                    for row in session.execute(
+                        select(Key.pk, *_INFO_COLUMNS).where(among(session, Key.pk, found))
+                    )
+                }
+                if found
+                else {}
+            )
+            for key_id in wanted:
+                if key_id not in rows:
+                    raise NotFound(f"no key with ID {shown(key_id, 20)}")
+            for owner in dict.fromkeys(rows[key_id].owner for key_id in wanted):
+                self._require(session, "delete", owner)
+            chosen = [rows[key_id] for key_id in wanted]
+            deleted = tuple(key_info(row, now) for row in chosen)
+            delete_rows(session, [row.pk for row in chosen])
             self._events(
                 session,
                 [
                     ("key.delete", row.key_id, {"name": row.name, "owner": row.owner})
-                    for row in rows
+                    for row in chosen
                 ],
                 at=now,
             )

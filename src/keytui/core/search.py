@@ -5,6 +5,13 @@ The text of a search is the filter language (filter.py): each term becomes condi
 Its free words are a case-insensitive substring of name, ID or owner (LIKE's meaning, on every
 database); ``name:`` of the name alone, through the same index.
 
+On PostgreSQL the search index is the table ``keys_search`` (migration 0007: pk, name, key_id,
+owner, kept in step by triggers, with ``pg_trgm`` GIN indexes), so that a write to keys that
+changes none of the three (a revoke, a usage flush) never writes a trigram index: a free word
+is ``EXISTS (SELECT 1 FROM keys_search s WHERE s.pk = keys.pk AND (s.name ILIKE '%w%' OR ...))``,
+which is exactly the same ILIKE over the same values. A negated word stays a plain filter on
+keys' own columns (no join for a condition no index serves).
+
 On SQLite the search index of migration 0003 (FTS5 trigrams, rowid = keys.pk, every
 value followed by :data:`SEARCH_PAD` twice) narrows the rows first, and LIKE then decides, so
 the index changes only the speed. A common term is cheaper without it: scanning newest-first
@@ -25,6 +32,7 @@ from sqlalchemy import (
     and_,
     case,
     column,
+    exists,
     func,
     literal,
     literal_column,
@@ -55,7 +63,14 @@ def padded(expression: str) -> str:
     return f"{expression} || {SEARCH_PAD_SQL}"
 
 
-SEARCH_TABLE = table("keys_search", column("rowid", Integer))
+SEARCH_TABLE = table("keys_search", column("rowid", Integer))  # SQLite (FTS5)
+PG_SEARCH_TABLE = table(  # PostgreSQL (migration 0007)
+    "keys_search",
+    column("pk", Integer),
+    column("name", String),
+    column("key_id", String),
+    column("owner", String),
+)
 _VOCAB = table("keys_search_vocab", column("term", String))
 _MATCH = literal_column("keys_search").op("MATCH")
 SAMPLE_ROWS = 2_000  # newest keys sampled to judge a term
@@ -85,11 +100,24 @@ def like(term: str, sqlite: bool, name_only: bool = False) -> ColumnElement[bool
             Key.key_id.contains(term, autoescape=True),
             Key.owner.contains(term, autoescape=True),
         )
-    # column ILIKE, as SQLAlchemy renders icontains there: what the pg_trgm indexes serve
+    # column ILIKE, as SQLAlchemy renders icontains there (the same test indexed_like makes
+    # through keys_search; this plain form is for negated terms)
     return or_(
         Key.name.icontains(term, autoescape=True),
         Key.key_id.icontains(term, autoescape=True),
         Key.owner.icontains(term, autoescape=True),
+    )
+
+
+def indexed_like(term: str, name_only: bool = False) -> ColumnElement[bool]:
+    """PostgreSQL: :func:`like` through ``keys_search`` and its trigram indexes (a key whose
+    name, ID or owner ILIKEs ``%term%``; or whose name, with ``name_only``)."""
+    searched = PG_SEARCH_TABLE.alias("s")
+    columns = (
+        [searched.c.name] if name_only else [searched.c.name, searched.c.key_id, searched.c.owner]
+    )
+    return exists().where(
+        searched.c.pk == Key.pk, or_(*(c.icontains(term, autoescape=True) for c in columns))
     )
 
 
@@ -244,26 +272,31 @@ class KeySearch:
             return [found]
         return [Key.pk.in_(select(SEARCH_TABLE.c.rowid).where(match)), found]
 
-    def text(self, term: str, session: Session | None, name_only: bool) -> list[ColumnElement[Any]]:
+    def text(
+        self, term: str, session: Session | None, name_only: bool, indexed: bool = True
+    ) -> list[ColumnElement[Any]]:
         """A substring of name, ID or owner (or of the name only), through the index where the
-        index pays (see the module's docstring); the index narrows, LIKE decides."""
+        index pays (see the module's docstring); the index narrows, LIKE decides. Not
+        ``indexed`` (a negated term): a plain filter on keys' own columns."""
+        if not self.sqlite:
+            return [indexed_like(term, name_only) if indexed else like(term, False, name_only)]
         if name_only:
             found = like(term, self.sqlite, name_only=True)
             return [*self.search(term, session)[:-1], found]
         return self.search(term, session)
 
     def term(
-        self, term: lang.Term, now: datetime, session: Session | None
+        self, term: lang.Term, now: datetime, session: Session | None, indexed: bool = True
     ) -> list[ColumnElement[Any]]:
         """The conditions (all must hold) for one term of the filter language. None of them is
         ever NULL, so a negated term is exactly the keys the term does not match."""
         if isinstance(term, lang.Not):  # no index for "not": a plain condition
-            return [not_(and_(*self.term(term.term, now, None)))]
+            return [not_(and_(*self.term(term.term, now, None, indexed=False)))]
         if isinstance(term, lang.Words):
-            return self.text(term.text, session, name_only=False)
+            return self.text(term.text, session, name_only=False, indexed=indexed)
         if isinstance(term, lang.Contains):
             if term.field == "name":
-                return self.text(term.value, session, name_only=True)
+                return self.text(term.value, session, name_only=True, indexed=indexed)
             # host: values are lower case and hold no JSON punctuation: a substring of the
             # stored JSON list is a substring of one allowed host
             return [Key.allowed_hosts.contains(term.value, autoescape=True)]
