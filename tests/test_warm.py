@@ -380,6 +380,27 @@ def test_a_new_real_secret_verifies_while_4_threads_flood_its_key(make_service, 
     assert len(argon2_calls) == 1  # the real secret's one run; the flood's: none
 
 
+def test_wrong_secrets_that_pass_the_check_are_bounded_by_the_reserve(
+    make_service, clock, argon2_calls, monkeypatch
+):
+    """One wrong secret in 2**32 passes the check value: what if an attacker found many? They
+    take argon2 runs from the key's reserve, at most its burst and then its rate."""
+    alice = make_service("alice")
+    flooded = alice.create_key("flooded", expires=None)
+    verifier = make_service("alice", warm=False)
+    monkeypatch.setattr(verify_module, "check_of", lambda stored: b"same")
+    monkeypatch.setattr(verify_module, "check_value", lambda secret: b"same")
+    codes = [verifier.verify(new_secret(flooded.key.id) + " ").code for _ in range(100)]
+    assert len(argon2_calls) == FLOOD_BURST  # the clock stands still: no refill
+    assert codes.count("NOT_FOUND") == FLOOD_BURST and codes.count("THROTTLED") == 95
+    runs = len(argon2_calls)
+    for _ in range(5):
+        clock.advance(seconds=1)
+        for _ in range(20):
+            verifier.verify(new_secret(flooded.key.id) + " ")
+    assert len(argon2_calls) - runs <= 5 * FLOOD_RATE
+
+
 @pytest.mark.parametrize("warm", [False, True])
 def test_a_flood_against_a_hash_without_check_value_is_bounded_by_the_bucket(
     make_service, clock, argon2_calls, warm
@@ -420,7 +441,7 @@ def test_a_flood_against_a_hash_without_check_value_is_bounded_by_the_bucket(
     assert sum(d.get("throttled", 0) for d in failed) == 200 - FLOOD_BURST + 1
 
 
-def test_a_repeated_wrong_secret_costs_one_argon2_run(make_service, argon2_calls):
+def test_a_repeated_wrong_secret_costs_one_argon2_run(make_service, clock, argon2_calls):
     alice = make_service("alice")
     issued = alice.create_key("k", expires=None)
     verifier = make_service("alice", warm=False)
@@ -431,6 +452,7 @@ def test_a_repeated_wrong_secret_costs_one_argon2_run(make_service, argon2_calls
         assert verifier.verify(old).code == "NOT_FOUND"
     assert len(argon2_calls) == 1  # once valid; the new hash's check value refuses it after
     # a hash without a check value: found wrong by argon2 once, then never again
+    clock.advance(seconds=FLOOD_BURST / FLOOD_RATE)  # (the 50 refusals emptied the bucket)
     with alice.db.write() as session:
         session.execute(
             update(Key)
@@ -561,9 +583,8 @@ def test_a_deleted_database_file_clears_the_verifiers_memory(make_sqlite_service
     issued = alice.create_key("k", expires=None)
     verifier = make_sqlite_service("alice", warm=True)
     warmed(verifier, issued.secret)
-    assert verifier.verifier._known and verifier.verifier._checks == {}
     verifier.verify(new_secret(issued.key.id))
-    assert verifier.verifier._checks  # the key's check value remembered too
+    assert verifier.verifier._known and verifier.verifier._checks  # and its check value
     path = Path(verifier.db.sqlite_path)
     path.rename(path.with_name(path.name + ".moved"))  # gone from its path
     with caplog.at_level(logging.WARNING, logger="keytui.verify"):

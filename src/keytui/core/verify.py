@@ -153,10 +153,11 @@ class Verifier:
         self._epoch = 0  # moves (under _cache_lock) with every change that drops entries
         self._disabled_epoch = -1  # the epoch in which keys were read as disabled
         self._wrong: dict[bytes, str] = {}  # sha256(secret) -> the hash it did not match
-        # key ID -> its current hash's check value: wrong secrets refused without a read.
-        # Dropped by changes like _known; filled only while live.
+        # key ID -> its current hash's check value (b"": it has none): wrong secrets refused
+        # without a read. Dropped by changes like _known; filled only while live.
         self._checks: dict[str, bytes] = {}
-        self._buckets: dict[str, list[float]] = {}  # key ID -> [argon2 tokens, at (POSIX s)]
+        self._buckets: dict[str, list[float]] = {}  # key ID -> [tokens, at (POSIX s)]
+        self._reserve: dict[str, list[float]] = {}  # the same, for secrets passing the check
         self._hosts: dict[str, AllowedHosts] = {}  # stored allowed_hosts text -> parsed
         self._damaged_seen: set[str] = set()
         self._start_lock = threading.Lock()
@@ -265,12 +266,13 @@ class Verifier:
         wrong = self._wrong.get(digest)
         stripped = secret.strip()
         check = digest[:CHECK_BYTES] if len(stripped) == len(secret) else None
-        if sure:  # the key's current check value, remembered: no read, no argon2
-            known_check = self._checks.get(parsed.key_id)
-            if known_check is not None and known_check != (check or check_value(stripped)):
+        known_check = self._checks.get(parsed.key_id) if sure else None
+        if known_check:  # the key's current check value, remembered: no read, no argon2
+            if known_check != (check or check_value(stripped)):
                 return self._mismatch(parsed.key_id, now)
-        if matched is None and wrong is None and self.throttles(parsed.key_id, now):
-            return self._throttled(parsed.key_id, now)  # no read, no argon2
+        elif known_check is not None and matched is None and wrong is None:
+            if self.throttles(parsed.key_id, now):  # a hash without one, and a flood
+                return self._throttled(parsed.key_id, now)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
         self.stats.read += 1
         try:
@@ -295,12 +297,14 @@ class Verifier:
             if wrong == stored:
                 return self._refuse(row.key_id, now)  # found wrong before: no argon2
             stored_check = check_of(stored)
+            if sure:
+                self._remember_check(row.key_id, stored_check or b"", epoch)
+            buckets = self._buckets
             if stored_check is not None:
-                if sure:
-                    self._remember_check(row.key_id, stored_check, epoch)
                 if stored_check != (check or check_value(stripped)):
                     return self._mismatch(row.key_id, now)
-            if not self._admit(row.key_id, now):
+                buckets = self._reserve  # passes the check: a flood cannot have emptied it
+            if not self._admit(row.key_id, now, buckets):
                 return self._throttled(row.key_id, now)
             self.stats.argon2 += 1
             if not verify_secret(stored, stripped, self.hasher):
@@ -310,7 +314,7 @@ class Verifier:
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
                 return self._refuse(row.key_id, now)
-            self._refund(row.key_id)  # a matching secret costs its key no run
+            self._refund(row.key_id, buckets)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
                 self.writer.rehash(row.key_id, stored, hash_secret(stripped, self.hasher))
             with self._cache_lock:
@@ -374,13 +378,20 @@ class Verifier:
     # -- floods ------------------------------------------------------------------------------------
 
     def _mismatch(self, key_id: str, now: datetime) -> VerifyResult:
-        """A secret whose check value is not its key's: wrong for certain, without argon2."""
+        """A secret whose check value is not its key's: wrong for certain, without argon2. It
+        still takes a token from the key's bucket, which is how :meth:`throttles` sees a flood."""
         self.stats.checked += 1
+        self._admit(key_id, now, self._buckets)
         return self._refuse(key_id, now)
 
     def throttles(self, key_id: str, now: datetime | None = None) -> bool:
-        """Is ``key_id``'s flood bucket empty just now? (A secret of it not matched here before
-        would be answered THROTTLED, without a read or argon2: a face may answer it inline.)"""
+        """Is ``key_id`` under a flood just now (its bucket empty)? Then a secret of it not
+        matched here before costs no argon2, and no read while the watcher is live and the key
+        is remembered, so a face may answer it inline: refused by its check value, or THROTTLED
+        (a hash made before check values). The exception, and the point: a secret that passes
+        the key's check value (its real secret, or one wrong secret in 2**32) takes one argon2
+        run from the key's reserve (:data:`FLOOD_BURST` + :data:`FLOOD_RATE`/s, which wrong
+        secrets cannot empty), on the calling thread, once per secret and process."""
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return False
@@ -394,17 +405,17 @@ class Verifier:
             self.writer.ask()
         return VerifyResult(False, VerifyCode.THROTTLED)
 
-    def _admit(self, key_id: str, now: datetime) -> bool:
-        """Take one argon2 run from ``key_id``'s bucket (taken before the run, so threads
-        running at once cannot overdraw it); False when it is empty."""
+    def _admit(self, key_id: str, now: datetime, buckets: dict[str, list[float]]) -> bool:
+        """Take one token from ``key_id``'s bucket in ``buckets`` (taken before the run, so
+        threads running at once cannot overdraw it); False when it is empty."""
         at = now.timestamp()
         with self._cache_lock:
-            bucket = self._buckets.get(key_id)
+            bucket = buckets.get(key_id)
             if bucket is None:
-                if len(self._buckets) >= WRONG_KEPT:  # forget buckets full again
-                    for full in [k for k, (_t, a) in self._buckets.items() if at - a > 60]:
-                        del self._buckets[full]
-                bucket = self._buckets[key_id] = [FLOOD_BURST, at]
+                if len(buckets) >= WRONG_KEPT:  # forget buckets full again
+                    for full in [k for k, (_t, a) in buckets.items() if at - a > 60]:
+                        del buckets[full]
+                bucket = buckets[key_id] = [FLOOD_BURST, at]
             tokens = min(FLOOD_BURST, bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE)
             bucket[1] = at
             if tokens < 1.0:
@@ -413,9 +424,9 @@ class Verifier:
             bucket[0] = tokens - 1.0
             return True
 
-    def _refund(self, key_id: str) -> None:
+    def _refund(self, key_id: str, buckets: dict[str, list[float]]) -> None:
         with self._cache_lock:
-            bucket = self._buckets.get(key_id)
+            bucket = buckets.get(key_id)
             if bucket is not None:
                 bucket[0] = min(FLOOD_BURST, bucket[0] + 1.0)
 
