@@ -18,10 +18,11 @@ Three answers, from the cheapest:
   allows.
 - **refused without work**: malformed (no read); a check value that is not the key's (no
   argon2; no read either while the watcher is live and the key's check value is remembered):
-  that is how a flood of wrong secrets is answered, and why it cannot crowd out the real one;
-  a secret already found wrong against the key's current hash (no argon2); a key whose bucket
-  is empty (no read, no argon2: THROTTLED; only secrets that pass the check, one wrong one in
-  2**32, or hashes made before check values, take from it).
+  that is how a flood of wrong secrets is answered; a secret already found wrong against the
+  key's current hash (no argon2); THROTTLED (no argon2): a secret that passes the check value
+  while the key's *reserve* of argon2 runs is empty (one wrong secret in 2**32 passes, so
+  wrong secrets cannot crowd the real one out of it), or one of a hash made before check
+  values while the key's flood *bucket* is empty (its wrong secrets share it with its real one).
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ __all__ = ["AllowedHosts", "SkipReason", "UsageBuffer", "Verifier", "VerifyCode"
 Watch = Callable[[Callable[[changes.Change], None]], changes.ChangeWatcher]
 log = logging.getLogger("keytui.verify")
 
-# Floods: wrong secrets that pass the check value (one in 2**32; all of them for a hash made
-# before check values) may cost at most FLOOD_BURST argon2 runs at once and FLOOD_RATE a second
-# after that per key (~18 ms each: about 4% of one core); beyond it, such secrets of that key
-# this process has not matched before are answered THROTTLED unchecked.
+# Floods: per key and process, the argon2 runs of secrets that pass the key's check value come
+# from a reserve of FLOOD_BURST runs at once and FLOOD_RATE a second after that (~18 ms each:
+# about 4% of one core); beyond it they are answered THROTTLED unchecked. Wrong secrets refused
+# by the check value take a token from a bucket of the same size (how throttles() sees a
+# flood); a hash made before check values takes its runs from that bucket.
 FLOOD_RATE = 2.0
 FLOOD_BURST = 5.0
 WRONG_KEPT = 10_000  # secrets found wrong (their SHA-256 and the hash they failed against)
@@ -317,6 +319,8 @@ class Verifier:
             self._refund(row.key_id, buckets)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
                 self.writer.rehash(row.key_id, stored, hash_secret(stripped, self.hasher))
+                with self._cache_lock:  # (it may get a check value: read it again)
+                    self._checks.pop(row.key_id, None)
             with self._cache_lock:
                 self._matched[digest] = stored
                 self._wrong.pop(digest, None)
