@@ -410,6 +410,7 @@ def flood(url: str, name: str, log) -> list[Row]:
             lambda: "kt_garbage_" + uuid.uuid4().hex, False
         )
         runs_before = metric("keytui_verify_argon2_runs_total")
+        reads_before = metric('keytui_verify_answers_total{source="database"}')
         served.append(len(served_times()))
         cpu, took, codes, loaded = run_flood(lambda: new_secret(target.key.id), True)
         times = served_times()
@@ -417,6 +418,7 @@ def flood(url: str, name: str, log) -> list[Row]:
         served_base = times[served[0] : served[1]]
         served_flood = times[served[1] :]
         runs = metric("keytui_verify_argon2_runs_total") - runs_before - 1  # the real one's
+        reads = metric('keytui_verify_answers_total{source="database"}') - reads_before
         real_status, real_took, real_at = real[0]
         one_argon2 = argon2_wall()
         allowed = FLOOD_BURST + FLOOD_RATE * took
@@ -426,7 +428,8 @@ def flood(url: str, name: str, log) -> list[Row]:
         log(
             f"  {name} flood: {took:.1f} s, verifier CPU {cpu:.2f} s (malformed flood of the "
             f"same size: {base_cpu:.2f} s), argon2 runs {runs:.0f} (bound {allowed:.1f}), "
-            f"codes {codes}; the real secret {real_status} in {real_took * 1000:.1f} ms; "
+            f"codes {codes}, {reads:.0f} of them after a read (the rest from memory); "
+            f"the real secret {real_status} in {real_took * 1000:.1f} ms; "
             f"other key p99 {p99(unloaded) * 1000:.2f} ms unloaded, "
             f"{p99(loaded) * 1000:.2f} ms loaded, {p99(base_loaded) * 1000:.2f} ms in the "
             "malformed flood"
