@@ -7,12 +7,18 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 import keytui.core.verify as verify_module
 from keytui.core import keyformat
 from keytui.core.changes import wait_until
-from keytui.core.hashing import DEFAULT_HASHER, make_hasher
+from keytui.core.hashing import (
+    DEFAULT_HASHER,
+    check_of,
+    check_value,
+    make_hasher,
+    needs_rehash,
+)
 from keytui.core.models import Key
 
 from .conftest import FAST_HASHER, NOW, altered
@@ -202,7 +208,7 @@ def test_a_verified_secret_skips_argon2_but_sees_revoke_and_replace(
     wrong = keyformat.new_secret(first.key.id)
     assert verifier.verify(wrong).code == "NOT_FOUND"
     assert verifier.verify(wrong).code == "NOT_FOUND"
-    assert len(argon2_calls) == 3  # found wrong against this hash once: never argon2 again
+    assert len(argon2_calls) == 2  # refused by the hash's check value: no argon2 at all
 
     alice.revoke_key(first.key.id)
     replaced = alice.replace_key(second.key.id)
@@ -224,7 +230,8 @@ def test_rehash_upgrades_an_old_hash_on_verify(make_service):
     assert new.verify(issued.secret).valid
     new.flush_usage()  # hashed on the verify, written by the (background) flush
     after = stored_hash(new, issued.key.id)
-    assert after != before and "m=2048,t=2" in after and not stronger.check_needs_rehash(after)
+    assert after != before and "m=2048,t=2" in after and not needs_rehash(after, stronger)
+    assert check_of(after) == check_value(issued.secret)  # the check value kept
     assert new.verify(issued.secret).valid  # cached under the new hash
     new.flush_usage()
     assert stored_hash(new, issued.key.id) == after  # no rehash the second time
@@ -233,6 +240,49 @@ def test_rehash_upgrades_an_old_hash_on_verify(make_service):
     assert old.verify(issued.secret).valid
     old.flush_usage()
     assert stored_hash(old, issued.key.id) == after
+
+
+def legacy_hash(service, key_id: str, secret: str) -> str:
+    """Store a hash made before check values (a plain 16-byte random salt) for ``key_id``."""
+    old = FAST_HASHER.hash(secret)
+    with service.db.write() as session:
+        session.execute(update(Key).where(Key.key_id == key_id).values(secret_hash=old))
+    return old
+
+
+def test_every_hash_carries_the_secrets_check_value(admin):
+    issued = admin.create_key("k")
+    stored = stored_hash(admin, issued.key.id)
+    assert check_of(stored) == check_value(issued.secret) and len(check_value("x")) == 4
+    assert check_of(FAST_HASHER.hash(issued.secret)) is None  # another salt length: none
+    for broken in ("", "$argon2id$v=19$m=1024,t=1,p=1$!!!$x", "plain text"):
+        assert check_of(broken) is None
+    replaced = admin.replace_key(issued.key.id)
+    assert check_of(stored_hash(admin, issued.key.id)) == check_value(replaced.secret)
+
+
+def test_a_hash_without_a_check_value_gets_one_when_it_verifies(make_service, argon2_calls):
+    alice = make_service("alice")
+    issued = alice.create_key("k")
+    before = legacy_hash(alice, issued.key.id, issued.secret)
+    verifier = make_service("alice", warm=False)
+    wrong = keyformat.new_secret(issued.key.id)
+    assert verifier.verify(wrong).code == "NOT_FOUND"
+    assert len(argon2_calls) == 1  # no check value to refuse it by: argon2
+    assert verifier.verify(f" {issued.secret}\n").valid  # (the check is of what argon2 sees)
+    verifier.flush_usage()
+    after = stored_hash(alice, issued.key.id)
+    assert after != before and check_of(after) == check_value(issued.secret)
+    assert "m=1024,t=1" in after  # the same strength: not a rehash for parameters
+    other = make_service("alice", warm=False)
+    runs = len(argon2_calls)
+    assert other.verify(keyformat.new_secret(issued.key.id)).code == "NOT_FOUND"
+    assert len(argon2_calls) == runs  # refused by the check value now
+    assert other.verify(issued.secret).valid
+    # a verifier with weaker settings does not rewrite a stronger hash to add a check value
+    strong = make_hasher(time_cost=2, memory_cost=2048)
+    assert not needs_rehash(strong.hash(issued.secret), FAST_HASHER)
+    assert needs_rehash(strong.hash(issued.secret), strong)
 
 
 def test_real_hasher_uses_owasp_parameters(admin):

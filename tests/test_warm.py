@@ -20,13 +20,13 @@ from sqlalchemy import create_engine, event, select, text, update
 
 import keytui.core.verify as verify_module
 from keytui.core.changes import wait_until
-from keytui.core.hashing import DEFAULT_HASHER
+from keytui.core.hashing import DEFAULT_HASHER, check_of, check_value
 from keytui.core.identity import current_login
 from keytui.core.keyformat import new_secret
 from keytui.core.models import Event, Key
 from keytui.core.verify import FLOOD_BURST, FLOOD_RATE
 
-from .conftest import NOW
+from .conftest import FAST_HASHER, NOW
 
 KEYTUI = Path(sys.executable).parent / "keytui"
 
@@ -142,8 +142,8 @@ def test_a_change_drops_what_it_names(make_service, change, argon2_calls):
     assert other_code == ("DISABLED" if change == "disable" else "VALID")
     if change in ("revoke", "replace", "delete"):
         assert seen == []  # the other key stayed in memory
-    assert len(argon2_calls) == runs + (1 if change == "replace" else 0)  # no argon2 again...
-    # (...except the replaced key's old secret, checked once against the new hash)
+    assert len(argon2_calls) == runs  # no argon2 again (the replaced key's old secret is
+    # refused by the new hash's check value)
     if change == "disable":
         before = len(seen)
         assert verifier.verify(other.secret).code == "DISABLED"
@@ -300,47 +300,148 @@ def test_a_damaged_row_is_refused_with_a_code(make_service, db_url, column, capl
 # -- floods -------------------------------------------------------------------------------------
 
 
+def failed_events(service) -> list[dict]:
+    with service.db.read() as session:
+        return [
+            json.loads(e.details)
+            for e in session.scalars(select(Event).where(Event.action == "key.verify_failed"))
+        ]
+
+
 @pytest.mark.parametrize("warm", [False, True])
-def test_a_flood_costs_a_bounded_number_of_argon2_runs(make_service, clock, argon2_calls, warm):
+def test_a_flood_costs_no_argon2_and_a_new_real_secret_verifies_during_it(
+    make_service, clock, argon2_calls, warm
+):
     alice = make_service("alice")
     flooded = alice.create_key("flooded", expires=None)
     bystander = alice.create_key("bystander", expires=None)
     verifier = make_service("alice", warm=warm)
-    assert verifier.verify(flooded.secret).valid  # seen before the flood
-    runs = len(argon2_calls)
-    codes = [verifier.verify(new_secret(flooded.key.id)).code for _ in range(200)]
-    assert len(argon2_calls) - runs == FLOOD_BURST  # the clock stands still: no refill
-    assert set(codes) == {"NOT_FOUND", "THROTTLED"}
-    assert codes.count("NOT_FOUND") == FLOOD_BURST
-    # the key's seen secret keeps verifying; other keys keep their argon2
-    assert verifier.verify(flooded.secret).valid
     assert verifier.verify(bystander.secret).valid
-    # a secret of the flooded key not seen yet waits for a token...
+    if warm:
+        warmed(verifier, bystander.secret)
+    runs = len(argon2_calls)
+    # every wrong secret is new (the attacker varies the random part): none costs argon2
+    codes = [verifier.verify(new_secret(flooded.key.id)).code for _ in range(200)]
+    assert set(codes) == {"NOT_FOUND"} and len(argon2_calls) == runs
+    # the key's real secret, first seen in the middle of the flood: one argon2 run, VALID
+    assert verifier.verify(flooded.secret).valid
+    assert len(argon2_calls) == runs + 1
+    if warm:  # the flood needs no read either once the key's check value is remembered
+        seen = statements(verifier)
+        for _ in range(50):
+            assert verifier.verify(new_secret(flooded.key.id)).code == "NOT_FOUND"
+        assert seen == []
+    # a replace in the middle of the flood: the new secret verifies at its first try
     replaced = alice.replace_key(flooded.key.id)
+    if warm:
+        assert wait_until(lambda: heard_all(verifier), 10)
+    for _ in range(50):
+        verifier.verify(new_secret(flooded.key.id))
     runs = len(argon2_calls)
-    assert verifier.verify(replaced.secret).code == "THROTTLED"
-    assert len(argon2_calls) == runs
-    clock.advance(seconds=1 / FLOOD_RATE)
-    assert verifier.verify(replaced.secret).valid  # ...one refill later
     assert verifier.verify(replaced.secret).valid
-    # over 10 s more of flood: at most the rate
-    runs = len(argon2_calls)
+    assert verifier.verify(flooded.secret).code == "NOT_FOUND"  # the old one, no argon2
+    assert len(argon2_calls) == runs + 1
+    # 10 s more of flood: still nothing
     for _ in range(10):
         clock.advance(seconds=1)
         for _ in range(50):
             verifier.verify(new_secret(flooded.key.id))
-    assert len(argon2_calls) - runs <= 10 * FLOOD_RATE + 1
+    assert len(argon2_calls) == runs + 1 and verifier.verify(bystander.secret).valid
+    stats = verifier.verifier.stats
+    assert stats.throttled == 0 and stats.checked == 200 + 50 * warm + 50 + 1 + 500
     verifier.flush_usage()
+    failed = failed_events(alice)
+    assert sum(d["count"] for d in failed) == stats.checked  # every refusal counted
+    assert all("throttled" not in d for d in failed)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_new_real_secret_verifies_while_4_threads_flood_its_key(make_service, argon2_calls, warm):
+    alice = make_service("alice")
+    flooded = alice.create_key("flooded", expires=None)
+    verifier = make_service("alice", warm=warm)
+    flood = [[new_secret(flooded.key.id) for _ in range(300)] for _ in range(4)]
+    start = threading.Barrier(5)
+    codes: list[str] = []
+
+    def attack(secrets: list[str]) -> None:
+        start.wait()
+        codes.extend(verifier.verify(s).code for s in secrets)
+
+    threads = [threading.Thread(target=attack, args=(batch,)) for batch in flood]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    answers = [verifier.verify(flooded.secret).code for _ in range(20)]
+    for thread in threads:
+        thread.join()
+    assert answers == ["VALID"] * 20  # the first try included: never THROTTLED
+    assert set(codes) == {"NOT_FOUND"} and len(codes) == 1200
+    assert len(argon2_calls) == 1  # the real secret's one run; the flood's: none
+
+
+def test_wrong_secrets_that_pass_the_check_are_bounded_by_the_reserve(
+    make_service, clock, argon2_calls, monkeypatch
+):
+    """One wrong secret in 2**32 passes the check value: what if an attacker found many? They
+    take argon2 runs from the key's reserve, at most its burst and then its rate."""
+    alice = make_service("alice")
+    flooded = alice.create_key("flooded", expires=None)
+    verifier = make_service("alice", warm=False)
+    monkeypatch.setattr(verify_module, "check_of", lambda stored: b"same")
+    monkeypatch.setattr(verify_module, "check_value", lambda secret: b"same")
+    codes = [verifier.verify(new_secret(flooded.key.id) + " ").code for _ in range(100)]
+    assert len(argon2_calls) == FLOOD_BURST  # the clock stands still: no refill
+    assert codes.count("NOT_FOUND") == FLOOD_BURST and codes.count("THROTTLED") == 95
+    runs = len(argon2_calls)
+    for _ in range(5):
+        clock.advance(seconds=1)
+        for _ in range(20):
+            verifier.verify(new_secret(flooded.key.id) + " ")
+    assert len(argon2_calls) - runs <= 5 * FLOOD_RATE
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_flood_against_a_hash_without_check_value_is_bounded_by_the_bucket(
+    make_service, clock, argon2_calls, warm
+):
+    """A hash made before check values: each wrong secret needs argon2, the bucket bounds them;
+    once the real secret verifies, its hash gets a check value and the flood costs nothing."""
+    alice = make_service("alice")
+    flooded = alice.create_key("flooded", expires=None)
+    bystander = alice.create_key("bystander", expires=None)
+    legacy = FAST_HASHER.hash(flooded.secret)  # a 16-byte salt: no check value
+    with alice.db.write() as session:
+        session.execute(update(Key).where(Key.key_id == flooded.key.id).values(secret_hash=legacy))
+    verifier = make_service("alice", warm=warm)
+    codes = [verifier.verify(new_secret(flooded.key.id)).code for _ in range(200)]
+    assert len(argon2_calls) == FLOOD_BURST  # the clock stands still: no refill
+    assert set(codes) == {"NOT_FOUND", "THROTTLED"}
+    assert codes.count("NOT_FOUND") == FLOOD_BURST
+    assert verifier.verify(bystander.secret).valid  # other keys keep their argon2
+    # the real secret of such a hash competes with the flood for the bucket...
+    runs = len(argon2_calls)
+    assert verifier.verify(flooded.secret).code == "THROTTLED"
+    assert len(argon2_calls) == runs
+    clock.advance(seconds=1 / FLOOD_RATE)
+    assert verifier.verify(flooded.secret).valid  # ...one refill later
+    verifier.flush_usage()  # the hash gets its check value (same strength)
     with alice.db.read() as session:
-        failed = [
-            json.loads(e.details)
-            for e in session.scalars(select(Event).where(Event.action == "key.verify_failed"))
-        ]
+        stored = session.scalar(select(Key.secret_hash).where(Key.key_id == flooded.key.id))
+    assert stored != legacy and check_of(stored) == check_value(flooded.secret)
+    runs = len(argon2_calls)
+    for _ in range(10):  # 10 s more of flood: refused by the check value from now on
+        clock.advance(seconds=1)
+        for _ in range(50):
+            assert verifier.verify(new_secret(flooded.key.id)).code == "NOT_FOUND"
+    assert len(argon2_calls) == runs and verifier.verify(flooded.secret).valid
+    verifier.flush_usage()
+    failed = failed_events(alice)
     assert sum(d["count"] for d in failed) == 200 + 1 + 500  # every refusal counted
-    assert sum(d.get("throttled", 0) for d in failed) >= 200 - FLOOD_BURST + 1
+    assert sum(d.get("throttled", 0) for d in failed) == 200 - FLOOD_BURST + 1
 
 
-def test_a_repeated_wrong_secret_costs_one_argon2_run(make_service, argon2_calls):
+def test_a_repeated_wrong_secret_costs_one_argon2_run(make_service, clock, argon2_calls):
     alice = make_service("alice")
     issued = alice.create_key("k", expires=None)
     verifier = make_service("alice", warm=False)
@@ -349,7 +450,18 @@ def test_a_repeated_wrong_secret_costs_one_argon2_run(make_service, argon2_calls
     alice.replace_key(issued.key.id)  # a client still sends the old secret
     for _ in range(50):
         assert verifier.verify(old).code == "NOT_FOUND"
-    assert len(argon2_calls) == 2  # once valid, once wrong against the new hash
+    assert len(argon2_calls) == 1  # once valid; the new hash's check value refuses it after
+    # a hash without a check value: found wrong by argon2 once, then never again
+    clock.advance(seconds=FLOOD_BURST / FLOOD_RATE)  # (the 50 refusals emptied the bucket)
+    with alice.db.write() as session:
+        session.execute(
+            update(Key)
+            .where(Key.key_id == issued.key.id)
+            .values(secret_hash=FAST_HASHER.hash(new_secret(issued.key.id)))
+        )
+    for _ in range(50):
+        assert verifier.verify(old).code == "NOT_FOUND"
+    assert len(argon2_calls) == 2
 
 
 # -- separate processes -------------------------------------------------------------------------
@@ -429,3 +541,58 @@ def test_a_change_through_the_same_service_is_seen_by_its_next_verify(make_servi
     warmed(service, issued.secret)
     service.revoke_key(issued.key.id)
     assert service.verify(issued.secret).code == "REVOKED"  # no wait for its own watcher
+
+
+# -- the lease, a deleted file ------------------------------------------------------------------
+
+
+def test_the_lease_runs_from_the_read_that_proved_the_connection(make_service, monkeypatch):
+    """A watcher thread that stalls after its read (a loaded machine) must not stretch the
+    time memory is trusted: the lease is timed from when the read began."""
+    from keytui.core.changes import LEASE_SECONDS
+
+    alice = make_service("alice")
+    issued = alice.create_key("k", expires=None)
+    verifier = make_service("alice", warm=True)
+    warmed(verifier, issued.secret)
+    watcher = verifier.verifier.watcher
+    began: list[float] = []
+    after: list[float] = []  # each vouch: its sure_until less the start of the read before it
+    real_rows, real_vouch = watcher._rows, watcher._vouch
+
+    def rows(raw, sql, params=()):
+        began.append(time.monotonic())
+        found = real_rows(raw, sql, params)
+        time.sleep(LEASE_SECONDS * 2)  # stalled between the read and the vouch
+        return found
+
+    def vouch(proved):
+        real_vouch(proved)
+        after.append(watcher.sure_until - began[-1])
+
+    monkeypatch.setattr(watcher, "_rows", rows)
+    monkeypatch.setattr(watcher, "_vouch", vouch)
+    assert wait_until(lambda: len(after) >= 3, 10)
+    assert all(lease <= LEASE_SECONDS for lease in after), after
+    # memory is not trusted while the stalled watcher has proved nothing for a lease
+    assert wait_until(lambda: not verifier.verifier.answering_from_memory, 10)
+
+
+def test_a_deleted_database_file_clears_the_verifiers_memory(make_sqlite_service, caplog):
+    alice = make_sqlite_service("alice")
+    issued = alice.create_key("k", expires=None)
+    verifier = make_sqlite_service("alice", warm=True)
+    warmed(verifier, issued.secret)
+    verifier.verify(new_secret(issued.key.id))
+    assert verifier.verifier._known and verifier.verifier._checks  # and its check value
+    path = Path(verifier.db.sqlite_path)
+    path.rename(path.with_name(path.name + ".moved"))  # gone from its path
+    with caplog.at_level(logging.WARNING, logger="keytui.verify"):
+        assert wait_until(lambda: verifier.verifier.watcher is None, 10)
+    assert "deleted or replaced" in caplog.text
+    assert not verifier.verifier._known and not verifier.verifier._checks
+    assert not verifier.verifier.answering_from_memory
+    seen = statements(verifier)
+    assert verifier.verify(issued.secret).valid  # read through, from the file it opened
+    assert seen and verifier.verifier.watcher is None  # and no watcher starts again
+    assert not verifier.verifier._known

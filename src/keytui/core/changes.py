@@ -145,10 +145,13 @@ class ChangeWatcher:
     def wait_live(self, timeout: float) -> bool:
         return wait_until(self._live.is_set, timeout)
 
-    def _vouch(self) -> None:
-        """The connection just answered: memory may be trusted for another lease."""
+    def _vouch(self, proved: float) -> None:
+        """The connection answered a read that began at ``proved`` (``time.monotonic()``), and
+        every change committed before it has been handed on: memory may be trusted for a lease
+        from that instant (not from now: a thread that stalls after the read must not stretch
+        it)."""
         if self._live.is_set():
-            self.sure_until = time.monotonic() + LEASE_SECONDS
+            self.sure_until = proved + LEASE_SECONDS
 
     def _lapse(self) -> None:
         self.sure_until = 0.0
@@ -161,11 +164,12 @@ class ChangeWatcher:
         first = True
         while not self._stop.is_set():
             try:
+                proved = time.monotonic()
                 self._subscribe(first)
                 first = False
                 delay = RETRY_SECONDS
                 self._live.set()
-                self._vouch()
+                self._vouch(proved)
                 self._started.set()
                 self._watch()
             except Exception as exc:  # noqa: BLE001 - any loss of the connection
@@ -212,11 +216,12 @@ class ChangeWatcher:
                     if self.database.file_gone():
                         self._gone_told = True
                         self._deliver(Change(last_event_id=self.last_event_id, file_gone=True))
+                proved = time.monotonic()
                 version = self._scalar(raw, "PRAGMA data_version")
                 if version != self._data_version:
                     self._data_version = version
                     self._catch_up(raw)
-                self._vouch()  # changes committed before this poll have been delivered
+                self._vouch(proved)  # changes committed before this poll have been delivered
         else:
             while not self._stop.is_set():
                 heard = False
@@ -226,8 +231,9 @@ class ChangeWatcher:
                 # Read the events after the last one seen, notice or not: a dead connection
                 # raises here, and a live one has then handed on every change committed before
                 # this read began (a notice still on its way would only repeat it).
+                proved = time.monotonic()
                 self._catch_up(raw, deliver_empty=heard)
-                self._vouch()
+                self._vouch(proved)
 
     def _catch_up(self, raw: Any, *, deliver_empty: bool = True) -> None:
         rows = self._rows(raw, _SINCE, (self.last_event_id,))

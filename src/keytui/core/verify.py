@@ -2,8 +2,8 @@
 
 A :class:`Verifier` is held by each :class:`~keytui.core.service.KeyService`; it owns the
 prepared row query, the in-process caches, the parsed allowed-host rules, the per-key flood
-buckets, the usage buffers (counts written in batches, off the request path) and the rehash of
-hashes made with older parameters. The service's ``verify`` and ``flush_usage`` delegate to it.
+buckets and a :class:`~keytui.core.usage.UsageWriter` (counts, refusals and rehashes written in
+batches, off the request path). The service's ``verify`` and ``flush_usage`` delegate to it.
 
 Three answers, from the cheapest:
 
@@ -13,10 +13,16 @@ Three answers, from the cheapest:
   change of the installation or a lost signal) before the watcher vouches for its connection
   again, so memory is never older than the last change the watcher has read.
 - **read-through**: one prepared read of the key's row; argon2 only for a secret whose current
-  hash this process has not matched it against yet (and not more often per key than its flood
-  bucket allows).
-- **refused without work**: malformed (no read), a secret already found wrong against the key's
-  current hash (no argon2), a key whose bucket is empty (no read, no argon2: THROTTLED).
+  hash this process has not matched it against yet, whose check value (see
+  :mod:`keytui.core.hashing`) is the hash's, and not more often per key than its flood bucket
+  allows.
+- **refused without work**: malformed (no read); a check value that is not the key's (no
+  argon2; no read either while the watcher is live and the key's check value is remembered):
+  that is how a flood of wrong secrets is answered; a secret already found wrong against the
+  key's current hash (no argon2); THROTTLED (no argon2): a secret that passes the check value
+  while the key's *reserve* of argon2 runs is empty (one wrong secret in 2**32 passes, so
+  wrong secrets cannot crowd the real one out of it), or one of a hash made before check
+  values while the key's flood *bucket* is empty (its wrong secrets share it with its real one).
 """
 
 from __future__ import annotations
@@ -25,39 +31,42 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import bindparam, case, or_, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
 
 from . import changes, keyformat
 from .clock import DAMAGED_TIME
 from .db import Database
-from .hashing import hash_secret, needs_rehash, verify_secret
+from .hashing import (
+    CHECK_BYTES,
+    check_of,
+    check_value,
+    hash_secret,
+    needs_rehash,
+    verify_secret,
+)
 from .hosts import AllowedHosts, parse_hosts
 from .models import Key, Settings
-from .usage import UsageBuffer, minute
-from .values import SkipReason, VerifyCode, VerifyResult, iso_utc
+from .usage import EventWriter, UsageBuffer, UsageWriter
+from .values import SkipReason, VerifyCode, VerifyResult
 
 __all__ = ["AllowedHosts", "SkipReason", "UsageBuffer", "Verifier", "VerifyCode", "VerifyResult"]
 
-EventWriter = Callable[[Session, Iterable[tuple[str, str | None, dict[str, Any]]]], None]
 Watch = Callable[[Callable[[changes.Change], None]], changes.ChangeWatcher]
 log = logging.getLogger("keytui.verify")
 
-# Floods: a key's wrong secrets may cost at most FLOOD_BURST argon2 runs at once and
-# FLOOD_RATE a second after that (~18 ms each: about 4% of one core per flooded key); beyond
-# it, secrets of that key this process has not matched before are answered THROTTLED unchecked.
+# Floods: per key and process, the argon2 runs of secrets that pass the key's check value come
+# from a reserve of FLOOD_BURST runs at once and FLOOD_RATE a second after that (~18 ms each:
+# about 4% of one core); beyond it they are answered THROTTLED unchecked. Wrong secrets refused
+# by the check value take a token from a bucket of the same size (how throttles() sees a
+# flood); a hash made before check values takes its runs from that bucket.
 FLOOD_RATE = 2.0
 FLOOD_BURST = 5.0
 WRONG_KEPT = 10_000  # secrets found wrong (their SHA-256 and the hash they failed against)
-FLUSH_LOCK_TIMEOUT = "200ms"  # PostgreSQL: a background flush waits no longer for a lock
-FLUSH_RETRY_SECONDS = 1.0  # and tries again after this
 
 # verify()'s one read: the kill switch and the key's current state, built once.
 VERIFY_ROW = (
@@ -97,6 +106,7 @@ class VerifyStats:
     warm: int = 0  # answered from memory
     read: int = 0  # answered after reading the key's row
     argon2: int = 0  # argon2 runs
+    checked: int = 0  # refused by the hash's check value, without argon2
     throttled: int = 0  # refused unchecked by a key's flood bucket
 
 
@@ -125,9 +135,10 @@ class Verifier:
         self.now = now
         self.hasher = hasher
         self.write_events = write_events
-        self.usage = UsageBuffer(flush_seconds)
-        self.failed = UsageBuffer(flush_seconds)  # key ID -> [refused secrets, last]
-        self.throttled = UsageBuffer(flush_seconds)  # key ID -> [of those, unchecked, last]
+        self.writer = UsageWriter(database, write_events, flush_seconds)
+        self.usage = self.writer.usage
+        self.failed = self.writer.failed  # key ID -> [refused secrets, last]
+        self.throttled = self.writer.throttled  # key ID -> [of those, unchecked, last]
         self.stats = VerifyStats()
         self.warm = warm if watch is not None else False
         self.watcher: changes.ChangeWatcher | None = None
@@ -144,15 +155,14 @@ class Verifier:
         self._epoch = 0  # moves (under _cache_lock) with every change that drops entries
         self._disabled_epoch = -1  # the epoch in which keys were read as disabled
         self._wrong: dict[bytes, str] = {}  # sha256(secret) -> the hash it did not match
-        self._buckets: dict[str, list[float]] = {}  # key ID -> [argon2 tokens, at (POSIX s)]
+        # key ID -> its current hash's check value (b"": it has none): wrong secrets refused
+        # without a read. Dropped by changes like _known; filled only while live.
+        self._checks: dict[str, bytes] = {}
+        self._buckets: dict[str, list[float]] = {}  # key ID -> [tokens, at (POSIX s)]
+        self._reserve: dict[str, list[float]] = {}  # the same, for secrets passing the check
         self._hosts: dict[str, AllowedHosts] = {}  # stored allowed_hosts text -> parsed
         self._damaged_seen: set[str] = set()
-        self._rehash: list[tuple[str, str, str]] = []  # (key ID, old hash, new hash)
         self._start_lock = threading.Lock()
-        self._flusher: threading.Thread | None = None
-        self._flush_asked = threading.Event()
-        self._flush_lock = threading.Lock()
-        self._closing = threading.Event()
 
     # -- the watcher -----------------------------------------------------------------------------
 
@@ -163,6 +173,9 @@ class Verifier:
 
     def _on_change(self, change: changes.Change) -> None:
         """From the watcher's thread, before it vouches for its connection again."""
+        if change.file_gone:
+            self._file_gone()
+            return
         if not (change.key_ids or change.installation or change.resync):
             return  # use counts only
         with self._cache_lock:
@@ -170,10 +183,25 @@ class Verifier:
             if change.installation or change.resync:
                 self._known.clear()
                 self._by_key.clear()
+                self._checks.clear()
                 return
             for key_id in change.key_ids:
+                self._checks.pop(key_id, None)
                 for digest in self._by_key.pop(key_id, ()):
                     self._known.pop(digest, None)
+
+    def _file_gone(self) -> None:
+        """The SQLite file was deleted or replaced: what memory holds may no longer be what is
+        at the path, and the watcher watches the old file. Forget it all and read every verify
+        from then on (the file this process opened; restart it to open the new one)."""
+        log.warning("the database file was deleted or replaced: reading every verify through")
+        with self._cache_lock:
+            self._epoch += 1
+            self.warm = False
+            self.watcher = None  # not started again: warm is False
+            self._known.clear()
+            self._by_key.clear()
+            self._checks.clear()
 
     def forget(self, change: changes.Change) -> None:
         """Drop what a change made by this service names, before it commits (a read that
@@ -216,7 +244,7 @@ class Verifier:
         if known.hosts is not None and not known.hosts.allows(host):
             return known.refused
         if self.usage.add(known.key_id, now):
-            self._ask_flush()
+            self.writer.ask()
         return known.answer
 
     def _read_through(self, secret: str, digest: bytes, host: str | None) -> VerifyResult:
@@ -227,19 +255,26 @@ class Verifier:
             self._verifies += 1
             if self.warm or self._verifies >= 2:
                 self._start_watching()
-                self._start_flusher()
-        elif self._flusher is None:
+                self.writer.start()
+        elif not self.writer.started:
             self._verifies += 1
             if self._verifies >= 2:
-                self._start_flusher()
+                self.writer.start()
         sure = self.answering_from_memory
         if sure and self._disabled_epoch == self._epoch:
             return VerifyResult(False, VerifyCode.DISABLED)
         now = self.now()
         matched = self._matched.get(digest)
         wrong = self._wrong.get(digest)
-        if matched is None and wrong is None and self.throttles(parsed.key_id, now):
-            return self._throttled(parsed.key_id, now)  # no read, no argon2
+        stripped = secret.strip()
+        check = digest[:CHECK_BYTES] if len(stripped) == len(secret) else None
+        known_check = self._checks.get(parsed.key_id) if sure else None
+        if known_check:  # the key's current check value, remembered: no read, no argon2
+            if known_check != (check or check_value(stripped)):
+                return self._mismatch(parsed.key_id, now)
+        elif known_check is not None and matched is None and wrong is None:
+            if self.throttles(parsed.key_id, now):  # a hash without one, and a flood
+                return self._throttled(parsed.key_id, now)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
         self.stats.read += 1
         try:
@@ -263,19 +298,29 @@ class Verifier:
         if matched != stored:
             if wrong == stored:
                 return self._refuse(row.key_id, now)  # found wrong before: no argon2
-            if not self._admit(row.key_id, now):
+            stored_check = check_of(stored)
+            if sure:
+                self._remember_check(row.key_id, stored_check or b"", epoch)
+            buckets = self._buckets
+            if stored_check is not None:
+                if stored_check != (check or check_value(stripped)):
+                    return self._mismatch(row.key_id, now)
+                buckets = self._reserve  # passes the check: a flood cannot have emptied it
+            if not self._admit(row.key_id, now, buckets):
                 return self._throttled(row.key_id, now)
             self.stats.argon2 += 1
-            if not verify_secret(stored, secret.strip(), self.hasher):
+            if not verify_secret(stored, stripped, self.hasher):
                 with self._cache_lock:
                     self._matched.pop(digest, None)  # it matched an older hash (replaced)
                     self._wrong[digest] = stored
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
                 return self._refuse(row.key_id, now)
-            self._refund(row.key_id)  # a matching secret costs its key no run
+            self._refund(row.key_id, buckets)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
-                self._queue_rehash(row.key_id, stored, secret.strip())
+                self.writer.rehash(row.key_id, stored, hash_secret(stripped, self.hasher))
+                with self._cache_lock:  # (it may get a check value: read it again)
+                    self._checks.pop(row.key_id, None)
             with self._cache_lock:
                 self._matched[digest] = stored
                 self._wrong.pop(digest, None)
@@ -314,6 +359,13 @@ class Verifier:
             self._known[digest] = known
             self._by_key.setdefault(known.key_id, set()).add(digest)
 
+    def _remember_check(self, key_id: str, check: bytes, epoch: int) -> None:
+        with self._cache_lock:
+            if epoch == self._epoch:
+                if key_id not in self._checks and len(self._checks) >= self._cache_size:
+                    del self._checks[next(iter(self._checks))]
+                self._checks[key_id] = check
+
     def _damaged(self, key_id: str, exc: Exception) -> VerifyResult:
         if key_id not in self._damaged_seen:  # once per key and process: no log flood
             self._damaged_seen.add(key_id)
@@ -324,14 +376,26 @@ class Verifier:
         """A wrong secret for a real key: counted in memory, written as one
         ``key.verify_failed`` event per key and flush, never a row per request."""
         if self.failed.add(key_id, now):
-            self._ask_flush()
+            self.writer.ask()
         return VerifyResult(False, VerifyCode.NOT_FOUND)
 
     # -- floods ------------------------------------------------------------------------------------
 
+    def _mismatch(self, key_id: str, now: datetime) -> VerifyResult:
+        """A secret whose check value is not its key's: wrong for certain, without argon2. It
+        still takes a token from the key's bucket, which is how :meth:`throttles` sees a flood."""
+        self.stats.checked += 1
+        self._admit(key_id, now, self._buckets)
+        return self._refuse(key_id, now)
+
     def throttles(self, key_id: str, now: datetime | None = None) -> bool:
-        """Is ``key_id``'s flood bucket empty just now? (A secret of it not matched here before
-        would be answered THROTTLED, without a read or argon2: a face may answer it inline.)"""
+        """Is ``key_id`` under a flood just now (its bucket empty)? Then a secret of it not
+        matched here before costs no argon2, and no read while the watcher is live and the key
+        is remembered, so a face may answer it inline: refused by its check value, or THROTTLED
+        (a hash made before check values). The exception, and the point: a secret that passes
+        the key's check value (its real secret, or one wrong secret in 2**32) takes one argon2
+        run from the key's reserve (:data:`FLOOD_BURST` + :data:`FLOOD_RATE`/s, which wrong
+        secrets cannot empty), on the calling thread, once per secret and process."""
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return False
@@ -342,20 +406,20 @@ class Verifier:
         self.stats.throttled += 1
         self.throttled.add(key_id, now)
         if self.failed.add(key_id, now):
-            self._ask_flush()
+            self.writer.ask()
         return VerifyResult(False, VerifyCode.THROTTLED)
 
-    def _admit(self, key_id: str, now: datetime) -> bool:
-        """Take one argon2 run from ``key_id``'s bucket (taken before the run, so threads
-        running at once cannot overdraw it); False when it is empty."""
+    def _admit(self, key_id: str, now: datetime, buckets: dict[str, list[float]]) -> bool:
+        """Take one token from ``key_id``'s bucket in ``buckets`` (taken before the run, so
+        threads running at once cannot overdraw it); False when it is empty."""
         at = now.timestamp()
         with self._cache_lock:
-            bucket = self._buckets.get(key_id)
+            bucket = buckets.get(key_id)
             if bucket is None:
-                if len(self._buckets) >= WRONG_KEPT:  # forget buckets full again
-                    for full in [k for k, (_t, a) in self._buckets.items() if at - a > 60]:
-                        del self._buckets[full]
-                bucket = self._buckets[key_id] = [FLOOD_BURST, at]
+                if len(buckets) >= WRONG_KEPT:  # forget buckets full again
+                    for full in [k for k, (_t, a) in buckets.items() if at - a > 60]:
+                        del buckets[full]
+                bucket = buckets[key_id] = [FLOOD_BURST, at]
             tokens = min(FLOOD_BURST, bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE)
             bucket[1] = at
             if tokens < 1.0:
@@ -364,9 +428,9 @@ class Verifier:
             bucket[0] = tokens - 1.0
             return True
 
-    def _refund(self, key_id: str) -> None:
+    def _refund(self, key_id: str, buckets: dict[str, list[float]]) -> None:
         with self._cache_lock:
-            bucket = self._buckets.get(key_id)
+            bucket = buckets.get(key_id)
             if bucket is not None:
                 bucket[0] = min(FLOOD_BURST, bucket[0] + 1.0)
 
@@ -385,141 +449,10 @@ class Verifier:
             self._hosts[stored] = rule
         return rule
 
-    # -- writes, off the request path ------------------------------------------------------------
-
-    def _queue_rehash(self, key_id: str, old_hash: str, secret: str) -> None:
-        """Upgrade a hash made with older parameters: hashed now, written by the next flush."""
-        new_hash = hash_secret(secret, self.hasher)
-        with self._cache_lock:
-            self._rehash.append((key_id, old_hash, new_hash))
-        self._ask_flush()
-
-    def _start_flusher(self) -> None:
-        with self._start_lock:
-            if self._flusher is None and not self._closing.is_set():
-                self._flusher = threading.Thread(
-                    target=self._flush_loop, name="keytui-usage", daemon=True
-                )
-                self._flusher.start()
-
-    def _ask_flush(self) -> None:
-        if self._flusher is None:
-            self._start_flusher()
-        self._flush_asked.set()
-
-    def _flush_loop(self) -> None:
-        while not self._closing.is_set():
-            changes.nap(self._flush_asked, self.usage.flush_seconds)
-            self._flush_asked.clear()
-            if self._closing.is_set():
-                break
-            if not self.flush(wait=False):
-                changes.nap(self._closing, FLUSH_RETRY_SECONDS)  # some counts wait for a writer
-
-    def close(self) -> None:
-        """Stop the background flush, then write what is left (waiting for writers)."""
-        self._closing.set()
-        self._flush_asked.set()
-        flusher = self._flusher
-        if flusher is not None and flusher is not threading.current_thread():
-            flusher.join(timeout=30)
-        self.flush()
+    # -- writes, off the request path (see UsageWriter) ------------------------------------------
 
     def flush(self, *, wait: bool = True) -> bool:
-        """Write buffered use counts and last-used minutes, pending rehashes, and one
-        ``key.verify_failed`` event per key that saw refused secrets (with their count).
+        return self.writer.flush(wait=wait)
 
-        The background flush (``wait=False``) waits for no writer: on PostgreSQL it skips the
-        rows a writer holds (``SKIP LOCKED``) and gives up on other locks after
-        :data:`FLUSH_LOCK_TIMEOUT`; what it could not write is kept for the next try. False
-        when something was kept back. One flush at a time: an explicit one waits for the
-        background one to end, so what it returns after has been written."""
-        with self._flush_lock:
-            done = self._flush_usage(wait)
-            done = self._flush_rehash(wait) and done
-            return self._flush_failed(wait) and done
-
-    def _begin(self, session: Session, wait: bool) -> None:
-        if not wait and not self.db.is_sqlite:
-            session.execute(text(f"SET LOCAL lock_timeout = '{FLUSH_LOCK_TIMEOUT}'"))
-
-    def _flush_usage(self, wait: bool) -> bool:
-        pending = self.usage.take()
-        if not pending:
-            return True
-        kept: dict[str, list[Any]] = {}
-        try:
-            with self.db.write() as session:
-                self._begin(session, wait)
-                ids = sorted(pending)
-                # Row locks in key order (the order every writer follows); rows a writer holds
-                # are skipped, not waited for, by the background flush. A key that is gone
-                # (deleted) takes its counts with it: usage is by key ID, never by row id.
-                lock = select(Key.key_id).where(Key.key_id.in_(ids)).order_by(Key.key_id)
-                got = set(session.scalars(lock.with_for_update(skip_locked=not wait)))
-                if len(got) < len(ids):
-                    there = set(session.scalars(select(Key.key_id).where(Key.key_id.in_(ids))))
-                    kept = {k: pending[k] for k in there - got}
-                for key_id in sorted(got):
-                    count, last = pending[key_id]
-                    last = minute(last)
-                    session.execute(
-                        update(Key)
-                        .where(Key.key_id == key_id)
-                        .values(
-                            use_count=Key.use_count + count,
-                            last_used_at=case(
-                                (or_(Key.last_used_at.is_(None), Key.last_used_at < last), last),
-                                else_=Key.last_used_at,
-                            ),
-                        )
-                        .execution_options(synchronize_session=False)
-                    )
-                if got:
-                    changes.notify(session)  # the app shows use counts: they changed
-        except SQLAlchemyError:  # keep the counts for the next try
-            self.usage.give_back(pending)
-            return False
-        self.usage.give_back(kept)
-        return not kept
-
-    def _flush_rehash(self, wait: bool) -> bool:
-        with self._cache_lock:
-            rehash, self._rehash = self._rehash, []
-        if not rehash:
-            return True
-        try:
-            with self.db.write() as session:
-                self._begin(session, wait)
-                for key_id, old_hash, new_hash in sorted(rehash):
-                    session.execute(  # unless the key was replaced meanwhile
-                        update(Key)
-                        .where(Key.key_id == key_id, Key.secret_hash == old_hash)
-                        .values(secret_hash=new_hash)
-                    )
-        except SQLAlchemyError:
-            with self._cache_lock:
-                self._rehash[:0] = rehash
-            return False
-        return True
-
-    def _flush_failed(self, wait: bool) -> bool:
-        failed = self.failed.take()
-        if not failed:
-            return True
-        throttled = self.throttled.take()
-        events = []
-        for key_id, (count, last) in sorted(failed.items()):
-            details: dict[str, Any] = {"count": count, "last": iso_utc(minute(last))}
-            if key_id in throttled:
-                details["throttled"] = throttled[key_id][0]
-            events.append(("key.verify_failed", key_id, details))
-        try:
-            with self.db.write() as session:
-                self._begin(session, wait)  # the audit chain's lock: not waited for long
-                self.write_events(session, events)
-        except SQLAlchemyError:
-            self.failed.give_back(failed)
-            self.throttled.give_back(throttled)
-            return False
-        return True
+    def close(self) -> None:
+        self.writer.close()
