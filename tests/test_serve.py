@@ -106,6 +106,44 @@ def test_auth_reads_the_key_from_each_place_in_order(serve, admin):
     assert code(serve().get("/auth", headers={"x-custom-key": good})) == (401, "MISSING")
 
 
+def test_when_two_places_differ_the_first_in_order_decides_alone(serve, admin):
+    first = admin.create_key("first")
+    second = admin.create_key("second")
+    client = serve(key_headers=("x-custom-key", "x-other-key"))
+
+    def answer(headers: dict[str, str]) -> tuple[int, str, str]:
+        response = client.get("/auth", headers=headers)
+        return (*code(response), response.headers.get("x-keytui-key-id", ""))
+
+    valid = (200, "VALID", first.key.id)
+    # Both keys valid: the one in the earlier place is the one verified and named.
+    for headers in (
+        {"x-api-key": first.secret, "authorization": f"Bearer {second.secret}"},
+        {"authorization": f"Bearer {first.secret}", "x-custom-key": second.secret},
+        {"authorization": first.secret, "x-custom-key": second.secret},
+        {"x-custom-key": first.secret, "x-other-key": second.secret},
+    ):
+        assert answer(headers) == valid, headers
+    # A refused key in an earlier place is not rescued by a good one later.
+    revoked = admin.create_key("revoked")
+    admin.revoke_key(revoked.key.id)
+    for headers in (
+        {"x-api-key": revoked.secret, "authorization": f"Bearer {first.secret}"},
+        {"x-api-key": "not-a-key", "authorization": f"Bearer {first.secret}"},
+        {"authorization": f"Bearer {revoked.secret}", "x-custom-key": first.secret},
+        {"authorization": "Bearer", "x-custom-key": first.secret},  # Bearer with nothing
+        {"x-custom-key": revoked.secret, "x-other-key": first.secret},
+    ):
+        assert answer(headers)[0] == 401, headers
+    # Sent twice in an earlier place: MALFORMED, whatever comes later.
+    twice = [("x-api-key", first.secret), ("x-api-key", first.secret)]
+    response = client.get("/auth", headers=[*twice, ("authorization", f"Bearer {first.secret}")])
+    assert code(response) == (401, "MALFORMED")
+    # Another Authorization scheme (Basic, Digest...) carries no key: later places are read.
+    basic = {"authorization": "Basic dXNlcjpwdw==", "x-custom-key": first.secret}
+    assert answer(basic) == valid
+
+
 def test_auth_refusals_401(serve, admin, make_sqlite_service, clock):
     client = serve()
     revoked = admin.create_key("revoked")

@@ -111,6 +111,39 @@ def test_raw_http_garbage_gets_400_or_431_never_a_traceback(
     assert "Traceback" not in server.stderr() and "ERROR" not in server.stderr()
 
 
+def test_a_client_gone_mid_body_is_a_quiet_line_and_the_server_goes_on(
+    make_sqlite_service, sqlite_url, tmp_path, started
+):
+    admin = make_sqlite_service(current_login())
+    issued = admin.create_key("svc")
+    server = ServeProcess(tmp_path, sqlite_url, "--log-level", "debug")
+    started.append(server)
+    body = json.dumps({"key": issued.secret}).encode()
+    for round_ in range(3):
+        # Headers and part of the body, then the client closes its end.
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /v1/keys/verify HTTP/1.1\r\nHost: keytui\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:10]
+            )
+            wait_for(
+                lambda round_=round_: (
+                    server.stderr().count('started "POST /v1/keys/verify"') > round_
+                ),
+                "the request to reach the app",
+            )
+        wait_for(lambda round_=round_: server.stdout().count(" 499 ") > round_, "its access line")
+    # Still serving, and the disconnects were no error.
+    response = httpx.post(f"{server.url}/v1/keys/verify", json={"key": issued.secret})
+    assert response.json()["code"] == "VALID"
+    assert server.stop() == 0
+    err = server.stderr()
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert err.count("client went away") == 3, err
+    assert issued.secret.split("_", 2)[2] not in err + server.stdout()
+
+
 def run_serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(KEYTUI), "serve", *args],

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,6 +48,7 @@ log = logging.getLogger("keytui.serve")
 FORBIDDEN = frozenset({"HOST_NOT_ALLOWED", "DISABLED", "THROTTLED"})
 MISSING = VerifyCode.MISSING
 UNAVAILABLE = "UNAVAILABLE"
+GONE = 499  # nginx's status for a client that closed before its answer; it receives nothing
 FLUSH_SECONDS = 10.0  # usage counts reach the database at least this often
 _KEYLIKE = re.compile(r"kt_[0-9A-Za-z_]*")
 
@@ -227,7 +228,12 @@ async def verify_endpoint(request: Request) -> Response:
     """``POST /v1/keys/verify`` with ``{"key": "..."}``: always 200 with ``{valid, code, key_id,
     owner, role, expires_at}`` for a well-formed request; 400 or 413 otherwise."""
     served = _served(request)
-    body = await _read_body(request, served.options.max_body)
+    try:
+        body = await _read_body(request, served.options.max_body)
+    except ClientDisconnect:
+        # Not an error of ours: nobody is left to answer. The access line says 499.
+        log.debug("client went away before its request body was read")
+        return Response(status_code=GONE)
     if body is None:
         return _error(413, f"the body is larger than {served.options.max_body} bytes")
     try:
