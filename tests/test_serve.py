@@ -16,6 +16,7 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
 from starlette.testclient import TestClient
 
 from keytui.core import keyformat
@@ -23,6 +24,7 @@ from keytui.core.changes import wait_until
 from keytui.core.service import KeyService
 from keytui.serve.app import make_app
 from keytui.serve.clientaddr import ClientAddress
+from keytui.serve.metrics import LATENCY_BUCKETS, Metrics
 from keytui.serve.options import ServeOptions, parse_listen, parse_network
 from keytui.serve.verifier import Verifier
 
@@ -399,6 +401,41 @@ def test_metrics_count_codes_and_time_verifies(serve, admin):
     # The first verify of a secret ran in the pool, the next ones (fast) inline.
     assert 'keytui_verify_seconds_count{path="thread"} 1.0' in text
     assert 'keytui_verify_seconds_count{path="inline"} 3.0' in text  # 2 cached + 1 malformed
+
+
+def test_tallied_latencies_push_as_histogram_observe_would(monkeypatch):
+    # Metrics.push adds a batch to the histogram's buckets itself (no public call does):
+    # what it shows must be what observing each value would have shown.
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    metrics = Metrics()
+    registry = CollectorRegistry()
+    plain = Histogram("plain", "", ["path"], buckets=LATENCY_BUCKETS, registry=registry)
+    values = [0.0, 0.00005, 0.00007, 0.0001, 0.003, 0.01, 0.0100001, 0.9, 1.0, 2.5, 60.0]
+    for round_ in range(2):  # a second push adds to the first
+        for value in values:
+            metrics.observe("inline", value)
+            plain.labels("inline").observe(value)
+        metrics.count("auth", "VALID")
+        metrics.push()
+        assert not metrics.pending
+
+        def samples(registry: CollectorRegistry, name: str) -> list[tuple[str, str, float]]:
+            return [
+                (
+                    sample.name.removeprefix(name),
+                    sample.labels.get("le", ""),
+                    round(sample.value, 9),
+                )
+                for family in registry.collect()
+                for sample in family.samples
+                if sample.name.startswith(name) and not sample.name.endswith("_created")
+            ]
+
+        ours = samples(metrics._registry, "keytui_verify_seconds")
+        assert ours == samples(registry, "plain")
+        assert len(ours) == len(LATENCY_BUCKETS) + 3  # buckets, +Inf, count, sum
+        text = metrics.render().decode()
+        assert f'keytui_verifications_total{{code="VALID",endpoint="auth"}} {round_ + 1}.0' in text
 
 
 # -- secrets stay out of logs, metrics and bodies --------------------------------------------------

@@ -48,9 +48,10 @@ def test_serve_flushes_usage_and_finishes_in_flight_on_sigterm(
     for _ in range(verifies):  # a new connection each: the kernel spreads them over workers
         response = httpx.get(f"{server.url}/auth", headers={"x-api-key": issued.secret})
         assert response.headers["x-keytui-code"] == "VALID"
-    metrics = httpx.get(f"{server.url}/metrics").text
-    # Whichever worker answers the scrape counts every worker's verifies.
-    assert f'keytui_verifications_total{{code="VALID",endpoint="auth"}} {verifies}.0' in metrics
+    # Whichever worker answers the scrape counts every worker's verifies (each pushes its
+    # figures within half a second).
+    total = f'keytui_verifications_total{{code="VALID",endpoint="auth"}} {verifies}.0'
+    wait_for(lambda: total in httpx.get(f"{server.url}/metrics").text, "every worker's figures")
 
     # A request in flight: its headers and half its body are in when SIGTERM arrives.
     body = json.dumps({"key": issued.secret}).encode()
