@@ -112,6 +112,39 @@ def test_raw_http_garbage_gets_400_or_431_never_a_traceback(
     assert "Traceback" not in server.stderr() and "ERROR" not in server.stderr()
 
 
+def test_forwarding_headers_from_the_same_machine_are_keytuis_to_read_not_uvicorns(
+    make_sqlite_service, sqlite_url, tmp_path, started
+):
+    # uvicorn, left to itself, trusts 127.0.0.1 and puts X-Forwarded-For in place of the peer
+    # before the app sees it: a local client, or any client through a gateway on this machine
+    # that passes its headers on (nginx's auth_request does), could name an allowed host.
+    admin = make_sqlite_service(current_login())
+    office = admin.create_key("office", allowed_hosts=["192.0.2.7"])
+
+    def answer(server: ServeProcess, **headers: str) -> tuple[int, str]:
+        sent = {"x-api-key": office.secret} | {k.replace("_", "-"): v for k, v in headers.items()}
+        response = httpx.get(f"{server.url}/auth", headers=sent)
+        return response.status_code, response.headers["x-keytui-code"]
+
+    refused = (403, "HOST_NOT_ALLOWED")
+    plain = ServeProcess(tmp_path, sqlite_url)  # no --trusted-proxy: the peer, whatever is sent
+    started.append(plain)
+    assert answer(plain, x_forwarded_for="192.0.2.7") == refused
+    assert answer(plain, x_forwarded_for="192.0.2.7", x_forwarded_proto="https") == refused
+    assert answer(plain, x_real_ip="192.0.2.7") == refused
+    assert plain.stop() == 0
+    # 127.0.0.1 a trusted proxy (a gateway): its X-Real-IP names the client, and a forged
+    # X-Forwarded-For the client sent along changes nothing.
+    gateway = ServeProcess(tmp_path, sqlite_url, "--trusted-proxy", "127.0.0.1")
+    started.append(gateway)
+    assert answer(gateway, x_real_ip="198.51.100.1", x_forwarded_for="192.0.2.7") == refused
+    assert answer(gateway, x_real_ip="192.0.2.7", x_forwarded_for="198.51.100.1") == (
+        200,
+        "VALID",
+    )
+    assert gateway.stop() == 0
+
+
 def test_a_client_gone_mid_body_is_a_quiet_line_and_the_server_goes_on(
     make_sqlite_service, sqlite_url, tmp_path, started
 ):
