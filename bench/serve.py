@@ -1,6 +1,7 @@
 """keytui serve under load: ``wrk`` through nginx (``auth_request``) and straight at keytui.
 
-    python -m bench serve [--duration 10] [--connections 8] [--keys 1000] [--json PATH]
+    python -m bench serve [--duration 5] [--rounds 2] [--connections 8] [--keys 1000]
+                          [--json PATH]
     (./dev bench serve)
 
 One run builds a throwaway SQLite database of N keys (made with the real argon2 parameters),
@@ -12,7 +13,10 @@ key once with argon2, then from its cache), then measures, in the same run:
 - warm keys: wrk rotating the N secrets in ``x-api-key`` (a Lua script), through nginx
   (``auth_request`` -> keytui ``/auth``, then a static file) and straight at ``/auth``;
 - garbage keys (malformed, answered without the database) the same two ways;
-- the reference, the same two ways (through nginx it is proxied to ``/reference``);
+- the reference, the same two ways (through nginx it is proxied to ``/reference``), sent the
+  very requests of the warm run (the rotating script), so wrk's own work is the same;
+- each of these ``--rounds`` times, alternated, so a change in the machine's load (it is
+  shared) falls on all of them: rates over all rounds, p50 and p99 of the worst round;
 - a revoke under load: while wrk drives warm keys through nginx, ``keytui keys revoke`` (the
   CLI) revokes one of them, and a separate client polls nginx with that key until it gets 401;
   the time from the CLI returning to that 401, over several trials.
@@ -198,10 +202,7 @@ def http_status(port: int, path: str, secret: str) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-def run(duration: float, connections: int, count: int, trials: int, log) -> list[Row]:
-    for tool in (NGINX, WRK):
-        if not os.path.exists(tool):
-            raise RuntimeError(f"{tool} is needed")
+def run(duration: float, rounds: int, connections: int, count: int, trials: int, log) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="keytui-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -220,8 +221,6 @@ def run(duration: float, connections: int, count: int, trials: int, log) -> list
         rotate.write_text(ROTATE_LUA % {"keys": keys_file, "done": DONE_LUA})
         garbage = tmp / "garbage.lua"
         garbage.write_text(GARBAGE_LUA % {"done": DONE_LUA})
-        plain = tmp / "plain.lua"
-        plain.write_text(DONE_LUA)
 
         from keytui.serve.options import ENV, ServeOptions
         from keytui.serve.runner import default_workers
@@ -282,17 +281,21 @@ def run(duration: float, connections: int, count: int, trials: int, log) -> list
                     break
             log(f"  warm after {time.perf_counter() - start:.0f} s")
 
+            # The reference gets the same requests as the warm run (the rotating script, key
+            # header and all, which it ignores), so wrk does the same work for both. Rounds
+            # alternate the runs, so a change in the machine's load falls on all of them.
             measured: dict[str, dict] = {}
-            for name, url, script in (
-                ("reference, direct", direct + "/reference", plain),
-                ("warm keys, direct", direct + "/auth", rotate),
-                ("garbage keys, direct", direct + "/auth", garbage),
-                ("reference, through nginx", gateway + "/ref/", plain),
-                ("warm keys, through nginx", gateway + "/api/x", rotate),
-                ("garbage keys, through nginx", gateway + "/api/x", garbage),
-            ):
-                log(f"  wrk: {name}")
-                measured[name] = wrk(url, script, duration, connections)
+            for round_ in range(rounds):
+                for name, url, script in (
+                    ("reference, direct", direct + "/reference", rotate),
+                    ("warm keys, direct", direct + "/auth", rotate),
+                    ("garbage keys, direct", direct + "/auth", garbage),
+                    ("reference, through nginx", gateway + "/ref/", rotate),
+                    ("warm keys, through nginx", gateway + "/api/x", rotate),
+                    ("garbage keys, through nginx", gateway + "/api/x", garbage),
+                ):
+                    log(f"  wrk, round {round_ + 1} of {rounds}: {name}")
+                    _add(measured, name, wrk(url, script, duration, connections))
             rows += _rows(measured, connections)
 
             log(f"  revoke under load: {trials} trials")
@@ -360,6 +363,19 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _add(measured: dict[str, dict], name: str, figures: dict) -> None:
+    """One more round of ``name``: counts add up, the rate is over all rounds, and each
+    latency percentile is the worst round's (wrk gives no histogram to merge)."""
+    before = measured.get(name)
+    if before is not None:
+        for field in ("requests", "seconds", "non2xx", "socket_errors"):
+            figures[field] += before[field]
+        for field in ("p50_us", "p99_us"):
+            figures[field] = max(figures[field], before[field])
+        figures["rate"] = figures["requests"] / figures["seconds"]
+    measured[name] = figures
+
+
 def _rows(measured: dict[str, dict], connections: int) -> list[Row]:
     rows = []
     for where in ("direct", "through nginx"):
@@ -402,19 +418,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench serve", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each row, alternated")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
     parser.add_argument("--keys", type=int, default=1000, help="distinct warm keys (<= 1000)")
     parser.add_argument("--trials", type=int, default=5, help="revokes under load")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
     args = parser.parse_args(argv)
+    missing = [name for name, tool in (("wrk", WRK), ("nginx", NGINX)) if not os.path.exists(tool)]
+    if missing:
+        print(
+            f"bench serve: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed "
+            f"and not installed: `sudo apt-get install {' '.join(missing)}` (Debian's packages; "
+            "CI's .ci/run does not run this bench, so nothing installs them for you)",
+            file=sys.stderr,
+        )
+        return 2
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     host = machine()
-    rows = run(args.duration, args.connections, min(args.keys, 1000), args.trials, log)
+    rows = run(args.duration, args.rounds, args.connections, min(args.keys, 1000), args.trials, log)
     print(f"\nkeytui serve benchmark, {at}")
     print(f"machine: {host}; Python {sys.version.split()[0]}\n")
     print(table(rows))

@@ -525,6 +525,26 @@ def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin):
     assert anyio.run(never_inline) == [False, False, False]
 
 
+def test_an_inline_verify_that_ran_argon2_sends_its_secret_back_to_the_pool(admin):
+    issued = admin.create_key("k")
+    verifier = Verifier(admin, inline_below=1.0)
+
+    async def inline(secret: str) -> list[tuple[str, bool]]:
+        seen = []
+        for _ in range(2):
+            verified = await verifier.verify(secret, None)
+            seen.append((verified.result.code, verified.inline))
+        return seen
+
+    assert anyio.run(inline, issued.secret) == [("VALID", False), ("VALID", True)]
+    # Replaced: the old secret, still remembered as fast, now costs an argon2 run against
+    # the new hash (on the loop, once); after that it goes to the pool.
+    admin.replace_key(issued.key.id)
+    runs = admin.verifier.stats.argon2
+    assert anyio.run(inline, issued.secret) == [("NOT_FOUND", True), ("NOT_FOUND", False)]
+    assert admin.verifier.stats.argon2 == runs + 1  # the second was refused from memory
+
+
 # -- options -------------------------------------------------------------------------------------
 
 
