@@ -4,11 +4,12 @@
                           [--json PATH]
     (./dev bench serve)
 
-One run builds a throwaway SQLite database of N keys (made with the real argon2 parameters),
-starts ``keytui serve`` with as many workers as cores and a reference endpoint (``/reference``:
-200 from the same uvicorn + Starlette + keytui middleware stack, with no verify), and nginx in
-front of it, unprivileged, in a temporary directory. It warms every worker (each verifies every
-key once with argon2, then from its cache), then measures, in the same run:
+One run copies a SQLite database of N keys (made with the real argon2 parameters, once, into
+bench/out), starts ``keytui serve`` with as many workers as cores and a reference endpoint
+(``/reference``: 200 from the same uvicorn + Starlette + keytui middleware stack, with no
+verify), and nginx in front of it, unprivileged, in a temporary directory. It warms every
+worker (each verifies every key once with argon2, then from its cache), then measures, in the
+same run:
 
 - warm keys: wrk rotating the N secrets in ``x-api-key`` (a Lua script), through nginx
   (``auth_request`` -> keytui ``/auth``, then a static file) and straight at ``/auth``;
@@ -29,10 +30,12 @@ asserts; a missed goal prints MISS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,7 +45,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .__main__ import Row, machine, table
+from .__main__ import OUT, Row, machine, table
 
 KEYTUI = Path(sys.executable).parent / "keytui"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -148,20 +151,35 @@ def wait_for(condition, what: str, deadline: float = 120.0):
 
 
 def build(tmp: Path, count: int, log) -> tuple[str, list[tuple[str, str]]]:
-    """A database of ``count`` keys (real argon2 parameters) and their (ID, secret)."""
+    """A database of ``count`` keys (real argon2 parameters) and their (ID, secret): a copy of
+    bench/out/serve-N.db, made once (minutes on a loaded machine) and kept with its secrets in
+    serve-N.keys (0600; throwaway keys); the run revokes some keys, so it works on a copy."""
     from concurrent.futures import ThreadPoolExecutor
 
     from keytui.core.service import KeyService
 
-    db = str(tmp / "serve-bench.db")
-    service = KeyService.open(db, face="api")
-    service.update_settings(max_keys_per_user=1000)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # argon2 releases the GIL
-        issued = list(pool.map(lambda i: service.create_key(f"bench-{i:04d}"), range(count)))
-    log(f"  {count} keys made in {time.perf_counter() - start:.1f} s")
-    service.close()
-    return db, [(i.key.id, i.secret) for i in issued]
+    kept, kept_keys = OUT / f"serve-{count}.db", OUT / f"serve-{count}.keys"
+    if not (kept.exists() and kept_keys.exists()):
+        OUT.mkdir(parents=True, exist_ok=True)
+        building = OUT / f"serve-{count}.db.building"
+        building.unlink(missing_ok=True)
+        service = KeyService.open(str(building), face="api")
+        service.update_settings(max_keys_per_user=1000)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # argon2 releases the GIL
+            issued = list(pool.map(lambda i: service.create_key(f"bench-{i:04d}"), range(count)))
+        service.close()
+        with contextlib.closing(sqlite3.connect(building)) as connection:  # all in one file
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log(f"  {count} keys made in {time.perf_counter() - start:.1f} s (kept in {kept})")
+        kept_keys.touch(mode=0o600)
+        kept_keys.write_text("".join(f"{i.key.id} {i.secret}\n" for i in issued))
+        building.rename(kept)
+    db = tmp / "serve-bench.db"
+    db.touch(mode=0o600)
+    shutil.copyfile(kept, db)
+    keys = [line.split(" ", 1) for line in kept_keys.read_text().splitlines()]
+    return str(db), [(key_id, secret) for key_id, secret in keys]
 
 
 def wrk(url: str, script: Path, duration: float, connections: int) -> dict:
