@@ -303,6 +303,7 @@ def run(duration: float, rounds: int, connections: int, count: int, trials: int,
             # header and all, which it ignores), so wrk does the same work for both. Rounds
             # alternate the runs, so a change in the machine's load falls on all of them.
             measured: dict[str, dict] = {}
+            before = _figures(port)
             for round_ in range(rounds):
                 for name, url, script in (
                     ("reference, direct", direct + "/reference", rotate),
@@ -315,6 +316,7 @@ def run(duration: float, rounds: int, connections: int, count: int, trials: int,
                     log(f"  wrk, round {round_ + 1} of {rounds}: {name}")
                     _add(measured, name, wrk(url, script, duration, connections))
             rows += _rows(measured, connections)
+            rows.append(Row("during those runs", None, "", "", note=_paths(before, _figures(port))))
 
             log(f"  revoke under load: {trials} trials")
             seen: list[float] = []
@@ -360,18 +362,48 @@ def run(duration: float, rounds: int, connections: int, count: int, trials: int,
     return rows
 
 
-def _pooled(port: int) -> float:
-    """Verifies run in the thread pool so far, over every worker (from /metrics): a secret a
-    worker has not verified fast before goes there (its first, argon2, verify)."""
+WATCHED = {
+    "thread": 'keytui_verify_seconds_count{path="thread"}',
+    "inline": 'keytui_verify_seconds_count{path="inline"}',
+    "memory": 'keytui_verify_answers_total{source="memory"}',
+    "database": 'keytui_verify_answers_total{source="database"}',
+    "argon2": "keytui_verify_argon2_runs_total",
+}
+
+
+def _figures(port: int) -> dict[str, float]:
+    """The server's verify figures so far, over every worker (from /metrics; each worker's
+    last half second may be missing)."""
+    time.sleep(0.6)  # PUSH_SECONDS: the other workers' latest figures are in
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
         text = b""
         while chunk := sock.recv(65536):
             text += chunk
+    figures = dict.fromkeys(WATCHED, 0.0)
     for line in text.decode().splitlines():
-        if line.startswith('keytui_verify_seconds_count{path="thread"}'):
-            return float(line.split()[-1])
-    return 0.0
+        for name, prefix in WATCHED.items():
+            if line.startswith(prefix + " "):
+                figures[name] = float(line.split()[-1])
+    return figures
+
+
+def _pooled(port: int) -> float:
+    """Verifies run in the thread pool so far: a secret a worker has not verified fast before
+    goes there (its first, argon2, verify)."""
+    return _figures(port)["thread"]
+
+
+def _paths(before: dict[str, float], after: dict[str, float]) -> str:
+    """How the measured runs' verifies were answered, for the table's note."""
+    moved = {name: after[name] - before[name] for name in WATCHED}
+    verifies = moved["thread"] + moved["inline"]
+    answers = moved["memory"] + moved["database"]
+    return (
+        f"{verifies:,.0f} verifies: {moved['inline'] / max(verifies, 1):.1%} on the event loop, "
+        f"{moved['memory'] / max(answers, 1):.1%} of key answers from memory, "
+        f"{moved['argon2']:,.0f} argon2 runs"
+    )
 
 
 def _answers(port: int) -> bool:
