@@ -292,10 +292,17 @@ def run(duration: float, rounds: int, connections: int, count: int, trials: int,
 
             log(f"  warming {workers} workers (every key once with argon2 in each)")
             start = time.perf_counter()
-            for _ in range(60):  # until a pass sends (almost) nothing to the thread pool
-                before = _pooled(port)
+            # Until every worker has run argon2 once for every key, and then a pass sends
+            # (almost) nothing to the thread pool. (A pass alone cannot tell: on a loaded
+            # machine one may see so few requests, all waiting for argon2, that its share
+            # sent to the pool rounds to nothing while most keys are still cold.)
+            for _ in range(200):
+                before = _figures(port)
                 warm = wrk(direct + "/auth", rotate, 5, max(connections, 8))
-                if _pooled(port) - before <= warm["requests"] * 0.001:
+                after = _figures(port)
+                pooled = after["thread"] - before["thread"]
+                log(f"    {after['argon2']:,.0f} of {workers * count:,} argon2 runs")
+                if after["argon2"] >= workers * count and pooled <= warm["requests"] * 0.001:
                     break
             log(f"  warm after {time.perf_counter() - start:.0f} s")
 
@@ -386,12 +393,6 @@ def _figures(port: int) -> dict[str, float]:
             if line.startswith(prefix + " "):
                 figures[name] = float(line.split()[-1])
     return figures
-
-
-def _pooled(port: int) -> float:
-    """Verifies run in the thread pool so far: a secret a worker has not verified fast before
-    goes there (its first, argon2, verify)."""
-    return _figures(port)["thread"]
 
 
 def _paths(before: dict[str, float], after: dict[str, float]) -> str:
