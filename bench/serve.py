@@ -14,8 +14,10 @@ same run:
 - warm keys: wrk rotating the N secrets in ``x-api-key`` (a Lua script), through nginx
   (``auth_request`` -> keytui ``/auth``, then a static file) and straight at ``/auth``;
 - garbage keys (malformed, answered without the database) the same two ways;
-- the reference, the same two ways (through nginx it is proxied to ``/reference``), sent the
-  very requests of the warm run (the rotating script), so wrk's own work is the same;
+- the reference, the same two ways, sent the very requests of the warm run (the rotating
+  script), so wrk's own work is the same; through nginx, ``auth_request`` asks ``/reference``
+  instead of ``/auth`` and then serves the same static file, so nginx's work is the same too
+  and the ratio is keytui's ``/auth`` against the same stack's bare 200;
 - each of these ``--rounds`` times, alternated, so a change in the machine's load (it is
   shared) falls on all of them: rates over all rounds, p50 and p99 of the worst round;
 - a revoke under load: while wrk drives warm keys through nginx, ``keytui keys revoke`` (the
@@ -87,10 +89,20 @@ http {{
             add_header X-Keytui-Key-Id $keytui_key_id;
             try_files /ok.txt =404;
         }}
-        location /ref/ {{
+        # The reference through nginx: the very same gateway work (a subrequest, then the
+        # static file), asking /reference (200, no keytui) instead of /auth.
+        location = /_reference {{
+            internal;
             proxy_pass http://keytui/reference;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Real-IP $remote_addr;
+        }}
+        location /ref/ {{
+            auth_request /_reference;
+            try_files /ok.txt =404;
         }}
     }}
 }}
