@@ -1,18 +1,25 @@
 """keytui serve under load: ``wrk`` through nginx (``auth_request``) and straight at keytui.
 
-    python -m bench serve [--duration 10] [--connections 8] [--keys 1000] [--json PATH]
+    python -m bench serve [--duration 5] [--rounds 2] [--connections 8] [--keys 1000]
+                          [--json PATH]
     (./dev bench serve)
 
-One run builds a throwaway SQLite database of N keys (made with the real argon2 parameters),
-starts ``keytui serve`` with as many workers as cores and a reference endpoint (``/reference``:
-200 from the same uvicorn + Starlette + keytui middleware stack, with no verify), and nginx in
-front of it, unprivileged, in a temporary directory. It warms every worker (each verifies every
-key once with argon2, then from its cache), then measures, in the same run:
+One run copies a SQLite database of N keys (made with the real argon2 parameters, once, into
+bench/out), starts ``keytui serve`` with as many workers as cores and a reference endpoint
+(``/reference``: 200 from the same uvicorn + Starlette + keytui middleware stack, with no
+verify), and nginx in front of it, unprivileged, in a temporary directory. It warms every
+worker (each verifies every key once with argon2, then from its cache), then measures, in the
+same run:
 
 - warm keys: wrk rotating the N secrets in ``x-api-key`` (a Lua script), through nginx
   (``auth_request`` -> keytui ``/auth``, then a static file) and straight at ``/auth``;
 - garbage keys (malformed, answered without the database) the same two ways;
-- the reference, the same two ways (through nginx it is proxied to ``/reference``);
+- the reference, the same two ways, sent the very requests of the warm run (the rotating
+  script), so wrk's own work is the same; through nginx, ``auth_request`` asks ``/reference``
+  instead of ``/auth`` and then serves the same static file, so nginx's work is the same too
+  and the ratio is keytui's ``/auth`` against the same stack's bare 200;
+- each of these ``--rounds`` times, alternated, so a change in the machine's load (it is
+  shared) falls on all of them: rates over all rounds, p50 and p99 of the worst round;
 - a revoke under load: while wrk drives warm keys through nginx, ``keytui keys revoke`` (the
   CLI) revokes one of them, and a separate client polls nginx with that key until it gets 401;
   the time from the CLI returning to that 401, over several trials.
@@ -25,10 +32,12 @@ asserts; a missed goal prints MISS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,7 +47,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .__main__ import Row, machine, table
+from .__main__ import OUT, Row, machine, table
 
 KEYTUI = Path(sys.executable).parent / "keytui"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -80,10 +89,20 @@ http {{
             add_header X-Keytui-Key-Id $keytui_key_id;
             try_files /ok.txt =404;
         }}
-        location /ref/ {{
+        # The reference through nginx: the very same gateway work (a subrequest, then the
+        # static file), asking /reference (200, no keytui) instead of /auth.
+        location = /_reference {{
+            internal;
             proxy_pass http://keytui/reference;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Real-IP $remote_addr;
+        }}
+        location /ref/ {{
+            auth_request /_reference;
+            try_files /ok.txt =404;
         }}
     }}
 }}
@@ -144,20 +163,35 @@ def wait_for(condition, what: str, deadline: float = 120.0):
 
 
 def build(tmp: Path, count: int, log) -> tuple[str, list[tuple[str, str]]]:
-    """A database of ``count`` keys (real argon2 parameters) and their (ID, secret)."""
+    """A database of ``count`` keys (real argon2 parameters) and their (ID, secret): a copy of
+    bench/out/serve-N.db, made once (minutes on a loaded machine) and kept with its secrets in
+    serve-N.keys (0600; throwaway keys); the run revokes some keys, so it works on a copy."""
     from concurrent.futures import ThreadPoolExecutor
 
     from keytui.core.service import KeyService
 
-    db = str(tmp / "serve-bench.db")
-    service = KeyService.open(db, face="api")
-    service.update_settings(max_keys_per_user=1000)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # argon2 releases the GIL
-        issued = list(pool.map(lambda i: service.create_key(f"bench-{i:04d}"), range(count)))
-    log(f"  {count} keys made in {time.perf_counter() - start:.1f} s")
-    service.close()
-    return db, [(i.key.id, i.secret) for i in issued]
+    kept, kept_keys = OUT / f"serve-{count}.db", OUT / f"serve-{count}.keys"
+    if not (kept.exists() and kept_keys.exists()):
+        OUT.mkdir(parents=True, exist_ok=True)
+        building = OUT / f"serve-{count}.db.building"
+        building.unlink(missing_ok=True)
+        service = KeyService.open(str(building), face="api")
+        service.update_settings(max_keys_per_user=1000)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # argon2 releases the GIL
+            issued = list(pool.map(lambda i: service.create_key(f"bench-{i:04d}"), range(count)))
+        service.close()
+        with contextlib.closing(sqlite3.connect(building)) as connection:  # all in one file
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log(f"  {count} keys made in {time.perf_counter() - start:.1f} s (kept in {kept})")
+        kept_keys.touch(mode=0o600)
+        kept_keys.write_text("".join(f"{i.key.id} {i.secret}\n" for i in issued))
+        building.rename(kept)
+    db = tmp / "serve-bench.db"
+    db.touch(mode=0o600)
+    shutil.copyfile(kept, db)
+    keys = [line.split(" ", 1) for line in kept_keys.read_text().splitlines()]
+    return str(db), [(key_id, secret) for key_id, secret in keys]
 
 
 def wrk(url: str, script: Path, duration: float, connections: int) -> dict:
@@ -198,10 +232,7 @@ def http_status(port: int, path: str, secret: str) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-def run(duration: float, connections: int, count: int, trials: int, log) -> list[Row]:
-    for tool in (NGINX, WRK):
-        if not os.path.exists(tool):
-            raise RuntimeError(f"{tool} is needed")
+def run(duration: float, rounds: int, connections: int, count: int, trials: int, log) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="keytui-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -220,8 +251,6 @@ def run(duration: float, connections: int, count: int, trials: int, log) -> list
         rotate.write_text(ROTATE_LUA % {"keys": keys_file, "done": DONE_LUA})
         garbage = tmp / "garbage.lua"
         garbage.write_text(GARBAGE_LUA % {"done": DONE_LUA})
-        plain = tmp / "plain.lua"
-        plain.write_text(DONE_LUA)
 
         from keytui.serve.options import ENV, ServeOptions
         from keytui.serve.runner import default_workers
@@ -275,25 +304,38 @@ def run(duration: float, connections: int, count: int, trials: int, log) -> list
 
             log(f"  warming {workers} workers (every key once with argon2 in each)")
             start = time.perf_counter()
-            for _ in range(60):  # until a pass sends (almost) nothing to the thread pool
-                before = _pooled(port)
+            # Until every worker has run argon2 once for every key, and then a pass sends
+            # (almost) nothing to the thread pool. (A pass alone cannot tell: on a loaded
+            # machine one may see so few requests, all waiting for argon2, that its share
+            # sent to the pool rounds to nothing while most keys are still cold.)
+            for _ in range(200):
+                before = _figures(port)
                 warm = wrk(direct + "/auth", rotate, 5, max(connections, 8))
-                if _pooled(port) - before <= warm["requests"] * 0.001:
+                after = _figures(port)
+                pooled = after["thread"] - before["thread"]
+                log(f"    {after['argon2']:,.0f} of {workers * count:,} argon2 runs")
+                if after["argon2"] >= workers * count and pooled <= warm["requests"] * 0.001:
                     break
             log(f"  warm after {time.perf_counter() - start:.0f} s")
 
+            # The reference gets the same requests as the warm run (the rotating script, key
+            # header and all, which it ignores), so wrk does the same work for both. Rounds
+            # alternate the runs, so a change in the machine's load falls on all of them.
             measured: dict[str, dict] = {}
-            for name, url, script in (
-                ("reference, direct", direct + "/reference", plain),
-                ("warm keys, direct", direct + "/auth", rotate),
-                ("garbage keys, direct", direct + "/auth", garbage),
-                ("reference, through nginx", gateway + "/ref/", plain),
-                ("warm keys, through nginx", gateway + "/api/x", rotate),
-                ("garbage keys, through nginx", gateway + "/api/x", garbage),
-            ):
-                log(f"  wrk: {name}")
-                measured[name] = wrk(url, script, duration, connections)
+            before = _figures(port)
+            for round_ in range(rounds):
+                for name, url, script in (
+                    ("reference, direct", direct + "/reference", rotate),
+                    ("warm keys, direct", direct + "/auth", rotate),
+                    ("garbage keys, direct", direct + "/auth", garbage),
+                    ("reference, through nginx", gateway + "/ref/", rotate),
+                    ("warm keys, through nginx", gateway + "/api/x", rotate),
+                    ("garbage keys, through nginx", gateway + "/api/x", garbage),
+                ):
+                    log(f"  wrk, round {round_ + 1} of {rounds}: {name}")
+                    _add(measured, name, wrk(url, script, duration, connections))
             rows += _rows(measured, connections)
+            rows.append(Row("during those runs", None, "", "", note=_paths(before, _figures(port))))
 
             log(f"  revoke under load: {trials} trials")
             seen: list[float] = []
@@ -339,18 +381,42 @@ def run(duration: float, connections: int, count: int, trials: int, log) -> list
     return rows
 
 
-def _pooled(port: int) -> float:
-    """Verifies run in the thread pool so far, over every worker (from /metrics): a secret a
-    worker has not verified fast before goes there (its first, argon2, verify)."""
+WATCHED = {
+    "thread": 'keytui_verify_seconds_count{path="thread"}',
+    "inline": 'keytui_verify_seconds_count{path="inline"}',
+    "memory": 'keytui_verify_answers_total{source="memory"}',
+    "database": 'keytui_verify_answers_total{source="database"}',
+    "argon2": "keytui_verify_argon2_runs_total",
+}
+
+
+def _figures(port: int) -> dict[str, float]:
+    """The server's verify figures so far, over every worker (from /metrics; each worker's
+    last half second may be missing)."""
+    time.sleep(0.6)  # PUSH_SECONDS: the other workers' latest figures are in
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
         text = b""
         while chunk := sock.recv(65536):
             text += chunk
+    figures = dict.fromkeys(WATCHED, 0.0)
     for line in text.decode().splitlines():
-        if line.startswith('keytui_verify_seconds_count{path="thread"}'):
-            return float(line.split()[-1])
-    return 0.0
+        for name, prefix in WATCHED.items():
+            if line.startswith(prefix + " "):
+                figures[name] = float(line.split()[-1])
+    return figures
+
+
+def _paths(before: dict[str, float], after: dict[str, float]) -> str:
+    """How the measured runs' verifies were answered, for the table's note."""
+    moved = {name: after[name] - before[name] for name in WATCHED}
+    verifies = moved["thread"] + moved["inline"]
+    answers = moved["memory"] + moved["database"]
+    return (
+        f"{verifies:,.0f} verifies: {moved['inline'] / max(verifies, 1):.1%} on the event loop, "
+        f"{moved['memory'] / max(answers, 1):.1%} of key answers from memory, "
+        f"{moved['argon2']:,.0f} argon2 runs"
+    )
 
 
 def _answers(port: int) -> bool:
@@ -358,6 +424,19 @@ def _answers(port: int) -> bool:
         return http_status(port, "/ref/", "-") == 200
     except OSError:
         return False
+
+
+def _add(measured: dict[str, dict], name: str, figures: dict) -> None:
+    """One more round of ``name``: counts add up, the rate is over all rounds, and each
+    latency percentile is the worst round's (wrk gives no histogram to merge)."""
+    before = measured.get(name)
+    if before is not None:
+        for field in ("requests", "seconds", "non2xx", "socket_errors"):
+            figures[field] += before[field]
+        for field in ("p50_us", "p99_us"):
+            figures[field] = max(figures[field], before[field])
+        figures["rate"] = figures["requests"] / figures["seconds"]
+    measured[name] = figures
 
 
 def _rows(measured: dict[str, dict], connections: int) -> list[Row]:
@@ -402,19 +481,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench serve", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each row, alternated")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
     parser.add_argument("--keys", type=int, default=1000, help="distinct warm keys (<= 1000)")
     parser.add_argument("--trials", type=int, default=5, help="revokes under load")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
     args = parser.parse_args(argv)
+    missing = [name for name, tool in (("wrk", WRK), ("nginx", NGINX)) if not os.path.exists(tool)]
+    if missing:
+        print(
+            f"bench serve: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed "
+            f"and not installed: `sudo apt-get install {' '.join(missing)}` (Debian's packages; "
+            "CI's .ci/run does not run this bench, so nothing installs them for you)",
+            file=sys.stderr,
+        )
+        return 2
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     host = machine()
-    rows = run(args.duration, args.connections, min(args.keys, 1000), args.trials, log)
+    rows = run(args.duration, args.rounds, args.connections, min(args.keys, 1000), args.trials, log)
     print(f"\nkeytui serve benchmark, {at}")
     print(f"machine: {host}; Python {sys.version.split()[0]}\n")
     print(table(rows))

@@ -16,6 +16,7 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
 from starlette.testclient import TestClient
 
 from keytui.core import keyformat
@@ -23,6 +24,7 @@ from keytui.core.changes import wait_until
 from keytui.core.service import KeyService
 from keytui.serve.app import make_app
 from keytui.serve.clientaddr import ClientAddress
+from keytui.serve.metrics import LATENCY_BUCKETS, Metrics
 from keytui.serve.options import ServeOptions, parse_listen, parse_network
 from keytui.serve.verifier import Verifier
 
@@ -104,6 +106,44 @@ def test_auth_reads_the_key_from_each_place_in_order(serve, admin):
         assert code(client.get("/auth", headers=headers)) == (200, "VALID"), headers
     # Without --key-header, another header is not a place a key is looked for.
     assert code(serve().get("/auth", headers={"x-custom-key": good})) == (401, "MISSING")
+
+
+def test_when_two_places_differ_the_first_in_order_decides_alone(serve, admin):
+    first = admin.create_key("first")
+    second = admin.create_key("second")
+    client = serve(key_headers=("x-custom-key", "x-other-key"))
+
+    def answer(headers: dict[str, str]) -> tuple[int, str, str]:
+        response = client.get("/auth", headers=headers)
+        return (*code(response), response.headers.get("x-keytui-key-id", ""))
+
+    valid = (200, "VALID", first.key.id)
+    # Both keys valid: the one in the earlier place is the one verified and named.
+    for headers in (
+        {"x-api-key": first.secret, "authorization": f"Bearer {second.secret}"},
+        {"authorization": f"Bearer {first.secret}", "x-custom-key": second.secret},
+        {"authorization": first.secret, "x-custom-key": second.secret},
+        {"x-custom-key": first.secret, "x-other-key": second.secret},
+    ):
+        assert answer(headers) == valid, headers
+    # A refused key in an earlier place is not rescued by a good one later.
+    revoked = admin.create_key("revoked")
+    admin.revoke_key(revoked.key.id)
+    for headers in (
+        {"x-api-key": revoked.secret, "authorization": f"Bearer {first.secret}"},
+        {"x-api-key": "not-a-key", "authorization": f"Bearer {first.secret}"},
+        {"authorization": f"Bearer {revoked.secret}", "x-custom-key": first.secret},
+        {"authorization": "Bearer", "x-custom-key": first.secret},  # Bearer with nothing
+        {"x-custom-key": revoked.secret, "x-other-key": first.secret},
+    ):
+        assert answer(headers)[0] == 401, headers
+    # Sent twice in an earlier place: MALFORMED, whatever comes later.
+    twice = [("x-api-key", first.secret), ("x-api-key", first.secret)]
+    response = client.get("/auth", headers=[*twice, ("authorization", f"Bearer {first.secret}")])
+    assert code(response) == (401, "MALFORMED")
+    # Another Authorization scheme (Basic, Digest...) carries no key: later places are read.
+    basic = {"authorization": "Basic dXNlcjpwdw==", "x-custom-key": first.secret}
+    assert answer(basic) == valid
 
 
 def test_auth_refusals_401(serve, admin, make_sqlite_service, clock):
@@ -363,6 +403,41 @@ def test_metrics_count_codes_and_time_verifies(serve, admin):
     assert 'keytui_verify_seconds_count{path="inline"} 3.0' in text  # 2 cached + 1 malformed
 
 
+def test_tallied_latencies_push_as_histogram_observe_would(monkeypatch):
+    # Metrics.push adds a batch to the histogram's buckets itself (no public call does):
+    # what it shows must be what observing each value would have shown.
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    metrics = Metrics()
+    registry = CollectorRegistry()
+    plain = Histogram("plain", "", ["path"], buckets=LATENCY_BUCKETS, registry=registry)
+    values = [0.0, 0.00005, 0.00007, 0.0001, 0.003, 0.01, 0.0100001, 0.9, 1.0, 2.5, 60.0]
+    for round_ in range(2):  # a second push adds to the first
+        for value in values:
+            metrics.observe("inline", value)
+            plain.labels("inline").observe(value)
+        metrics.count("auth", "VALID")
+        metrics.push()
+        assert not metrics.pending
+
+        def samples(registry: CollectorRegistry, name: str) -> list[tuple[str, str, float]]:
+            return [
+                (
+                    sample.name.removeprefix(name),
+                    sample.labels.get("le", ""),
+                    round(sample.value, 9),
+                )
+                for family in registry.collect()
+                for sample in family.samples
+                if sample.name.startswith(name) and not sample.name.endswith("_created")
+            ]
+
+        ours = samples(metrics._registry, "keytui_verify_seconds")
+        assert ours == samples(registry, "plain")
+        assert len(ours) == len(LATENCY_BUCKETS) + 3  # buckets, +Inf, count, sum
+        text = metrics.render().decode()
+        assert f'keytui_verifications_total{{code="VALID",endpoint="auth"}} {round_ + 1}.0' in text
+
+
 # -- secrets stay out of logs, metrics and bodies --------------------------------------------------
 
 
@@ -448,6 +523,26 @@ def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin):
         return [(await slow.verify(issued.secret, None)).inline for _ in range(3)]
 
     assert anyio.run(never_inline) == [False, False, False]
+
+
+def test_an_inline_verify_that_ran_argon2_sends_its_secret_back_to_the_pool(admin):
+    issued = admin.create_key("k")
+    verifier = Verifier(admin, inline_below=1.0)
+
+    async def inline(secret: str) -> list[tuple[str, bool]]:
+        seen = []
+        for _ in range(2):
+            verified = await verifier.verify(secret, None)
+            seen.append((verified.result.code, verified.inline))
+        return seen
+
+    assert anyio.run(inline, issued.secret) == [("VALID", False), ("VALID", True)]
+    # Replaced: the old secret, still remembered as fast, now costs an argon2 run against
+    # the new hash (on the loop, once); after that it goes to the pool.
+    admin.replace_key(issued.key.id)
+    runs = admin.verifier.stats.argon2
+    assert anyio.run(inline, issued.secret) == [("NOT_FOUND", True), ("NOT_FOUND", False)]
+    assert admin.verifier.stats.argon2 == runs + 1  # the second was refused from memory
 
 
 # -- options -------------------------------------------------------------------------------------

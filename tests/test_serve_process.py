@@ -48,9 +48,10 @@ def test_serve_flushes_usage_and_finishes_in_flight_on_sigterm(
     for _ in range(verifies):  # a new connection each: the kernel spreads them over workers
         response = httpx.get(f"{server.url}/auth", headers={"x-api-key": issued.secret})
         assert response.headers["x-keytui-code"] == "VALID"
-    metrics = httpx.get(f"{server.url}/metrics").text
-    # Whichever worker answers the scrape counts every worker's verifies.
-    assert f'keytui_verifications_total{{code="VALID",endpoint="auth"}} {verifies}.0' in metrics
+    # Whichever worker answers the scrape counts every worker's verifies (each pushes its
+    # figures within half a second).
+    total = f'keytui_verifications_total{{code="VALID",endpoint="auth"}} {verifies}.0'
+    wait_for(lambda: total in httpx.get(f"{server.url}/metrics").text, "every worker's figures")
 
     # A request in flight: its headers and half its body are in when SIGTERM arrives.
     body = json.dumps({"key": issued.secret}).encode()
@@ -109,6 +110,72 @@ def test_raw_http_garbage_gets_400_or_431_never_a_traceback(
     assert response.status_code == 200
     assert server.stop() == 0
     assert "Traceback" not in server.stderr() and "ERROR" not in server.stderr()
+
+
+def test_forwarding_headers_from_the_same_machine_are_keytuis_to_read_not_uvicorns(
+    make_sqlite_service, sqlite_url, tmp_path, started
+):
+    # uvicorn, left to itself, trusts 127.0.0.1 and puts X-Forwarded-For in place of the peer
+    # before the app sees it: a local client, or any client through a gateway on this machine
+    # that passes its headers on (nginx's auth_request does), could name an allowed host.
+    admin = make_sqlite_service(current_login())
+    office = admin.create_key("office", allowed_hosts=["192.0.2.7"])
+
+    def answer(server: ServeProcess, **headers: str) -> tuple[int, str]:
+        sent = {"x-api-key": office.secret} | {k.replace("_", "-"): v for k, v in headers.items()}
+        response = httpx.get(f"{server.url}/auth", headers=sent)
+        return response.status_code, response.headers["x-keytui-code"]
+
+    refused = (403, "HOST_NOT_ALLOWED")
+    plain = ServeProcess(tmp_path, sqlite_url)  # no --trusted-proxy: the peer, whatever is sent
+    started.append(plain)
+    assert answer(plain, x_forwarded_for="192.0.2.7") == refused
+    assert answer(plain, x_forwarded_for="192.0.2.7", x_forwarded_proto="https") == refused
+    assert answer(plain, x_real_ip="192.0.2.7") == refused
+    assert plain.stop() == 0
+    # 127.0.0.1 a trusted proxy (a gateway): its X-Real-IP names the client, and a forged
+    # X-Forwarded-For the client sent along changes nothing.
+    gateway = ServeProcess(tmp_path, sqlite_url, "--trusted-proxy", "127.0.0.1")
+    started.append(gateway)
+    assert answer(gateway, x_real_ip="198.51.100.1", x_forwarded_for="192.0.2.7") == refused
+    assert answer(gateway, x_real_ip="192.0.2.7", x_forwarded_for="198.51.100.1") == (
+        200,
+        "VALID",
+    )
+    assert gateway.stop() == 0
+
+
+def test_a_client_gone_mid_body_is_a_quiet_line_and_the_server_goes_on(
+    make_sqlite_service, sqlite_url, tmp_path, started
+):
+    admin = make_sqlite_service(current_login())
+    issued = admin.create_key("svc")
+    server = ServeProcess(tmp_path, sqlite_url, "--log-level", "debug")
+    started.append(server)
+    body = json.dumps({"key": issued.secret}).encode()
+    for round_ in range(3):
+        # Headers and part of the body, then the client closes its end.
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /v1/keys/verify HTTP/1.1\r\nHost: keytui\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:10]
+            )
+            wait_for(
+                lambda round_=round_: (
+                    server.stderr().count('started "POST /v1/keys/verify"') > round_
+                ),
+                "the request to reach the app",
+            )
+        wait_for(lambda round_=round_: server.stdout().count(" 499 ") > round_, "its access line")
+    # Still serving, and the disconnects were no error.
+    response = httpx.post(f"{server.url}/v1/keys/verify", json={"key": issued.secret})
+    assert response.json()["code"] == "VALID"
+    assert server.stop() == 0
+    err = server.stderr()
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert err.count("client went away") == 3, err
+    assert issued.secret.split("_", 2)[2] not in err + server.stdout()
 
 
 def run_serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

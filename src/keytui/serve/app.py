@@ -24,7 +24,7 @@ from urllib.parse import quote
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +39,7 @@ from .metrics import CONTENT_TYPE, Metrics
 from .options import ServeOptions
 from .verifier import Verifier
 
+Headers = list[tuple[bytes, bytes]]
 access_log = logging.getLogger("keytui.serve.access")
 log = logging.getLogger("keytui.serve")
 
@@ -48,7 +49,9 @@ log = logging.getLogger("keytui.serve")
 FORBIDDEN = frozenset({"HOST_NOT_ALLOWED", "DISABLED", "THROTTLED"})
 MISSING = VerifyCode.MISSING
 UNAVAILABLE = "UNAVAILABLE"
+GONE = 499  # nginx's status for a client that closed before its answer; it receives nothing
 FLUSH_SECONDS = 10.0  # usage counts reach the database at least this often
+PUSH_SECONDS = 0.5  # a request's figures reach the metrics (and other workers' scrapes) within
 _KEYLIKE = re.compile(r"kt_[0-9A-Za-z_]*")
 
 
@@ -82,24 +85,24 @@ class Served:
         self.metrics = metrics
         self.verifier = Verifier(service, inline_below=options.inline_below, metrics=metrics)
         self.addresses = ClientAddress(options.networks())
-        self._counters: dict[tuple[str, str], Any] = {}
-        self._histograms: dict[bool, Any] = {}
+        self.key_headers = tuple(name.encode("latin-1") for name in options.key_headers)
+        self._push: asyncio.TimerHandle | None = None
 
     def count(self, endpoint: str, code: str) -> None:
-        counter = self._counters.get((endpoint, code))
-        if counter is None:
-            counter = self._counters[endpoint, code] = self.metrics.verifications.labels(
-                endpoint, code
-            )
-        counter.inc()
+        self.metrics.count(endpoint, code)
+        if self._push is None:
+            self._push = asyncio.get_running_loop().call_later(PUSH_SECONDS, self.push)
 
     def observe(self, seconds: float, inline: bool) -> None:
-        histogram = self._histograms.get(inline)
-        if histogram is None:
-            histogram = self._histograms[inline] = self.metrics.latency.labels(
-                "inline" if inline else "thread"
-            )
-        histogram.observe(seconds)
+        self.metrics.observe("inline" if inline else "thread", seconds)
+
+    def push(self) -> None:
+        """The tallied figures and the service's own into the metrics (see metrics.py)."""
+        if self._push is not None:
+            self._push.cancel()
+            self._push = None
+        self.verifier.publish()
+        self.metrics.push()
 
     def client(self, scope: Scope, headers: RequestHeaders) -> str | None:
         peer = scope.get("client")
@@ -141,15 +144,57 @@ def _reason(exc: BaseException) -> str:
     return short_reason(exc)
 
 
+TEXT = (b"content-type", b"text/plain; charset=utf-8")
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def _plain(
+    status: int, body: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, Headers, bytes]:
+    """A small text answer as the ASGI messages need it (what Starlette's ``Response`` builds
+    per request, built once per refusal code and cheaply for a valid key)."""
+    data = body.encode("ascii")
+    return status, [*headers, (b"content-length", str(len(data)).encode()), TEXT], data
+
+
+def _refusal(code: str) -> tuple[int, Headers, bytes]:
+    head = [(b"x-keytui-code", code.encode("ascii"))]
+    if code in FORBIDDEN:
+        return _plain(403, code + "\n", [*head, NO_STORE])
+    challenge = 'Bearer realm="keytui"' + ("" if code == MISSING else ', error="invalid_token"')
+    return _plain(
+        401, code + "\n", [*head, (b"www-authenticate", challenge.encode("ascii")), NO_STORE]
+    )
+
+
+REFUSALS = {str(code): _refusal(str(code)) for code in VerifyCode if code != VerifyCode.VALID}
+REFUSALS[UNAVAILABLE] = _plain(503, UNAVAILABLE + "\n", [(b"x-keytui-code", b"UNAVAILABLE")])
+
+
+def _valid(result: VerifyResult) -> tuple[int, Headers, bytes]:
+    return _plain(
+        200,
+        "VALID\n",
+        [
+            (b"x-keytui-code", b"VALID"),
+            (b"x-keytui-key-id", (result.key_id or "").encode("ascii")),
+            (b"x-keytui-owner", _header_value(result.owner or "").encode("ascii")),
+            (b"x-keytui-role", _header_value(result.role or "").encode("ascii")),
+            NO_STORE,
+        ],
+    )
+
+
 class AuthEndpoint:
     """``/auth`` and below it, any method: 200 with the key's ID, owner and role in
     ``X-Keytui-*`` headers, 401 or 403 with ``X-Keytui-Code``. The body is the code, for people
-    reading it by hand."""
+    reading it by hand. The answer is sent as raw ASGI messages: this is the path gateways
+    call for every request they pass, and ``Response`` costs more than the warm verify."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         served: Served = scope["app"].state.served
         note: dict[str, Any] = scope.setdefault("keytui", {})
-        headers = read_headers(scope["headers"], served.options.key_headers)
+        headers = read_headers(scope["headers"], served.key_headers)
         client = served.client(scope, headers)
         note["client"] = client
         found = find_key(headers)
@@ -165,46 +210,15 @@ class AuthEndpoint:
                 raise
             log.warning("verify failed, answering 503: %s", _reason(exc))
             note["code"] = UNAVAILABLE
-            response = Response(
-                UNAVAILABLE + "\n", 503, {"X-Keytui-Code": UNAVAILABLE}, "text/plain"
-            )
-            await response(scope, receive, send)
-            return
-        if result.valid:
-            response = Response(
-                "VALID\n",
-                200,
-                {
-                    "X-Keytui-Code": "VALID",
-                    "X-Keytui-Key-Id": result.key_id or "",
-                    "X-Keytui-Owner": _header_value(result.owner or ""),
-                    "X-Keytui-Role": _header_value(result.role or ""),
-                    "Cache-Control": "no-store",
-                },
-                "text/plain",
-            )
-        elif result.code in FORBIDDEN:
-            response = Response(
-                result.code + "\n",
-                403,
-                {"X-Keytui-Code": result.code, "Cache-Control": "no-store"},
-                "text/plain",
-            )
+            result = None
+        if result is None:
+            status, raw, body = REFUSALS[UNAVAILABLE]
+        elif result.valid:
+            status, raw, body = _valid(result)
         else:
-            challenge = 'Bearer realm="keytui"'
-            if result.code != MISSING:
-                challenge += ', error="invalid_token"'
-            response = Response(
-                result.code + "\n",
-                401,
-                {
-                    "X-Keytui-Code": result.code,
-                    "WWW-Authenticate": challenge,
-                    "Cache-Control": "no-store",
-                },
-                "text/plain",
-            )
-        await response(scope, receive, send)
+            status, raw, body = REFUSALS[result.code]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -227,7 +241,12 @@ async def verify_endpoint(request: Request) -> Response:
     """``POST /v1/keys/verify`` with ``{"key": "..."}``: always 200 with ``{valid, code, key_id,
     owner, role, expires_at}`` for a well-formed request; 400 or 413 otherwise."""
     served = _served(request)
-    body = await _read_body(request, served.options.max_body)
+    try:
+        body = await _read_body(request, served.options.max_body)
+    except ClientDisconnect:
+        # Not an error of ours: nobody is left to answer. The access line says 499.
+        log.debug("client went away before its request body was read")
+        return Response(status_code=GONE)
     if body is None:
         return _error(413, f"the body is larger than {served.options.max_body} bytes")
     try:
@@ -237,7 +256,7 @@ async def verify_endpoint(request: Request) -> Response:
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         return _error(400, 'the body must be a JSON object with a string "key"')
     note: dict[str, Any] = request.scope.setdefault("keytui", {})
-    headers = read_headers(request.scope["headers"], ())
+    headers = read_headers(request.scope["headers"])
     client = served.client(request.scope, headers)
     note["client"] = client
     try:
@@ -275,7 +294,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body = await anyio.to_thread.run_sync(_served(request).metrics.render)
+    served = _served(request)
+    served.push()  # this worker's own figures up to now; the others' within PUSH_SECONDS
+    body = await anyio.to_thread.run_sync(served.metrics.render)
     return Response(body, 200, media_type=CONTENT_TYPE)
 
 
@@ -383,11 +404,12 @@ def make_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service = await anyio.to_thread.run_sync(opener)
-        app.state.served = Served(options, service, Metrics())
+        served = app.state.served = Served(options, service, Metrics())
         flusher = asyncio.get_running_loop().create_task(_flush_regularly(service))
         try:
             yield
         finally:
+            served.push()
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher

@@ -33,9 +33,31 @@ def parse_ip(text: str) -> Address | None:
     return address
 
 
+# Parsing an address with ipaddress and testing it against the trusted networks costs ~10 us,
+# more than a warm verify; a server sees the same few peers (its gateways) again and again, so
+# what each text came to is kept: at most SEEN texts of at most SEEN_LENGTH characters (an
+# address with brackets and a port is shorter), so a client cannot grow it without bound.
+SEEN = 4096
+SEEN_LENGTH = 64
+
+
 class ClientAddress:
     def __init__(self, trusted: Sequence[Network]) -> None:
         self.trusted = tuple(trusted)
+        self._seen: dict[str, tuple[str | None, bool]] = {}
+
+    def _look(self, text: str) -> tuple[str | None, bool]:
+        """``text`` as a normalised address (None when it is not one) and whether it is a
+        trusted proxy."""
+        seen = self._seen.get(text)
+        if seen is None:
+            address = parse_ip(text)
+            seen = (str(address) if address is not None else None, self.is_trusted(address))
+            if len(text) <= SEEN_LENGTH:
+                if len(self._seen) >= SEEN:
+                    self._seen.clear()
+                self._seen[text] = seen
+        return seen
 
     def is_trusted(self, address: Address | None) -> bool:
         return address is not None and any(
@@ -48,21 +70,19 @@ class ClientAddress:
         """The client's address as text, or None when it cannot be known."""
         if peer is None:  # a Unix socket or a test transport: no address to check
             return None
-        peer_address = parse_ip(peer)
-        if not self.trusted or not self.is_trusted(peer_address):
-            return str(peer_address) if peer_address is not None else peer
+        peer_text, peer_trusted = self._look(peer)
+        if not peer_trusted:
+            return peer_text if peer_text is not None else peer
         if real_ip is not None:
-            address = parse_ip(real_ip)
-            return str(address) if address is not None else None
+            return self._look(real_ip)[0]
         if forwarded_for is not None:
             entries = [entry for entry in forwarded_for.split(",") if entry.strip()]
             for entry in reversed(entries):
-                address = parse_ip(entry)
-                if address is None:
+                text, trusted = self._look(entry)
+                if text is None:
                     return None  # garbage where an address should be: nothing further is sure
-                if not self.is_trusted(address):
-                    return str(address)
+                if not trusted:
+                    return text
             if entries:  # every hop was a trusted proxy: the left-most is the origin
-                address = parse_ip(entries[0])
-                return str(address) if address is not None else None
-        return str(peer_address)
+                return self._look(entries[0])[0]
+        return peer_text

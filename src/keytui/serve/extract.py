@@ -7,7 +7,7 @@ different one) and counts as malformed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Ambiguous:
@@ -20,8 +20,7 @@ AMBIGUOUS = Ambiguous()
 Found = str | Ambiguous | None
 
 
-@dataclass(frozen=True)
-class RequestHeaders:
+class RequestHeaders(NamedTuple):
     """The few headers serve reads, gathered in one pass over the raw ones."""
 
     api_key: Found = None
@@ -29,37 +28,36 @@ class RequestHeaders:
     real_ip: str | None = None
     forwarded_for: str | None = None
     extra: tuple[Found, ...] = ()
-    size: int = 0  # bytes of every header name and value
 
 
-def read_headers(raw: Iterable[tuple[bytes, bytes]], key_headers: Sequence[str]) -> RequestHeaders:
+def read_headers(
+    raw: Iterable[tuple[bytes, bytes]], key_headers: Sequence[bytes] = ()
+) -> RequestHeaders:
+    """``key_headers``: the ``--key-header`` names, lowercase, as bytes (the server's headers
+    come lowercase; names are compared as bytes, only the values kept are decoded)."""
     api_key: Found = None
     authorization: Found = None
     real_ip: str | None = None
     forwarded: list[str] = []
-    extra: list[Found] = [None] * len(key_headers)
-    size = 0
-    for name_bytes, value_bytes in raw:
-        size += len(name_bytes) + len(value_bytes)
-        name = name_bytes.decode("latin-1")
-        if name == "x-api-key":
-            api_key = _once(api_key, value_bytes)
-        elif name == "authorization":
-            authorization = _once(authorization, value_bytes)
-        elif name == "x-real-ip":
-            real_ip = value_bytes.decode("latin-1")  # the last one: what the nearest proxy set
-        elif name == "x-forwarded-for":
-            forwarded.append(value_bytes.decode("latin-1"))
-        elif name in key_headers:
+    extra: list[Found] | None = [None] * len(key_headers) if key_headers else None
+    for name, value in raw:
+        if name == b"x-api-key":
+            api_key = _once(api_key, value)
+        elif name == b"authorization":
+            authorization = _once(authorization, value)
+        elif name == b"x-real-ip":
+            real_ip = value.decode("latin-1")  # the last one: what the nearest proxy set
+        elif name == b"x-forwarded-for":
+            forwarded.append(value.decode("latin-1"))
+        elif extra is not None and name in key_headers:
             index = key_headers.index(name)
-            extra[index] = _once(extra[index], value_bytes)
+            extra[index] = _once(extra[index], value)
     return RequestHeaders(
-        api_key=api_key,
-        authorization=authorization,
-        real_ip=real_ip,
-        forwarded_for=",".join(forwarded) if forwarded else None,
-        extra=tuple(extra),
-        size=size,
+        api_key,
+        authorization,
+        real_ip,
+        ",".join(forwarded) if forwarded else None,
+        tuple(extra) if extra is not None else (),
     )
 
 

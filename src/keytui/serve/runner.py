@@ -93,6 +93,11 @@ def run(options: ServeOptions) -> None:
             http="auto",
             lifespan="on",
             access_log=False,
+            # uvicorn's own proxy-header handling (on by default, trusting 127.0.0.1) would put
+            # the client's X-Forwarded-For in place of the peer before keytui sees it: a
+            # client could then name an allowed host through a gateway on the same machine.
+            # keytui reads those headers itself, from --trusted-proxy peers only.
+            proxy_headers=False,
             server_header=False,
             log_config=log_config(options.log_level),
             timeout_graceful_shutdown=options.graceful_seconds,
