@@ -68,7 +68,7 @@ def test_words_count_right(service):
     gone = service.create_key("gone").key
     service.revoke_keys([gone.id])
     question = revoke_question(service.plan_revoke([active.id, gone.id]))
-    words = " ".join(line.plain for line in question.body)
+    words = " ".join(line.plain for line in [*question.body, *(question.rows or ())])
     assert "1 marked key will be skipped" in words and "key(s)" not in words
 
 

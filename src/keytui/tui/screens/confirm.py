@@ -6,6 +6,7 @@ has a reason box, and answers with the reason (``""`` for none) or None when can
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from rich.text import Text
@@ -27,7 +28,7 @@ ResultT = TypeVar("ResultT")
 
 class Question(ModalScreen[ResultT]):
     """The frame both questions share: a title, a body that scrolls, Cancel and the action.
-    ``long_list``: the body is drawn line by line as it scrolls (a list of thousands of keys)."""
+    ``rows``: a list after the body, one line each, drawn as it scrolls (thousands of keys)."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="cancel"),
@@ -45,19 +46,27 @@ class Question(ModalScreen[ResultT]):
     BODY_MOST = 16  # a short question's body grows no taller than this
 
     def __init__(
-        self, title: str, body: list[Text], confirm_label: str, *, long_list: bool = False
+        self,
+        title: str,
+        body: list[Text],
+        confirm_label: str,
+        *,
+        rows: Sequence[Text] | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
         self.body = body
         self.confirm_label = confirm_label
-        self.long_list = long_list
+        self.rows = rows
+        self.long_list = rows is not None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog danger"):
             yield Label(Text(self.title_text), classes="dialog-title")
             if self.long_list:
-                yield TextLines(self.body, id="question-body", classes="dialog-body")
+                yield TextLines(
+                    self.body, self.rows or (), id="question-body", classes="dialog-body"
+                )
             else:
                 with VerticalScroll(id="question-body", classes="dialog-body"):
                     for line in self.body:
@@ -122,9 +131,9 @@ class ReasonModal(Question[str | None]):
         confirm_label: str,
         *,
         required: bool = False,
-        long_list: bool = False,
+        rows: Sequence[Text] | None = None,
     ) -> None:
-        super().__init__(title, body, confirm_label, long_list=long_list)
+        super().__init__(title, body, confirm_label, rows=rows)
         self.required = required
 
     def compose_extra(self) -> ComposeResult:

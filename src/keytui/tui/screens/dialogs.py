@@ -5,10 +5,12 @@ deleting keys (with a reason box: ReasonModal) and before sweeping settings chan
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from typing import cast, overload
 
 from rich.text import Text
 
-from ...core.values import KeyInfo, RevokePlan
+from ...core.values import KeyInfo, RevokePlan, Skipped
 from ..format import text
 from .confirm import ConfirmModal, ReasonModal
 
@@ -56,16 +58,60 @@ def _id(key_id: str) -> Text:
     return shown
 
 
+class PlanRows(Sequence[Text]):
+    """The revoke dialog's list: every key to revoke, grouped by owner (a line with the count
+    per owner, then theirs by name), then every skipped key with its name and why. Each line is
+    made when it is drawn (TextLines asks for it), so 100,000 keys open at once."""
+
+    def __init__(self, plan: RevokePlan) -> None:
+        owners = Counter(key.owner for key in plan.revoke)
+        entries: list[tuple[str, object]] = []
+        current: str | None = None
+        for key in sorted(plan.revoke, key=lambda key: (key.owner, key.name, key.id)):
+            if key.owner != current:
+                current = key.owner
+                entries.append(("owner", (key.owner, owners[key.owner])))
+            entries.append(("key", key))
+        if plan.skipped:
+            entries.append(("skipped", len(plan.skipped)))
+            entries += [
+                ("skip", item) for item in sorted(plan.skipped, key=lambda i: (i.reason, i.id))
+            ]
+        self.entries = entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @overload
+    def __getitem__(self, index: int) -> Text: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Text]: ...
+    def __getitem__(self, index: int | slice) -> Text | Sequence[Text]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        kind, value = self.entries[index]
+        if kind == "owner":
+            owner, count = cast("tuple[str, int]", value)
+            return _line(text(owner, "bold"), f" — {plural(count)}")
+        if kind == "key":
+            key = cast("KeyInfo", value)
+            return _line("  • ", _name(key.name), (f" {key.id}", "dim"), f"  {key.status}")
+        if kind == "skipped":
+            return _line((f"{plural(cast('int', value), 'marked key')} will be skipped:", "bold"))
+        item = cast("Skipped", value)
+        return _line("  • ", _name(item.name), " ", _id(item.id), "  ", text(item.reason))
+
+
 def revoke_question(plan: RevokePlan) -> ReasonModal:
-    """Every key that will be revoked, grouped by owner with a count per owner (the list
-    scrolls, drawn as it scrolls); every marked key that is skipped, with its name and why;
-    a plain warning when they are every active key of the installation (``plan.revoke`` is
-    not empty)."""
+    """Every key that will be revoked, grouped by owner with a count per owner, and every
+    marked key that is skipped, with its name and why (:class:`PlanRows`, drawn as the list
+    scrolls); a plain warning when they are every active key of the installation
+    (``plan.revoke`` is not empty)."""
     count = len(plan.revoke)
-    owners = Counter(key.owner for key in plan.revoke)
+    owners = len({key.owner for key in plan.revoke})
     body: list[Text] = [
         Text(
-            f"Revoking is irreversible. {plural(count)} of {plural(len(owners), 'owner')} "
+            f"Revoking is irreversible. {plural(count)} of {plural(owners, 'owner')} "
             "will stop working at once and stay listed as revoked.",
             style="bold",
         ),
@@ -78,28 +124,12 @@ def revoke_question(plan: RevokePlan) -> ReasonModal:
                 style="bold red",
             )
         )
-    by_owner = sorted(plan.revoke, key=lambda key: (key.owner, key.name, key.id))
-    current: str | None = None
-    for key in by_owner:
-        if key.owner != current:
-            current = key.owner
-            body.append(_line(text(key.owner, "bold"), f" — {plural(owners[key.owner])}"))
-        body.append(_line("  • ", _name(key.name), (f" {key.id}", "dim"), f"  {key.status}"))
-    if plan.skipped:
-        body.append(Text(f"{plural(len(plan.skipped), 'marked key')} will be skipped:", "bold"))
-        for skipped in sorted(plan.skipped, key=lambda item: (item.reason, item.id)):
-            body.append(
-                _line(
-                    "  • ",
-                    _name(skipped.name),
-                    " ",
-                    _id(skipped.id),
-                    "  ",
-                    text(skipped.reason),
-                )
-            )
     return ReasonModal(
-        f"Revoke {plural(count)}", body, "Revoke", required=plan.reason_required, long_list=True
+        f"Revoke {plural(count)}",
+        body,
+        "Revoke",
+        required=plan.reason_required,
+        rows=PlanRows(plan),
     )
 
 
