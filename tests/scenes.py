@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Select
 from keytui.core import keyformat
 from keytui.core.service import IssuedKey
 from keytui.tui.app import KeytuiApp, make_app
-from keytui.tui.screens.confirm import ConfirmModal
+from keytui.tui.screens.confirm import ReasonModal
 from keytui.tui.screens.details import KeyDetailsScreen
 from keytui.tui.screens.events import EventsScreen
 from keytui.tui.screens.help import HelpScreen
@@ -102,7 +102,25 @@ async def bulk_revoke(pilot) -> None:
     revoked = next(k for k in screen.table.keys if k.status == "revoked")
     screen._toggle(revoked.id)
     await pilot.press("x")
-    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), "the dialog")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ReasonModal), "the dialog")
+
+
+REASON = "offboarding #123"
+
+
+async def bulk_revoke_all(pilot) -> None:
+    """Every key marked (a), the revoke dialog at 80x24: the list by owner, the warning that
+    these are all the active keys, the skipped ones, and a reason typed in its box."""
+    await loaded(pilot)
+    screen = pilot.app.screen
+    await pilot.press("a")
+    every = pilot.app.service.count_keys()
+    await until(pilot, lambda: len(screen.marks) == every, "every key marked")
+    await pilot.press("x")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ReasonModal), "the dialog")
+    await pilot.press("r", *REASON)
+    box = pilot.app.screen.query_one("#reason", Input)
+    await until(pilot, lambda: box.value == REASON, "the reason to be typed")
 
 
 def pressing(*keys: str, shows: type) -> Callable[..., Awaitable[None]]:
@@ -201,8 +219,9 @@ SCENES = (
     Scene("empty", (120, 36), loaded, keys=0),
     Scene("search", (120, 36), search),
     Scene("bulk_revoke", (120, 36), bulk_revoke),
-    Scene("replace", (120, 36), pressing("r", shows=ConfirmModal)),
-    Scene("delete", (120, 36), pressing("down", "d", shows=ConfirmModal)),
+    Scene("bulk_revoke_80x24", (80, 24), bulk_revoke_all),
+    Scene("replace", (120, 36), pressing("r", shows=ReasonModal)),
+    Scene("delete", (120, 36), pressing("down", "d", shows=ReasonModal)),
     Scene("new_key", (120, 36), new_key),
     Scene("new_key_error", (120, 36), new_key_error),
     Scene("new_key_expiry_80x24", (80, 24), new_key_expiry),

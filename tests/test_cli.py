@@ -358,6 +358,7 @@ def test_users_roles_and_settings(db):
         "keys_enabled": True,
         "max_expiry_days": None,
         "max_keys_per_user": 100,
+        "require_reason": False,
     }
     invoke("settings", "set", "--max-expiry-days", "30", "--max-keys-per-user", "2", "--db", db)
     shown = invoke("settings", "show", "--db", db).stdout
@@ -375,6 +376,7 @@ def test_users_roles_and_settings(db):
         "keys_enabled": False,
         "max_expiry_days": None,
         "max_keys_per_user": 5,
+        "require_reason": False,
     }
     assert "disabled" in invoke("keys", "create", "--name", "n", "--db", db, code=1).stderr
     invoke("settings", "set", "--db", db, code=2)  # nothing to set

@@ -28,8 +28,10 @@ def test_list_and_revoke_by_filter(db_url):
     assert "owner: role: status:" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
     dry = invoke("keys", "revoke", "--filter", "owner:bob", "--dry-run", "--db", db_url).stdout
-    assert "2 key(s) will be revoked (filter: owner:bob)" in dry
-    assert "By owner: bob 2" in dry and f"1 already revoked: {bob[2]}" in dry
+    assert "2 key(s) of 1 owner(s) will be revoked (filter: owner:bob)" in dry
+    assert "\nbob: 2 key(s)\n" in dry
+    [skip_line] = [line for line in dry.splitlines() if bob[2] in line]
+    assert "bob 2" in skip_line and skip_line.endswith("already revoked")  # name and why
     assert "Dry run: nothing changed." in dry
     assert service.get_key(bob[0]).status == "active"
     refused = invoke("keys", "revoke", "--filter", "owner:bob", "--db", db_url, code=2)
@@ -58,5 +60,11 @@ def test_revoke_plan_counts_per_owner_and_lists_the_rest(db_url):
     for n in range(25):
         service.create_key(f"fleet {n}", owner="bob" if n % 5 else "alice")
     plan = invoke("keys", "revoke", "--filter", "fleet", "--dry-run", "--db", db_url).stdout
-    assert "25 key(s) will be revoked" in plan and "By owner: alice 5, bob 20" in plan
-    assert "… and 5 more" in plan
+    assert "25 key(s) of 2 owner(s) will be revoked" in plan
+    lines = plan.splitlines()
+    alice, bob = lines.index("alice: 5 key(s)"), lines.index("bob: 20 key(s)")
+    # every key, under its owner (not the first few): alice's 5, then bob's 20
+    assert all("fleet" in line for line in lines[alice + 1 : alice + 6])
+    assert bob == alice + 6 and all("fleet" in line for line in lines[bob + 1 : bob + 21])
+    assert "… and" not in plan
+    assert "Warning: these are ALL the active keys of this installation" in plan

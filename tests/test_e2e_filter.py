@@ -1,10 +1,12 @@
 """The filter language in a real terminal: the installed ``keytui`` in tmux. A leaked secret
 pasted (bracketed paste) into the search box finds its key while the screen shows only
 ``kt_<id>_…``; a bad term is one line; ``owner:... status:active`` then ``a`` and ``x`` revoke
-exactly the keys the filter matched."""
+exactly the keys the filter matched, with a reason typed in the dialog that ``keytui events``
+then shows in every revoke's event."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -19,15 +21,20 @@ from .test_e2e_tmux import KEYTUI, TABLE_FOOTER, Terminal
 pytestmark = [pytest.mark.e2e, pytest.mark.clock]  # keytui in tmux
 
 
+REASON = "offboarding bob #123"
+
+
 def test_paste_a_secret_filter_and_revoke_what_matched(tmux_available, tmp_path):
     path = tmp_path / "e2e.db"
     me = current_login()
     service = KeyService.open(str(path), actor=me, hasher=FAST_HASHER)
     try:
         service.add_user("bob", "developer")
+        service.add_user("carol", "developer")
         leaked = service.create_key("leaked worker")
         mine = service.create_key("mailer batch").key.id
-        bobs = [service.create_key(f"bob job {n}", owner="bob").key.id for n in range(2)]
+        carols = service.create_key("carol cron", owner="carol").key.id
+        bobs = [service.create_key(f"bob job {n}", owner="bob").key.id for n in range(3)]
         service.revoke_keys([bobs[1]])
         bobcat = service.create_key("bobcat exporter").key.id
         assert KEYTUI.exists(), f"keytui is not installed next to {sys.executable}"
@@ -51,19 +58,35 @@ def test_paste_a_secret_filter_and_revoke_what_matched(tmux_available, tmp_path)
             term.press("/", then=TABLE_FOOTER, gone=True)
             term.type("owner:bob status:active")
             term.wait(r"bobcat exporter", gone=True)
-            screen = term.wait(r"bob job 0")
-            assert "bob job 1" not in screen and "mailer batch" not in screen
+            screen = term.wait(r"bob job 2")
+            assert "bob job 0" in screen and "bob job 1" not in screen
+            assert "mailer batch" not in screen and "carol cron" not in screen
             term.press("Enter", then=TABLE_FOOTER)
             term.keys("a")
-            term.wait(r"1 marked")
+            term.wait(r"2 marked")
             term.keys("x")
-            term.wait(r"irreversible")
-            term.keys("y")
-            term.wait(r"Revoked 1 key")
+            screen = term.wait(r"irreversible")
+            assert "bob — 2 keys" in screen and "Reason (optional" in screen
+            term.keys("r")  # to the reason box; typed there, y and n are text
+            term.type(REASON)
+            term.wait(REASON)
+            term.keys("Enter")
+            term.wait(r"Revoked 2 keys")
             term.keys("q")
             term.wait(r"\[program exited\]")
         finally:
             term.stop()
+        events = subprocess.run(
+            [str(KEYTUI), "events", "--action", "revoke", "--db", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        revokes = [line for line in events.splitlines() if "key.revoke" in line]
+        with_reason = [line for line in revokes if f'"reason": "{REASON}"' in line]
+        assert {line.split()[4] for line in with_reason} == {bobs[0], bobs[2]}, events
+        assert service.get_key(carols).status == "active"
         assert service.get_key(bobs[0]).status == "revoked"
         assert service.get_key(bobcat).status == "active"
         assert service.get_key(mine).status == "active"

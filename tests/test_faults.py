@@ -450,7 +450,8 @@ def test_upgrade_from_first_schema_keeps_everything(db_url):
                         sorted(
                             (k, str(v))
                             for k, v in row.items()
-                            if k not in ("prev_hash", "hash", "developers")  # 0003, 0004
+                            # columns added later: 0002, 0004, 0005
+                            if k not in ("prev_hash", "hash", "developers", "require_reason")
                         )
                     )
                     for row in rows
@@ -462,6 +463,7 @@ def test_upgrade_from_first_schema_keeps_everything(db_url):
     assert current_revision(database) == dbmod.HEAD_REVISION
     assert snapshot() == before
     service = KeyService(database, actor="alice", hasher=FAST_HASHER)
+    assert service.get_settings().require_reason is False  # 0005: off after an upgrade
     assert service.list_role_grants() == [
         ("deploy", False),
         ("read-only", True),

@@ -87,6 +87,7 @@ def test_a_new_installation(admin):
         "keys_enabled": True,
         "max_expiry_days": None,
         "max_keys_per_user": 100,
+        "require_reason": False,
     }
     assert admin.list_roles() == ["read-only", "read-write"]
 

@@ -29,13 +29,14 @@ from keytui.core.errors import NotFound, PermissionDenied
 from keytui.core.models import Event, Key
 from keytui.core.service import KeyQuery, KeyService
 from keytui.tui.app import KeytuiApp, make_app
-from keytui.tui.screens.confirm import ConfirmModal
+from keytui.tui.screens.confirm import ConfirmModal, ReasonModal
 from keytui.tui.screens.details import KeyDetailsScreen
 from keytui.tui.screens.help import HelpScreen, key_label
 from keytui.tui.screens.main import MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
 from keytui.tui.screens.reveal import RevealModal
+from keytui.tui.widgets.text_lines import TextLines
 
 SIZE = (120, 36)
 
@@ -115,7 +116,9 @@ def plain(widget: Static) -> str:
 
 
 def screen_text(screen) -> str:
-    return "\n".join(plain(static) for static in screen.query(Static))
+    """The text of a screen's Statics, and of its TextLines (a long list, drawn as it scrolls)."""
+    lines = [line.plain for widget in screen.query(TextLines) for line in widget.items]
+    return "\n".join([*(plain(static) for static in screen.query(Static)), *lines])
 
 
 def names(screen: MainScreen) -> list[str]:
@@ -274,14 +277,14 @@ async def test_bulk_revoke_of_marked_keys_lists_skipped_ones(service, clock):
             await pilot.press("space")
         assert screen.marks == {one.id, two.id, gone.id, old.id}
         await pilot.press("x")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         assert app.focused is dialog.query_one("#cancel", Button)  # Cancel by default
         text = screen_text(dialog)
         assert "irreversible" in text and "2 keys" in text
         assert one.id in text and two.id in text
         assert "2 marked keys will be skipped" in text
-        assert f"{gone.id}: already revoked" in text
-        assert f"{old.id}: expired" in text
+        assert f"gone{' ' * 31}{gone.id}  already revoked" in text  # the name, ID and why
+        assert f"{old.id}  expired" in text
 
         await pilot.press("y")
         await until(pilot, lambda: statuses(service)[one.id] == "revoked", "the revoke")
@@ -302,7 +305,7 @@ async def test_revoke_dialog_cancels_without_any_change(service, cancel):
         await pilot.press("a")
         await until(pilot, lambda: len(screen.marks) == 3)
         await pilot.press("x")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         assert app.focused is dialog.query_one("#cancel", Button)
         await pilot.press(cancel)  # enter presses the focused button: Cancel
         await until(pilot, lambda: isinstance(app.screen, MainScreen), "the dialog to close")
@@ -321,7 +324,7 @@ async def test_revoke_without_marks_revokes_the_key_under_the_cursor(service):
         screen = await started(app, pilot)
         await go_to(pilot, screen, target.id)
         await pilot.press("x")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         assert "Revoke 1 key" in dialog.title_text
         await pilot.press("y")
         await until(pilot, lambda: statuses(service)[target.id] == "revoked")
@@ -341,7 +344,7 @@ async def test_replace_shows_new_secret_copy_and_forget(service):
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
         await pilot.press("r")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         assert app.focused is dialog.query_one("#cancel", Button)
         assert "apps using the old key will fail" in screen_text(dialog)
         await pilot.press("y")
@@ -376,7 +379,7 @@ async def test_reveal_closes_on_second_esc_without_copying(service):
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
         await pilot.press("r")
-        await modal(app, pilot, ConfirmModal)
+        await modal(app, pilot, ReasonModal)
         await pilot.press("y")
         reveal = await modal(app, pilot, RevealModal)
         await pilot.press("escape")
@@ -525,7 +528,7 @@ async def test_delete_removes_the_key(service):
         screen = await started(app, pilot)
         await go_to(pilot, screen, doomed.id)
         await pilot.press("d")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         assert app.focused is dialog.query_one("#cancel", Button)
         assert "removes the key entirely" in screen_text(dialog)
         await pilot.press("y")
@@ -625,10 +628,10 @@ async def test_developer_bulk_revoke_skips_keys_that_are_not_theirs(service, ope
         await pilot.press("a")
         await until(pilot, lambda: len(screen.marks) == 2)
         await pilot.press("x")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         text = screen_text(dialog)
-        assert "1 key will stop working" in text
-        assert f"{alices.id}: not yours (owner alice)" in text
+        assert "1 key of 1 owner will stop working" in text
+        assert f"{alices.id}  not yours (owner alice)" in text
         await pilot.press("y")
         await until(pilot, lambda: statuses(service)[bobs.id] == "revoked")
     assert statuses(service)[alices.id] == "active"
@@ -712,7 +715,7 @@ async def test_markup_and_escape_sequences_in_names_show_as_text(service):
         # and in the dialogs that name the key
         await go_to(pilot, screen, "evil000001")
         await pilot.press("d")
-        dialog = await modal(app, pilot, ConfirmModal)
+        dialog = await modal(app, pilot, ReasonModal)
         assert "\x1b" not in screen_text(dialog)
         assert "evil\\x1b]52" in screen_text(dialog)
         await pilot.press("n")
@@ -823,7 +826,7 @@ async def test_a_service_error_becomes_a_one_line_notification(service, open_as)
     async with app.run_test(size=SIZE) as pilot:
         screen = await started(app, pilot)
         await pilot.press("r")
-        await modal(app, pilot, ConfirmModal)
+        await modal(app, pilot, ReasonModal)
         open_as("alice").revoke_key(key.id)  # someone else revokes it meanwhile
         await pilot.press("y")
         await until(pilot, lambda: notifications(app), "a notification")

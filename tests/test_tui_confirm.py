@@ -8,7 +8,7 @@ from textual.widgets import Button, DataTable, Input, Select, Switch
 
 from keytui.core.service import KeyService
 from keytui.tui.app import KeytuiApp, make_app
-from keytui.tui.screens.confirm import ConfirmModal
+from keytui.tui.screens.confirm import Question
 from keytui.tui.screens.main import MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
 from keytui.tui.screens.rename import RenameModal
@@ -30,9 +30,10 @@ def notices(app: KeytuiApp) -> str:
     return " | ".join(str(n.message) for n in app._notifications)
 
 
-async def question(app: KeytuiApp, pilot) -> ConfirmModal:
-    dialog = await modal(app, pilot, ConfirmModal)
-    assert isinstance(dialog, ConfirmModal)
+async def question(app: KeytuiApp, pilot) -> Question:
+    """The yes/no question (ConfirmModal) or the one with a reason box (ReasonModal)."""
+    dialog = await modal(app, pilot, Question)
+    assert isinstance(dialog, Question)
     assert app.focused is dialog.query_one("#cancel", Button)  # Cancel has the focus
     return dialog
 

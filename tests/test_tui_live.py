@@ -15,7 +15,7 @@ import pytest
 from keytui.core.identity import current_login
 from keytui.core.service import KeyService
 from keytui.tui.app import KeytuiApp, make_app
-from keytui.tui.screens.confirm import ConfirmModal
+from keytui.tui.screens.confirm import ReasonModal
 from keytui.tui.screens.details import KeyDetailsScreen
 from keytui.tui.screens.main import MainScreen
 from keytui.tui.screens.new_key import NewKeyModal
@@ -154,7 +154,7 @@ async def test_after_create_then_delete_the_info_line_and_header_agree(service):
             await until(pilot, lambda c=created: c.id in [k.id for k in main.table.keys])
             await go_to(pilot, main, created.id)
             await pilot.press("d")
-            await modal(app, pilot, ConfirmModal)
+            await modal(app, pilot, ReasonModal)
             await pilot.press("y")
             await until(pilot, lambda c=created: c.id not in [k.id for k in main.table.keys])
             total = service.counts().total

@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, Static
 
 from keytui.core.service import KeyService
 from keytui.tui.app import make_app
-from keytui.tui.screens.confirm import ConfirmModal
+from keytui.tui.screens.confirm import ReasonModal
 from keytui.tui.screens.details import KeyDetailsScreen
 from keytui.tui.screens.dialogs import revoke_question
 from keytui.tui.screens.event import EventModal
@@ -59,7 +59,7 @@ async def test_a_question_clears_notifications_and_marks_lead_the_info_line(serv
         assert plain(screen.query_one("#info", Static)).startswith("3 marked")
         assert list(app._notifications)  # "Marked 3 matching keys."
         await pilot.press("x")
-        await modal(app, pilot, ConfirmModal)
+        await modal(app, pilot, ReasonModal)
         assert not list(app._notifications)
 
 
@@ -68,7 +68,7 @@ def test_words_count_right(service):
     gone = service.create_key("gone").key
     service.revoke_keys([gone.id])
     question = revoke_question(service.plan_revoke([active.id, gone.id]))
-    words = " ".join(line.plain for line in question.body)
+    words = " ".join(line.plain for line in [*question.body, *(question.rows or ())])
     assert "1 marked key will be skipped" in words and "key(s)" not in words
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..core.errors import NotDelivered
+from ..core.errors import NotDelivered, ReasonRequired
 from ..core.keyformat import elided
 from ..core.values import (
     MAX_PAGE,
@@ -77,8 +77,9 @@ def key_row(key: KeyInfo) -> str:
     ).rstrip()
 
 
-def describe(key: KeyInfo) -> str:
-    rows = [
+def describe(key: KeyInfo, reason: str | None = None) -> str:
+    """Every field of ``key``; ``reason``: why it was revoked (its event's reason)."""
+    rows: list[tuple[str, object]] = [
         ("ID", key.id),
         ("Name", key.name),
         ("Description", key.description or "-"),
@@ -89,6 +90,7 @@ def describe(key: KeyInfo) -> str:
         ("Updated", when(key.updated_at)),
         ("Expires", when(key.expires_at, empty="never")),
         ("Revoked", f"{when(key.revoked_at)} by {key.revoked_by}" if key.revoked_at else "-"),
+        *((("Reason", reason),) if key.revoked_at and reason else ()),
         ("Last used", when(key.last_used_at, empty="never")),
         ("Uses", key.use_count),
         (
@@ -249,12 +251,13 @@ def delivering() -> Iterator[None]:
 @json_option
 @pass_service
 def keys_show(service: KeyService, key_id: str, as_json: bool) -> None:
-    """Every field of one key."""
+    """Every field of one key (and why it was revoked, when a reason was given)."""
     key = service.get_key(key_id)
+    reason = service.revocation_reason(key.id) if key.revoked_at else None
     if as_json:
-        emit_json(key.to_json())
+        emit_json({**key.to_json(), "revoke_reason": reason})
     else:
-        click.echo(describe(key))
+        click.echo(describe(key, reason))
 
 
 @keys.command("identify")
@@ -294,27 +297,49 @@ def keys_rename(
         click.echo(f"Renamed key {key.id} to {safe(key.name)!r}.")
 
 
+REASON_HELP = (
+    "Why (up to 200 characters; stored in the events; required when the installation's "
+    "settings say so)."
+)
+
+
+def reason_for(service: KeyService, action: str, reason: str | None) -> str:
+    """``reason`` as ``action`` would store it, or the service's refusal, before anything is
+    asked or changed (the change checks again)."""
+    try:
+        return service.check_reason(action, reason)
+    except ReasonRequired as exc:
+        fail(f"{exc} with --reason TEXT", exc.exit_code)
+
+
+def reason_line(reason: str) -> str:
+    return f"\nReason: {safe(reason)}" if reason else ""
+
+
 @keys.command("replace")
 @db_option
 @click.argument("key_id", type=KEY_ID)
+@click.option("--reason", metavar="TEXT", help=REASON_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @json_option
 @pass_service
-def keys_replace(service: KeyService, key_id: str, yes: bool, as_json: bool) -> None:
+def keys_replace(
+    service: KeyService, key_id: str, reason: str | None, yes: bool, as_json: bool
+) -> None:
     """Issue a new secret for a key; the old secret stops working at once."""
     key = service.get_key(key_id)
+    why = reason_for(service, "replace", reason)
     confirm(
         "replace",
         yes,
         f"Replacing key {key.id} {safe(key.name)!r} takes effect at once: "
-        "apps using the old secret will fail.",
+        "apps using the old secret will fail." + reason_line(why),
     )
     with delivering():
-        service.replace_key(key.id, deliver=printer("Replaced", as_json))
+        service.replace_key(key.id, reason=why, deliver=printer("Replaced", as_json))
 
 
 REVOKE_AT_MOST = 100_000  # keys one --filter revoke may take (matching_ids' own bound)
-PLAN_SHOWN = 20  # keys listed one by one in a plan; the rest are counted
 
 
 @keys.command("revoke")
@@ -326,6 +351,7 @@ PLAN_SHOWN = 20  # keys listed one by one in a plan; the rest are counted
     metavar="FILTER",
     help="Revoke the keys this filter matches (see keys list --filter), instead of IDs.",
 )
+@click.option("--reason", metavar="TEXT", help=REASON_HELP)
 @click.option("--dry-run", is_flag=True, help="Print the plan only; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @json_option
@@ -334,15 +360,19 @@ def keys_revoke(
     service: KeyService,
     key_ids: tuple[str, ...],
     filter_text: str | None,
+    reason: str | None,
     dry_run: bool,
     yes: bool,
     as_json: bool,
 ) -> None:
     """Revoke keys, irreversibly: KEY_IDS, or every key --filter matches. Prints the plan
-    (how many, a count per owner, which are skipped and why) and asks, unless --yes.
-    Keys that are not active are skipped and reported."""
+    (every key by owner, a count per owner, which are skipped and why) and asks, unless
+    --yes. Keys that are not active are skipped and reported."""
     if bool(key_ids) == (filter_text is not None):
         fail("give key IDs or --filter, not both (nor neither)", 2)
+    why: str | None = None
+    if not dry_run:  # a dry run shows the plan, and says when a reason is missing
+        why = reason_for(service, "revoke", reason)
     if filter_text is not None:
         found = service.matching_ids(filter_text, limit=REVOKE_AT_MOST + 1)
         if len(found) > REVOKE_AT_MOST:
@@ -355,18 +385,21 @@ def keys_revoke(
         if not plan.revoke:
             report_skipped(plan.skipped)
             sys.exit(1)
-        detail = "\n".join(plan_lines(plan, filter_text))
+        if dry_run:
+            why = reason_for(service, "revoke", reason) if reason else None
+        detail = "\n".join(plan_lines(plan, filter_text, why))
         if dry_run:
             click.echo(detail)
             click.echo("Dry run: nothing changed.")
             return
         confirm(f"revoke {len(plan.revoke)} key(s)", yes, detail)
-    result = service.revoke_keys(key_ids)
+    result = service.revoke_keys(key_ids, reason=why)
     if as_json:
         emit_json(
             {
                 "revoked": [key.to_json() for key in result.revoke],
                 "skipped": [{"id": s.id, "reason": s.reason} for s in result.skipped],
+                "revoke_reason": why or None,
             }
         )
     else:
@@ -377,29 +410,41 @@ def keys_revoke(
         sys.exit(1)
 
 
-def plan_lines(plan: RevokePlan, filter_text: str | None) -> list[str]:
-    """A revoke's plan in words: how many, whose, which keys, which skipped and why."""
+def plan_lines(plan: RevokePlan, filter_text: str | None, reason: str | None = None) -> list[str]:
+    """A revoke's plan in words, as the app's dialog shows it: how many; a warning when they
+    are every active key; the reason; every key, grouped by owner with a count per owner;
+    every skipped key with its name and why."""
     matched = f" (filter: {safe(filter_text)})" if filter_text is not None else ""
     owners = Counter(key.owner for key in plan.revoke)
     lines = [
-        f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked{matched}.",
-        "By owner: "
-        + ", ".join(f"{safe(owner)} {count}" for owner, count in sorted(owners.items())),
+        f"Revoking is irreversible. {len(plan.revoke)} key(s) of {len(owners)} owner(s) "
+        f"will be revoked{matched}."
     ]
-    lines += [
-        f"  {key.id}  {fit(key.name, 40)}  (owner {safe(key.owner)})"
-        for key in plan.revoke[:PLAN_SHOWN]
-    ]
-    if len(plan.revoke) > PLAN_SHOWN:
-        lines.append(f"  … and {len(plan.revoke) - PLAN_SHOWN} more")
-    reasons: dict[str, list[str]] = {}
-    for skipped in plan.skipped:
-        reasons.setdefault(skipped.reason, []).append(fit(skipped.id, 40) or repr(""))
+    if plan.every_active:
+        lines.append(
+            "Warning: these are ALL the active keys of this installation; after this no key "
+            "will verify."
+        )
+    if reason:
+        lines.append(f"Reason: {safe(reason)}")
+    elif plan.reason_required:
+        lines.append("Reason: required in this installation; give one with --reason TEXT")
+    else:
+        lines.append("Reason: none given (--reason TEXT records one)")
+    for owner in sorted(owners):
+        lines.append(f"{safe(owner)}: {owners[owner]} key(s)")
+        lines += [
+            f"  {key.id}  {fit(key.name, 40):<40}  {key.status}"
+            for key in plan.revoke
+            if key.owner == owner
+        ]
     if plan.skipped:
         lines.append(f"Skipped {len(plan.skipped)}:")
-    for reason, ids in sorted(reasons.items()):
-        more = f", … and {len(ids) - PLAN_SHOWN} more" if len(ids) > PLAN_SHOWN else ""
-        lines.append(f"  {len(ids)} {safe(reason)}: {', '.join(ids[:PLAN_SHOWN])}{more}")
+        lines += [
+            f"  {fit(item.id, 40) or repr('')}  {fit(item.name or '-', 40):<40}  "
+            f"{safe(item.reason)}"
+            for item in sorted(plan.skipped, key=lambda item: (item.reason, item.id))
+        ]
     return lines
 
 
@@ -415,16 +460,21 @@ def report_skipped(skipped: Sequence[Skipped]) -> None:
 @keys.command("delete")
 @db_option
 @click.argument("key_ids", nargs=-1, required=True, type=KEY_ID)
+@click.option("--reason", metavar="TEXT", help=REASON_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @pass_service
-def keys_delete(service: KeyService, key_ids: tuple[str, ...], yes: bool) -> None:
+def keys_delete(
+    service: KeyService, key_ids: tuple[str, ...], reason: str | None, yes: bool
+) -> None:
     """Remove keys entirely (all or none). Their events stay in the log."""
     found = [service.get_key(key_id) for key_id in key_ids]
+    why = reason_for(service, "delete", reason)
     confirm(
         f"delete {len(found)} key(s)",
         yes,
         "Deleting removes these keys entirely:\n"
-        + "\n".join(f"  {key.id}  {safe(key.name)}" for key in found),
+        + "\n".join(f"  {key.id}  {safe(key.name)}" for key in found)
+        + reason_line(why),
     )
-    for key in service.delete_keys([key.id for key in found]):
+    for key in service.delete_keys([key.id for key in found], reason=why):
         click.echo(f"Deleted key {key.id} {safe(key.name)!r}.")

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import click
 
+from ..core import validate
+from ..core.errors import InvalidInput
 from ..core.keyformat import SECRET_LENGTH, elided
 from ..core.scan import STDIN, Finding, Skip, scan_file, scan_stream, walk
 from ..core.values import KeyInfo
@@ -316,8 +318,8 @@ def revoke_found(
     machine: bool,
 ) -> tuple[list[KeyInfo], list[tuple[str, str]]]:
     """The usual plan and confirmation, then one bulk revoke of the active keys found. The
-    plan names where each was found; so do the lines after it (the revoke itself records no
-    reason yet: see the README)."""
+    plan names where each was found; so do the lines after it, and the reason every
+    ``key.revoke`` event stores (:func:`scan_reason`)."""
     places: dict[str, list[str]] = {}
     for finding in findings:
         places.setdefault(finding.key_id, []).append(f"{safe(finding.path)}:{finding.line}")
@@ -331,7 +333,11 @@ def revoke_found(
     if not plan.revoke:
         report_skipped(plan.skipped)
         return [], [(s.id, s.reason) for s in plan.skipped]
-    lines = [f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked:"]
+    why = scan_reason([f.path for f in findings if f.key_id in {k.id for k in plan.revoke}])
+    lines = [
+        f"Revoking is irreversible. {len(plan.revoke)} key(s) will be revoked.",
+        f"Reason: {safe(why)}",
+    ]
     lines += [
         f"  {key.id}  {safe(key.name)}  (owner {safe(key.owner)}) found in "
         + ", ".join(places[key.id])
@@ -339,7 +345,7 @@ def revoke_found(
     ]
     lines += [f"  skip {s.id}: {safe(s.reason)}" for s in plan.skipped]
     confirm(f"revoke {len(plan.revoke)} key(s)", yes, "\n".join(lines))
-    result = service.revoke_keys([key.id for key in plan.revoke])
+    result = service.revoke_keys([key.id for key in plan.revoke], reason=why)
     for key in result.revoke:
         click.echo(
             f"Revoked key {key.id} {safe(key.name)!r} (found in {', '.join(places[key.id])}).",
@@ -349,6 +355,30 @@ def revoke_found(
     if skipped:
         report_skipped((*plan.skipped, *result.skipped))
     return list(result.revoke), skipped
+
+
+def scan_reason(paths: Sequence[str]) -> str:
+    """The reason a ``scan --revoke`` records: where the secrets were found, as many files as
+    fit in a reason (then how many more); a path a reason may not hold (one shaped like a
+    secret) is counted, not named."""
+    files = list(dict.fromkeys(paths))
+    head = "secret found by keytui scan in "
+    named: list[str] = []
+    for path in files:
+        try:
+            shown = validate.reason(safe(path))
+        except InvalidInput:
+            continue
+        rest = len(files) - len(named) - 1
+        tail = f" and {rest} more file(s)" if rest else ""
+        if len(head) + len(", ".join([*named, shown])) + len(tail) > validate.REASON_MAX:
+            break
+        named.append(shown)
+    more = len(files) - len(named)
+    reason = head + ", ".join(named) + (f" and {more} more file(s)" if more else "")
+    if not named or len(reason) > validate.REASON_MAX:
+        return f"secret found by keytui scan in {len(files)} file(s)"
+    return reason
 
 
 def summary(report: Report, keys: dict[str, KeyInfo] | None) -> None:

@@ -1,4 +1,4 @@
-"""``keytui settings``: keys enabled, maximum expiry, maximum keys per user."""
+"""``keytui settings``: keys enabled, maximum expiry, maximum keys per user, require a reason."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 @click.group(cls=KeytuiGroup)
 def settings() -> None:
-    """Installation settings: keys enabled, maximum expiry, maximum keys per user."""
+    """Installation settings: keys enabled, maximum expiry, maximum keys per user, whether a
+    reason is required."""
 
 
 def print_settings(current: SettingsInfo, as_json: bool) -> None:
@@ -26,6 +27,7 @@ def print_settings(current: SettingsInfo, as_json: bool) -> None:
     click.echo(f"keys enabled:       {'yes' if current.keys_enabled else 'no'}")
     click.echo(f"max expiry (days):  {current.max_expiry_days or 'none'}")
     click.echo(f"max keys per user:  {current.max_keys_per_user}")
+    click.echo(f"require a reason:   {'yes' if current.require_reason else 'no'}")
 
 
 @settings.command("show")
@@ -52,6 +54,12 @@ def parse_days(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 @click.option("--enable/--disable", "enabled", default=None, help="Switch API keys on or off.")
 @click.option("--max-expiry-days", callback=parse_days, metavar="N|none")
 @click.option("--max-keys-per-user", type=int, metavar="N")
+@click.option(
+    "--require-reason/--no-require-reason",
+    "require_reason",
+    default=None,
+    help="Refuse revoke, replace and delete without a reason (--reason, the app's reason box).",
+)
 @json_option
 @pass_state
 def settings_set(
@@ -59,10 +67,16 @@ def settings_set(
     enabled: bool | None,
     max_expiry_days: int | str | None,
     max_keys_per_user: int | None,
+    require_reason: bool | None,
     as_json: bool,
 ) -> None:
     """Change installation settings (admins only)."""
-    if enabled is None and max_expiry_days is None and max_keys_per_user is None:
+    if (
+        enabled is None
+        and max_expiry_days is None
+        and max_keys_per_user is None
+        and require_reason is None
+    ):
         raise InvalidInput("nothing to set; see: keytui settings set --help")
     expiry: Any = (
         UNSET
@@ -70,6 +84,9 @@ def settings_set(
         else (None if max_expiry_days == "none" else max_expiry_days)
     )
     current = state.service().update_settings(
-        keys_enabled=enabled, max_expiry_days=expiry, max_keys_per_user=max_keys_per_user
+        keys_enabled=enabled,
+        max_expiry_days=expiry,
+        max_keys_per_user=max_keys_per_user,
+        require_reason=require_reason,
     )
     print_settings(current, as_json)

@@ -27,9 +27,12 @@ class AdminMixin(ServiceBase):
         with self._read() as session:
             settings = session.get(Settings, 1)
             if settings is None:
-                return SettingsInfo(True, None, 100)
+                return SettingsInfo(True, None, 100, False)
             return SettingsInfo(
-                settings.keys_enabled, settings.max_expiry_days, settings.max_keys_per_user
+                settings.keys_enabled,
+                settings.max_expiry_days,
+                settings.max_keys_per_user,
+                settings.require_reason,
             )
 
     def update_settings(
@@ -38,11 +41,14 @@ class AdminMixin(ServiceBase):
         keys_enabled: bool | None = None,
         max_expiry_days: int | None = UNSET,
         max_keys_per_user: int | None = None,
+        require_reason: bool | None = None,
     ) -> SettingsInfo:
         if max_expiry_days is not UNSET:
             validate.max_expiry_days(max_expiry_days)
         if max_keys_per_user is not None:
             validate.max_keys_per_user(max_keys_per_user)
+        if require_reason is not None and not isinstance(require_reason, bool):
+            raise InvalidInput("require a reason is on or off (true or false)")
         with self.db.write() as session:
             self._require(session, "settings")
             settings = self._settings(session)
@@ -51,6 +57,7 @@ class AdminMixin(ServiceBase):
                 ("keys_enabled", keys_enabled),
                 ("max_expiry_days", max_expiry_days),
                 ("max_keys_per_user", max_keys_per_user),
+                ("require_reason", require_reason),
             ):
                 if value is UNSET or (value is None and column != "max_expiry_days"):
                     continue
@@ -60,7 +67,10 @@ class AdminMixin(ServiceBase):
             if changes:
                 self._event(session, "settings.update", **changes)
             return SettingsInfo(
-                settings.keys_enabled, settings.max_expiry_days, settings.max_keys_per_user
+                settings.keys_enabled,
+                settings.max_expiry_days,
+                settings.max_keys_per_user,
+                settings.require_reason,
             )
 
     # -- users ---------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ class InvalidInput(KeytuiError):
     exit_code = 2
 
 
+class ReasonRequired(InvalidInput):
+    """The installation requires a reason for revoke, replace and delete, and none was given."""
+
+
 class PermissionDenied(KeytuiError):
     """The acting user's role does not allow this."""
 

@@ -118,6 +118,11 @@ def delete_rows(session: Session, pks: Sequence[int]) -> None:
 Deliver = Callable[[IssuedKey], None]
 
 
+def _because(reason: str) -> dict[str, str]:
+    """The ``reason`` entry of a change's event details; none when no reason was given."""
+    return {"reason": reason} if reason else {}
+
+
 def _deliver(deliver: Deliver | None, issued: IssuedKey) -> None:
     """Hand the new secret to whoever asked (print it, write it to a file), inside the
     transaction that makes it, before it commits: if ``deliver`` raises, the change is rolled
@@ -291,10 +296,15 @@ class KeyWritesMixin(ServiceBase):
                 raise NotActive(f"key {row.key_id} is {status}; only active keys can be {action}d")
             return key_info(row, now)
 
-    def replace_key(self, key_id: str, *, deliver: Deliver | None = None) -> IssuedKey:
+    def replace_key(
+        self, key_id: str, *, reason: str | None = None, deliver: Deliver | None = None
+    ) -> IssuedKey:
         """A new secret for the same key ID; the old one fails on the very next verify.
-        ``deliver``: see :func:`_deliver` (the replacement stands only if it returns)."""
+        ``reason``: stored in its event (see ServiceBase._reason). ``deliver``: see
+        :func:`_deliver` (the replacement stands only if it returns)."""
         now = self.now()
+        with validate.field("reason"):
+            validate.reason(reason)
         with self.db.read() as session:
             key_id = self._key(session, key_id).key_id
         secret = keyformat.new_secret(key_id)
@@ -305,10 +315,11 @@ class KeyWritesMixin(ServiceBase):
             status = status_of(row.revoked_at, row.expires_at, now)
             if status != "active":
                 raise NotActive(f"key {key_id} is {status}; only active keys can be replaced")
+            why = self._reason(session, "replace", reason)
             row.secret_hash = secret_hash
             row.updated_at = now
             session.flush()
-            self._event(session, "key.replace", key_id, name=row.name)
+            self._event(session, "key.replace", key_id, name=row.name, **_because(why))
             issued = IssuedKey(key_info(row, now), secret)
             _deliver(deliver, issued)
             return issued
@@ -361,30 +372,48 @@ class KeyWritesMixin(ServiceBase):
                 continue
             status = status_of(row.revoked_at, row.expires_at, now)
             if status == "revoked":
-                skipped.append(Skipped(key_id, SkipReason.ALREADY_REVOKED))
+                skipped.append(Skipped(key_id, SkipReason.ALREADY_REVOKED, name=row.name))
             elif status == "expired":
-                skipped.append(Skipped(key_id, SkipReason.EXPIRED))
+                skipped.append(Skipped(key_id, SkipReason.EXPIRED, name=row.name))
             elif not permits(user.role, user.login, "revoke", row.owner):
                 if user.role == "developer":
-                    skipped.append(Skipped(key_id, SkipReason.NOT_YOURS, row.owner))
+                    skipped.append(Skipped(key_id, SkipReason.NOT_YOURS, row.owner, row.name))
                 else:
-                    skipped.append(Skipped(key_id, SkipReason.NOT_PERMITTED))
+                    skipped.append(Skipped(key_id, SkipReason.NOT_PERMITTED, name=row.name))
             else:
                 revocable.append(row)
         return revocable, skipped
 
     def plan_revoke(self, key_ids: Sequence[str]) -> RevokePlan:
-        """What ``revoke_keys(key_ids)`` would do now, for a confirmation dialog."""
+        """What ``revoke_keys(key_ids)`` would do now, for a confirmation dialog: also whether
+        a reason is required and whether the keys are every active key of the installation."""
         now = self.now()
         with self.db.read() as session:
             revocable, skipped = self._revoke_candidates(session, key_ids, now)
-        return RevokePlan(tuple(key_info(row, now) for row in revocable), tuple(skipped))
+            required = bool(self._settings(session).require_reason)
+            active = (
+                session.scalar(
+                    select(func.count()).select_from(Key).where(status_filter("active", now))
+                )
+                if revocable
+                else None
+            )
+        return RevokePlan(
+            tuple(key_info(row, now) for row in revocable),
+            tuple(skipped),
+            reason_required=required,
+            every_active=active == len(revocable),
+        )
 
-    def revoke_keys(self, key_ids: Sequence[str]) -> RevokePlan:
-        """Revoke the active keys among ``key_ids`` in one transaction; report the rest."""
+    def revoke_keys(self, key_ids: Sequence[str], *, reason: str | None = None) -> RevokePlan:
+        """Revoke the active keys among ``key_ids`` in one transaction; report the rest.
+        ``reason``: stored in every ``key.revoke`` event (see ServiceBase._reason)."""
         now = self.now()
+        with validate.field("reason"):
+            validate.reason(reason)
         with self.db.write() as session:
             revocable, skipped = self._revoke_candidates(session, key_ids, now, lock=True)
+            why = _because(self._reason(session, "revoke", reason)) if revocable else {}
             done = {
                 key_id
                 for key_id, _name in revoke_rows(
@@ -396,9 +425,11 @@ class KeyWritesMixin(ServiceBase):
                 if row.key_id in done:
                     revoked.append(row)
                 else:  # revoked by another since our read (a guard: the read is locked)
-                    skipped.append(Skipped(row.key_id, SkipReason.ALREADY_REVOKED))
+                    skipped.append(Skipped(row.key_id, SkipReason.ALREADY_REVOKED, name=row.name))
             self._events(
-                session, [("key.revoke", row.key_id, {"name": row.name}) for row in revoked], at=now
+                session,
+                [("key.revoke", row.key_id, {"name": row.name, **why}) for row in revoked],
+                at=now,
             )
         return RevokePlan(
             tuple(
@@ -418,9 +449,9 @@ class KeyWritesMixin(ServiceBase):
             tuple(skipped),
         )
 
-    def revoke_key(self, key_id: str) -> KeyInfo:
+    def revoke_key(self, key_id: str, *, reason: str | None = None) -> KeyInfo:
         """Revoke one key, or say why not (not found, not permitted, not active)."""
-        plan = self.revoke_keys([key_id])
+        plan = self.revoke_keys([key_id], reason=reason)
         if plan.revoke:
             return plan.revoke[0]
         skipped = plan.skipped[0]
@@ -432,12 +463,17 @@ class KeyWritesMixin(ServiceBase):
         state = "revoked" if skipped.why is SkipReason.ALREADY_REVOKED else skipped.why.value
         raise NotActive(f"key {skipped.id} is {state}; only active keys can be revoked")
 
-    def delete_keys(self, key_ids: Sequence[str]) -> tuple[KeyInfo, ...]:
-        """Remove keys entirely; all or none. Their events stay."""
+    def delete_keys(
+        self, key_ids: Sequence[str], *, reason: str | None = None
+    ) -> tuple[KeyInfo, ...]:
+        """Remove keys entirely; all or none. Their events stay. ``reason``: stored in every
+        ``key.delete`` event (see ServiceBase._reason)."""
         now = self.now()
         wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids))
         if not wanted:
             raise InvalidInput("name at least one key to delete")
+        with validate.field("reason"):
+            validate.reason(reason)
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
         with self.db.write() as session:
             found = (
@@ -463,12 +499,13 @@ class KeyWritesMixin(ServiceBase):
             for owner in dict.fromkeys(rows[key_id].owner for key_id in wanted):
                 self._require(session, "delete", owner)
             chosen = [rows[key_id] for key_id in wanted]
+            why = _because(self._reason(session, "delete", reason))
             deleted = tuple(key_info(row, now) for row in chosen)
             delete_rows(session, [row.pk for row in chosen])
             self._events(
                 session,
                 [
-                    ("key.delete", row.key_id, {"name": row.name, "owner": row.owner})
+                    ("key.delete", row.key_id, {"name": row.name, "owner": row.owner, **why})
                     for row in chosen
                 ],
                 at=now,

@@ -102,6 +102,8 @@ class Settings(Base):
     keys_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     max_expiry_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_keys_per_user: Mapped[int] = mapped_column(Integer, default=100)
+    # Must a revoke, replace or delete give a reason? (migration 0005)
+    require_reason: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Event(Base):

@@ -7,6 +7,7 @@ event in the same transaction as the change itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +19,7 @@ from .admin import AdminMixin
 from .db import open_database
 from .errors import InvalidInput, KeytuiError, NotFound
 from .key_writes import KeyWritesMixin
-from .models import Key, KeyRole, Settings, User
+from .models import Event, Key, KeyRole, Settings, User
 from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
@@ -201,6 +202,37 @@ class KeyService(KeyWritesMixin, AdminMixin):
     def get_key(self, key_id: str) -> KeyInfo:
         with self._read() as session:
             return key_info(self._key(session, key_id), self.now())
+
+    # -- reasons -------------------------------------------------------------------------------
+
+    def check_reason(self, action: str, reason: str | None) -> str:
+        """``reason`` as a revoke, replace or delete (``action``) would store it, or the refusal
+        that change would raise (a bad reason; none where the installation requires one).
+        Changes nothing: a face asks before its confirmation, so nobody confirms a change
+        that will be refused. The change itself checks again, in its transaction."""
+        if action not in ("revoke", "replace", "delete"):
+            raise InvalidInput(f"no reason is asked for {shown(str(action))}")
+        with self._read() as session:
+            return self._reason(session, action, reason, lock=False)
+
+    def revocation_reason(self, key_id: str) -> str | None:
+        """Why the key was revoked, as its ``key.revoke`` event says (None: not revoked, or
+        revoked without a reason)."""
+        with self._read() as session:
+            row = self._key(session, key_id)
+            if row.revoked_at is None:
+                return None
+            details = session.scalar(
+                select(Event.details)
+                .where(Event.key_id == row.key_id, Event.action == "key.revoke")
+                .order_by(Event.id.desc())
+                .limit(1)
+            )
+        try:
+            reason = json.loads(details or "{}").get("reason")
+        except (ValueError, AttributeError):  # details changed outside keytui
+            return None
+        return reason if isinstance(reason, str) and reason else None
 
     # -- from a leaked secret to its key -------------------------------------------------------
 

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 from . import audit, changes, keyformat, validate
 from .clock import Clock, system_clock
 from .db import Database, short_reason
-from .errors import DatabaseError, NotFound, PermissionDenied, ReadOnly, UnknownUser
+from .errors import (
+    DatabaseError,
+    NotFound,
+    PermissionDenied,
+    ReadOnly,
+    ReasonRequired,
+    UnknownUser,
+)
 from .hashing import DEFAULT_HASHER
 from .identity import current_login
 from .models import Key, Settings, User
@@ -189,10 +196,36 @@ class ServiceBase:
         settings = session.get(Settings, 1)
         if settings is None:  # a database whose settings row was removed by hand
             settings = Settings(
-                id=1, keys_enabled=True, max_expiry_days=None, max_keys_per_user=100
+                id=1,
+                keys_enabled=True,
+                max_expiry_days=None,
+                max_keys_per_user=100,
+                require_reason=False,
             )
             session.add(settings)
         return settings
+
+    def _reason(
+        self, session: Session, action: str, reason: str | None, *, lock: bool = True
+    ) -> str:
+        """``reason`` as the events of a revoke, replace or delete store it (validated; ``""``
+        for none), if the installation allows it: when an admin set "require a reason", none is
+        refused. The one place that rule lives; inside a write, the settings row is read FOR
+        SHARE, so a change of the setting waits for this change or this one sees it."""
+        with validate.field("reason"):
+            text = validate.reason(reason)
+        if text:
+            return text
+        statement = select(Settings.require_reason).where(Settings.id == 1)
+        if lock and not self.db.is_sqlite:
+            statement = statement.with_for_update(read=True)
+        if session.scalar(statement):
+            raise ReasonRequired(
+                f"this installation requires a reason to {action} keys (an admin's setting); "
+                "say why",
+                "reason",
+            )
+        return text
 
     def created_notice(self) -> str | None:
         """What a face says once when opening made a new database (a mistyped path would

@@ -13,12 +13,16 @@ from .errors import InvalidInput, KeytuiError
 NAME_MAX = 100
 TERM_MAX = 200
 DESCRIPTION_MAX = 500
+REASON_MAX = 200
 MAX_EXPIRY_DAYS = 36_500
 _LOGIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
 _ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
+# A secret, or enough of one to matter (a cut or mistyped one too): ``kt_``, an ID, ``_`` and 8
+# or more of its random characters. A reason holding this is refused.
+_SECRET_PART_RE = re.compile(r"kt_[0-9a-z]{10}_[0-9A-Za-z]{8}", re.IGNORECASE)
 _DAYS_RE = re.compile(r"^([0-9]{1,6})d$")  # ASCII only: \d would take "٣d"
 USER_ROLES = ("admin", "developer", "viewer")
 
@@ -86,6 +90,33 @@ def description(value: str | None) -> str:
         )
     if not value.isprintable():
         raise InvalidInput(f"a description may hold printable characters only, not {shown(value)}")
+    return value
+
+
+def reason(value: str | None) -> str:
+    """Why keys are revoked, replaced or deleted, as every event of that change stores it:
+    trimmed, at most :data:`REASON_MAX` printable characters, never a secret (nor part of one);
+    ``""`` for none. A refusal repeats nothing of the text (it may hold a pasted secret)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("a reason must be text")
+    value = value.strip()
+    if _SECRET_PART_RE.search(value):
+        raise InvalidInput(
+            "a reason may not hold a secret (it has a kt_ secret, or part of one); "
+            "name the key by its ID instead"
+        )
+    if len(value) > REASON_MAX:
+        raise InvalidInput(
+            f"a reason is at most {REASON_MAX} characters (this one has {len(value)})"
+        )
+    bad = next((i for i, ch in enumerate(value) if not ch.isprintable()), None)
+    if bad is not None:
+        raise InvalidInput(
+            f"a reason may hold printable characters only (one line, no tabs or control "
+            f"characters); character {bad + 1} is not"
+        )
     return value
 
 

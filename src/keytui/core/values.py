@@ -172,6 +172,7 @@ class Skipped:
     id: str
     why: SkipReason
     owner: str | None = None  # the key's owner, for NOT_YOURS
+    name: str | None = None  # the key's name, when it was found
 
     @property
     def reason(self) -> str:
@@ -187,6 +188,10 @@ class RevokePlan:
 
     revoke: tuple[KeyInfo, ...]
     skipped: tuple[Skipped, ...]
+    # For a plan (not a result): does the installation require a reason, and are the keys to
+    # revoke every active key it has (a plain warning before a revoke of everything)?
+    reason_required: bool = False
+    every_active: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,12 +238,14 @@ class SettingsInfo:
     keys_enabled: bool
     max_expiry_days: int | None
     max_keys_per_user: int
+    require_reason: bool = False  # revoke, replace and delete need a reason
 
     def to_json(self) -> dict[str, Any]:
         return {
             "keys_enabled": self.keys_enabled,
             "max_expiry_days": self.max_expiry_days,
             "max_keys_per_user": self.max_keys_per_user,
+            "require_reason": self.require_reason,
         }
 
 

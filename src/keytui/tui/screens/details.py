@@ -19,6 +19,17 @@ from ..format import ago, stamp, status_badge, text
 from .events import event_cells
 
 
+def revoke_reason(key: KeyInfo, events: list[EventInfo]) -> str | None:
+    """Why ``key`` was revoked: the reason its ``key.revoke`` event (newest first) gives."""
+    if key.revoked_at is None:
+        return None
+    for event in events:
+        if event.action == "key.revoke":
+            reason = event.details.get("reason")
+            return reason if isinstance(reason, str) and reason else None
+    return None
+
+
 class KeyDetailsScreen(Screen[None]):
     app = getters.app(KeytuiApp)  # typed, so mypy checks self.app.service and the rest
 
@@ -90,6 +101,7 @@ class KeyDetailsScreen(Screen[None]):
             ("Updated", Text(stamp(key.updated_at))),
             ("Expires", Text(stamp(key.expires_at))),
             ("Revoked", revoked),
+            *((("Reason", text(why)),) if (why := revoke_reason(key, events)) else ()),
             ("Allowed hosts", text(", ".join(key.allowed_hosts) or "any host")),
         ]
         body = Table.grid(padding=(0, 1))  # a long value wraps beside its label, not under it

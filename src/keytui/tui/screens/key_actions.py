@@ -14,6 +14,7 @@ from ..app import KeytuiApp, describe_error
 
 if TYPE_CHECKING:
     from ..widgets.key_table import KeyTable
+    from .confirm import ReasonModal
 
 #: Actions the service is asked about before their dialog; those of them on one key.
 CHECKED_ACTIONS = frozenset({"new_key", "rename", "replace", "revoke", "delete", "settings"})
@@ -109,6 +110,23 @@ class KeyActions(Screen[None]):
         if self.table.current is not None:
             self._checked("rename", self.table.current, ask)
 
+    def _ask_reason(
+        self, question: Callable[[bool], ReasonModal], then: Callable[[str], object]
+    ) -> None:
+        """Open ``question(reason required?)``, as the installation's settings say now; then
+        ``then(reason)`` unless cancelled."""
+        service = self.app.service
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                then(reason)
+
+        self.app.run_db(
+            lambda: service.get_settings().require_reason,
+            lambda required: self.app.push_screen(question(required), answered),
+            hold_keys=True,
+        )
+
     def action_replace(self) -> None:
         from .dialogs import replace_question
 
@@ -118,13 +136,14 @@ class KeyActions(Screen[None]):
             if key is None:
                 return
 
-            def go(confirmed: bool | None) -> None:
-                if confirmed:
-                    self.app.run_db(
-                        lambda: service.replace_key(key.id), self._issued, hold_keys=True
-                    )
+            def go(reason: str) -> None:
+                self.app.run_db(
+                    lambda: service.replace_key(key.id, reason=reason),
+                    self._issued,
+                    hold_keys=True,
+                )
 
-            self.app.push_screen(replace_question(key), go)
+            self._ask_reason(lambda required: replace_question(key, required), go)
 
         if self.table.current is not None:
             self._checked("replace", self.table.current, ask)
@@ -148,9 +167,9 @@ class KeyActions(Screen[None]):
         ids = [key.id for key in plan.revoke]
         service = self.app.service
 
-        def go(confirmed: bool | None) -> None:
-            if confirmed:
-                self.app.run_db(lambda: service.revoke_keys(ids), self._revoked)
+        def go(reason: str | None) -> None:
+            if reason is not None:
+                self.app.run_db(lambda: service.revoke_keys(ids, reason=reason), self._revoked)
 
         self.app.push_screen(revoke_question(plan), go)
 
@@ -171,18 +190,16 @@ class KeyActions(Screen[None]):
             if key is None:
                 return
 
-            def go(confirmed: bool | None) -> None:
-                if confirmed:
+            def go(reason: str) -> None:
+                def done(_keys: tuple[KeyInfo, ...]) -> None:
+                    self.marks.discard(key.id)
+                    self.notify(escape(deleted(key)))
+                    self.reload()
+                    self.refresh_counts()
 
-                    def done(_keys: tuple[KeyInfo, ...]) -> None:
-                        self.marks.discard(key.id)
-                        self.notify(escape(deleted(key)))
-                        self.reload()
-                        self.refresh_counts()
+                self.app.run_db(lambda: service.delete_keys([key.id], reason=reason), done)
 
-                    self.app.run_db(lambda: service.delete_keys([key.id]), done)
-
-            self.app.push_screen(delete_question(key), go)
+            self._ask_reason(lambda required: delete_question(key, required), go)
 
         if self.table.current is not None:
             self._checked("delete", self.table.current, ask)

@@ -42,6 +42,9 @@ class SettingsScreen(Screen[None]):
             with Horizontal(classes="setting"):
                 yield Label("Maximum active keys per user (1–1000)")
                 yield Input(id="max-keys", type="integer", compact=True)
+            with Horizontal(classes="setting"):
+                yield Label("Require a reason to revoke, replace or delete keys")
+                yield Switch(id="require-reason")
             yield Button("Save settings (ctrl+s)", id="save", variant="primary", compact=True)
         yield FieldError(id="settings-error")
         with Horizontal(id="people"):
@@ -94,6 +97,7 @@ class SettingsScreen(Screen[None]):
         self.query_one("#enabled", Switch).value = settings.keys_enabled
         self.query_one("#max-expiry", Input).value = str(settings.max_expiry_days or "")
         self.query_one("#max-keys", Input).value = str(settings.max_keys_per_user)
+        self.query_one("#require-reason", Switch).value = settings.require_reason
         table = self.query_one("#users", DataTable)
         table.clear()
         for user in users:
@@ -118,6 +122,7 @@ class SettingsScreen(Screen[None]):
 
     def action_save(self) -> None:
         enabled = self.query_one("#enabled", Switch).value
+        require_reason = self.query_one("#require-reason", Switch).value
         expiry_text = self.query_one("#max-expiry", Input).value.strip()
         keys_text = self.query_one("#max-keys", Input).value.strip()
         try:
@@ -133,7 +138,10 @@ class SettingsScreen(Screen[None]):
         def save() -> None:
             self._run(
                 lambda: service.update_settings(
-                    keys_enabled=enabled, max_expiry_days=expiry, max_keys_per_user=max_keys
+                    keys_enabled=enabled,
+                    max_expiry_days=expiry,
+                    max_keys_per_user=max_keys,
+                    require_reason=require_reason,
                 ),
                 "Settings saved.",
             )
@@ -161,6 +169,7 @@ class SettingsScreen(Screen[None]):
         max_keys = self.query_one("#max-keys", Input).value.strip()
         return (
             self.query_one("#enabled", Switch).value != self.shown.keys_enabled
+            or self.query_one("#require-reason", Switch).value != self.shown.require_reason
             or expiry != str(self.shown.max_expiry_days or "")
             or max_keys != str(self.shown.max_keys_per_user)
         )
