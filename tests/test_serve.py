@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from starlette.testclient import TestClient
 
 from keytui.core import keyformat
-from keytui.core.changes import wait_until
+from keytui.core.changes import Change, wait_until
 from keytui.core.service import KeyService
 from keytui.serve.app import make_app
 from keytui.serve.clientaddr import ClientAddress
@@ -29,6 +29,7 @@ from keytui.serve.options import ServeOptions, parse_listen, parse_network
 from keytui.serve.verifier import Verifier
 
 from .conftest import altered
+from .test_verify import legacy_hash
 
 PEER = "203.0.113.9"  # a client straight on the internet
 PROXY = "10.0.0.2"  # the gateway
@@ -537,12 +538,20 @@ def test_an_inline_verify_that_ran_argon2_sends_its_secret_back_to_the_pool(admi
         return seen
 
     assert anyio.run(inline, issued.secret) == [("VALID", False), ("VALID", True)]
-    # Replaced: the old secret, still remembered as fast, now costs an argon2 run against
-    # the new hash (on the loop, once); after that it goes to the pool.
-    admin.replace_key(issued.key.id)
+    # Replaced: the old secret, still remembered as fast, is refused by its check value, on the
+    # loop, with no argon2 run: it stays inline.
+    replaced = admin.replace_key(issued.key.id)
     runs = admin.verifier.stats.argon2
-    assert anyio.run(inline, issued.secret) == [("NOT_FOUND", True), ("NOT_FOUND", False)]
-    assert admin.verifier.stats.argon2 == runs + 1  # the second was refused from memory
+    assert anyio.run(inline, issued.secret) == [("NOT_FOUND", True), ("NOT_FOUND", True)]
+    assert admin.verifier.stats.argon2 == runs
+    # A hash made before check values: the remembered secret now costs an argon2 run (on the
+    # loop, once); after that it goes to the pool.
+    assert anyio.run(inline, replaced.secret) == [("VALID", False), ("VALID", True)]
+    legacy_hash(admin, issued.key.id, replaced.secret)
+    admin.verifier.forget(Change(key_ids=frozenset({issued.key.id})))
+    runs = admin.verifier.stats.argon2
+    assert anyio.run(inline, replaced.secret) == [("VALID", True), ("VALID", False)]
+    assert admin.verifier.stats.argon2 >= runs + 1
 
 
 # -- options -------------------------------------------------------------------------------------
