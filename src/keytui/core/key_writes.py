@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, any_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, any_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from .errors import (
     PermissionDenied,
 )
 from .hashing import hash_secret
-from .models import Key, KeyRole, User
+from .models import Key, KeyRole, KeyUsage, User
 from .search import UNREVOKED, status_filter
 from .service_base import ServiceBase
 from .validate import shown
@@ -434,6 +434,11 @@ class KeyWritesMixin(ServiceBase):
             deleted = tuple(key_info(row, now) for row in rows)
             for row in rows:
                 session.delete(row)
+            # its verifications by hour go with it (a flush running meanwhile may add a row
+            # back: no key reads it, and it is pruned with its hour)
+            session.execute(
+                delete(KeyUsage).where(KeyUsage.key_id.in_([row.key_id for row in rows]))
+            )
             self._events(
                 session,
                 [

@@ -9,7 +9,7 @@ from pathlib import Path
 ENV_VAR = "KEYTUI_DATABASE_URL"
 # The newest migration; a test checks it against Alembic's own idea of "head", so opening an
 # up-to-date database costs one SELECT and never imports Alembic.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0006"
 SQLITE_PREFIX = "sqlite:///"
 
 

@@ -20,6 +20,7 @@ from .errors import InvalidInput, KeytuiError, NotFound
 from .key_writes import KeyWritesMixin
 from .models import Key, KeyRole, Settings, User
 from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
+from .usage_reads import UsageReadsMixin
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
     DEFAULT_EXPIRY,
@@ -51,11 +52,12 @@ from .values import (  # re-exported: the faces import the service's values from
 ALL_KEYS = KeyQuery()  # the first page of every key, newest first
 
 
-class KeyService(KeyWritesMixin, AdminMixin):
+class KeyService(KeyWritesMixin, AdminMixin, UsageReadsMixin):
     """Every operation keytui offers, for one acting user, on one database.
 
     The parts: ``ServiceBase`` (plumbing, verify), ``KeyWritesMixin`` (key changes),
-    ``AdminMixin`` (settings, users, roles, events); reading keys is here.
+    ``AdminMixin`` (settings, users, roles, events), ``UsageReadsMixin`` (how keys are used);
+    reading keys is here.
     """
 
     @classmethod

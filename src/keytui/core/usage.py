@@ -1,11 +1,20 @@
 """Use counts kept in memory and written in batches, never a row per request: per key ID, a
-count and the last minute it was used."""
+count and the last minute it was used; and per key and hour, every verification by outcome
+(:class:`HourlyUsage`, the ``key_usage`` table of migration 0006, kept :data:`KEPT_HOURS`)."""
 
 from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .models import Key, KeyUsage
+
+if TYPE_CHECKING:
+    from .db import Database
 
 PENDING_MAX = 10_000  # keys with buffered counts before a flush is asked for early
 
@@ -60,3 +69,158 @@ class UsageBuffer:
 
 def minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
+
+
+# -- verifications per key and hour, by outcome ---------------------------------------------------
+
+# The outcomes counted, in the order of a buffered entry's counts (and the table's columns).
+OUTCOMES = ("valid", "revoked", "expired", "disabled", "host_denied", "wrong_secret", "throttled")
+VALID, REVOKED, EXPIRED, DISABLED, HOST_DENIED, WRONG_SECRET, THROTTLED = range(len(OUTCOMES))
+_USED_AT, _USED_HOST, _REFUSED_AT, _REFUSED_HOST = range(len(OUTCOMES), len(OUTCOMES) + 4)
+KEPT_HOURS = 90 * 24  # hourly buckets kept: 90 days
+PRUNE_HOURS = 24  # at most this many hours of old buckets deleted by one flush
+HOST_MAX = 255  # characters of a client host kept
+PRUNE_LOCK = int.from_bytes(b"keytuipr", "big", signed=True)  # one pruner at a time (PostgreSQL)
+
+
+def hour_of(moment: datetime) -> int:
+    """The hour ``moment`` falls in, as whole hours since 1970-01-01 UTC (the table's ``hour``)."""
+    return int(moment.timestamp()) // 3600
+
+
+class HourlyUsage:
+    """Verifications counted in memory per (key ID, hour) and outcome, with the last use and the
+    last refusal of the hour and their client hosts; written in batches by :meth:`flush`.
+
+    ``add`` is on the request path: a lock and a dict lookup. A key ID that is no key (the kill
+    switch answers before any read) is dropped by the flush, which writes existing keys only."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, int], list[Any]] = {}
+        self.lock = threading.Lock()
+        self.pruned = -1  # the hour of the last prune that found nothing more to delete
+
+    def add(self, key_id: str, outcome: int, host: str | None, now: datetime) -> bool:
+        """Count one verification; True when a flush should be asked for (many keys buffered)."""
+        at = int(now.timestamp()) // 3600
+        slot = _USED_AT if outcome == VALID else _REFUSED_AT
+        with self.lock:
+            entry = self.pending.get((key_id, at))
+            if entry is None:
+                entry = self.pending[(key_id, at)] = [0] * len(OUTCOMES) + [None] * 4
+                entry[outcome] = 1
+                entry[slot], entry[slot + 1] = now, host
+                return len(self.pending) >= PENDING_MAX
+            entry[outcome] += 1
+            last = entry[slot]
+            if last is None or now >= last:
+                entry[slot], entry[slot + 1] = now, host
+            return False
+
+    def take(self) -> dict[tuple[str, int], list[Any]]:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+            return pending
+
+    def give_back(self, taken: dict[tuple[str, int], list[Any]]) -> None:
+        """Put counts taken for a write that failed back, for the next try."""
+        with self.lock:
+            for bucket, counts in taken.items():
+                entry = self.pending.get(bucket)
+                if entry is None:
+                    self.pending[bucket] = counts
+                    continue
+                for outcome in range(len(OUTCOMES)):
+                    entry[outcome] += counts[outcome]
+                for slot in (_USED_AT, _REFUSED_AT):
+                    at = counts[slot]
+                    if at is not None and (entry[slot] is None or at > entry[slot]):
+                        entry[slot], entry[slot + 1] = at, counts[slot + 1]
+
+    def flush(self, database: Database, now: datetime, lock_timeout: str | None = None) -> bool:
+        """Add the buffered counts to ``key_usage`` (one upsert per key and hour, in key order,
+        so verifiers on several hosts add up and never wait on each other in a cycle), then
+        prune buckets older than :data:`KEPT_HOURS` once an hour. ``lock_timeout``
+        (PostgreSQL): wait no longer for a lock; what could not be written is kept for the next
+        try (False)."""
+        taken = self.take()
+        if taken:
+            try:
+                with database.write() as session:
+                    if lock_timeout and not database.is_sqlite:
+                        session.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+                    ids = sorted({key_id for key_id, _hour in taken})
+                    there: set[str] = set()
+                    for chunk in range(0, len(ids), 500):
+                        found = select(Key.key_id).where(Key.key_id.in_(ids[chunk : chunk + 500]))
+                        there.update(session.scalars(found))
+                    rows = [
+                        _row(key_id, hour, counts)
+                        for (key_id, hour), counts in sorted(taken.items())
+                        if key_id in there  # a deleted key takes its counts with it
+                    ]
+                    if rows:
+                        session.connection().execute(_upsert(database.is_sqlite), rows)
+            except SQLAlchemyError:
+                self.give_back(taken)
+                return False
+        self.prune(database, hour_of(now), lock_timeout)
+        return True
+
+    def prune(self, database: Database, hour: int, lock_timeout: str | None = None) -> None:
+        """Delete buckets older than :data:`KEPT_HOURS` (at most :data:`PRUNE_HOURS` hours of them
+        a call): one indexed ``min(hour)`` an hour when there is nothing to delete. A prune that
+        fails is tried again at the next flush; the counts never depend on it."""
+        if hour <= self.pruned:
+            return
+        cutoff = hour - KEPT_HOURS + 1
+        done = True
+        try:
+            with database.write() as session:
+                if not database.is_sqlite:
+                    if lock_timeout:
+                        session.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+                    mine = session.scalar(
+                        select(func.pg_try_advisory_xact_lock(PRUNE_LOCK))  # another host prunes
+                    )
+                    if not mine:
+                        self.pruned = hour
+                        return
+                oldest = session.scalar(select(func.min(KeyUsage.hour)))
+                if oldest is not None and oldest < cutoff:
+                    upto = min(cutoff, oldest + PRUNE_HOURS)
+                    session.execute(delete(KeyUsage).where(KeyUsage.hour < upto))
+                    done = upto >= cutoff
+        except SQLAlchemyError:
+            return
+        if done:
+            self.pruned = hour
+
+
+def _row(key_id: str, hour: int, counts: list[Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"key_id": key_id, "hour": hour}
+    row.update(zip(OUTCOMES, counts, strict=False))
+    for slot, name in ((_USED_AT, "used"), (_REFUSED_AT, "refused")):
+        at, host = counts[slot], counts[slot + 1]
+        row[f"{name}_at"] = minute(at) if at is not None else None
+        row[f"{name}_host"] = host[:HOST_MAX] if isinstance(host, str) and host else None
+    return row
+
+
+def _upsert(sqlite: bool) -> Any:
+    """INSERT ... ON CONFLICT (key_id, hour) DO UPDATE: each count added to the row's, the last
+    use (refusal) and its host taken when newer. Atomic on both databases: two flushers add."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    statement: Any = (sqlite_insert if sqlite else pg_insert)(KeyUsage)
+    new, old = statement.excluded, statement.table.c
+    values: dict[str, Any] = {outcome: old[outcome] + new[outcome] for outcome in OUTCOMES}
+    for name in ("used", "refused"):
+        at, host = f"{name}_at", f"{name}_host"
+        newer: ColumnElement[bool] = and_(
+            new[at].is_not(None), or_(old[at].is_(None), new[at] >= old[at])
+        )
+        values[at] = case((newer, new[at]), else_=old[at])
+        values[host] = case((newer, new[host]), else_=old[host])
+    return statement.on_conflict_do_update(index_elements=["key_id", "hour"], set_=values)

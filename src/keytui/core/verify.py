@@ -2,8 +2,9 @@
 
 A :class:`Verifier` is held by each :class:`~keytui.core.service.KeyService`; it owns the
 prepared row query, the in-process caches, the parsed allowed-host rules, the per-key flood
-buckets, the usage buffers (counts written in batches, off the request path) and the rehash of
-hashes made with older parameters. The service's ``verify`` and ``flush_usage`` delegate to it.
+buckets, the usage buffers (counts written in batches, off the request path: use counts, and
+every verification of a key by hour and outcome) and the rehash of hashes made with older
+parameters. The service's ``verify`` and ``flush_usage`` delegate to it.
 
 Three answers, from the cheapest:
 
@@ -41,7 +42,18 @@ from .db import Database
 from .hashing import hash_secret, needs_rehash, verify_secret
 from .hosts import AllowedHosts, parse_hosts
 from .models import Key, Settings
-from .usage import UsageBuffer, minute
+from .usage import (
+    DISABLED,
+    EXPIRED,
+    HOST_DENIED,
+    REVOKED,
+    THROTTLED,
+    VALID,
+    WRONG_SECRET,
+    HourlyUsage,
+    UsageBuffer,
+    minute,
+)
 from .values import SkipReason, VerifyCode, VerifyResult, iso_utc
 
 __all__ = ["AllowedHosts", "SkipReason", "UsageBuffer", "Verifier", "VerifyCode", "VerifyResult"]
@@ -128,6 +140,7 @@ class Verifier:
         self.usage = UsageBuffer(flush_seconds)
         self.failed = UsageBuffer(flush_seconds)  # key ID -> [refused secrets, last]
         self.throttled = UsageBuffer(flush_seconds)  # key ID -> [of those, unchecked, last]
+        self.hours = HourlyUsage()  # (key ID, hour) -> counts by outcome, last use and refusal
         self.stats = VerifyStats()
         self.warm = warm if watch is not None else False
         self.watcher: changes.ChangeWatcher | None = None
@@ -208,16 +221,24 @@ class Verifier:
         return self._read_through(secret, digest, host)
 
     def _answer(self, known: Known, host: str | None) -> VerifyResult:
-        if not known.answer.valid:
-            return known.answer  # revoked
         now = self.now()
+        if not known.answer.valid:
+            self._count(known.key_id, REVOKED, host, now)
+            return known.answer  # revoked
         if known.expires_at is not None and known.expires_at <= now:
+            self._count(known.key_id, EXPIRED, host, now)
             return known.expired  # from the instant it expires, no notice needed
         if known.hosts is not None and not known.hosts.allows(host):
+            self._count(known.key_id, HOST_DENIED, host, now)
             return known.refused
-        if self.usage.add(known.key_id, now):
+        if self.usage.add(known.key_id, now) | self.hours.add(known.key_id, VALID, host, now):
             self._ask_flush()
         return known.answer
+
+    def _count(self, key_id: str, outcome: int, host: str | None, now: datetime) -> None:
+        """Count a verification of ``key_id`` by its outcome (usage.HourlyUsage: in memory)."""
+        if self.hours.add(key_id, outcome, host, now):
+            self._ask_flush()
 
     def _read_through(self, secret: str, digest: bytes, host: str | None) -> VerifyResult:
         parsed = keyformat.parse_secret(secret)
@@ -233,13 +254,14 @@ class Verifier:
             if self._verifies >= 2:
                 self._start_flusher()
         sure = self.answering_from_memory
-        if sure and self._disabled_epoch == self._epoch:
-            return VerifyResult(False, VerifyCode.DISABLED)
         now = self.now()
+        if sure and self._disabled_epoch == self._epoch:
+            self._count(parsed.key_id, DISABLED, host, now)  # a flush drops IDs of no key
+            return VerifyResult(False, VerifyCode.DISABLED)
         matched = self._matched.get(digest)
         wrong = self._wrong.get(digest)
         if matched is None and wrong is None and self.throttles(parsed.key_id, now):
-            return self._throttled(parsed.key_id, now)  # no read, no argon2
+            return self._throttled(parsed.key_id, now, host)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
         self.stats.read += 1
         try:
@@ -251,6 +273,8 @@ class Verifier:
                 with self._cache_lock:
                     if sure and epoch == self._epoch:
                         self._disabled_epoch = epoch
+                if row.pk is not None:
+                    self._count(row.key_id, DISABLED, host, now)
                 return VerifyResult(False, VerifyCode.DISABLED)
             if row is None or row.pk is None:
                 return VerifyResult(False, VerifyCode.NOT_FOUND)
@@ -262,9 +286,9 @@ class Verifier:
         stored = row.secret_hash
         if matched != stored:
             if wrong == stored:
-                return self._refuse(row.key_id, now)  # found wrong before: no argon2
+                return self._refuse(row.key_id, now, host)  # found wrong before: no argon2
             if not self._admit(row.key_id, now):
-                return self._throttled(row.key_id, now)
+                return self._throttled(row.key_id, now, host)
             self.stats.argon2 += 1
             if not verify_secret(stored, secret.strip(), self.hasher):
                 with self._cache_lock:
@@ -272,7 +296,7 @@ class Verifier:
                     self._wrong[digest] = stored
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
-                return self._refuse(row.key_id, now)
+                return self._refuse(row.key_id, now, host)
             self._refund(row.key_id)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
                 self._queue_rehash(row.key_id, stored, secret.strip())
@@ -320,10 +344,10 @@ class Verifier:
             log.warning("key %s: its row is damaged (%s); refusing it", key_id, exc)
         return VerifyResult(False, VerifyCode.DAMAGED, key_id=key_id)
 
-    def _refuse(self, key_id: str, now: datetime) -> VerifyResult:
+    def _refuse(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
         """A wrong secret for a real key: counted in memory, written as one
         ``key.verify_failed`` event per key and flush, never a row per request."""
-        if self.failed.add(key_id, now):
+        if self.failed.add(key_id, now) | self.hours.add(key_id, WRONG_SECRET, host, now):
             self._ask_flush()
         return VerifyResult(False, VerifyCode.NOT_FOUND)
 
@@ -338,10 +362,10 @@ class Verifier:
         at = (now or self.now()).timestamp()
         return bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE < 1.0
 
-    def _throttled(self, key_id: str, now: datetime) -> VerifyResult:
+    def _throttled(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
         self.stats.throttled += 1
         self.throttled.add(key_id, now)
-        if self.failed.add(key_id, now):
+        if self.failed.add(key_id, now) | self.hours.add(key_id, THROTTLED, host, now):
             self._ask_flush()
         return VerifyResult(False, VerifyCode.THROTTLED)
 
@@ -426,7 +450,8 @@ class Verifier:
         self.flush()
 
     def flush(self, *, wait: bool = True) -> bool:
-        """Write buffered use counts and last-used minutes, pending rehashes, and one
+        """Write buffered use counts and last-used minutes, the hourly counts by outcome
+        (:meth:`HourlyUsage.flush`), pending rehashes, and one
         ``key.verify_failed`` event per key that saw refused secrets (with their count).
 
         The background flush (``wait=False``) waits for no writer: on PostgreSQL it skips the
@@ -436,6 +461,8 @@ class Verifier:
         background one to end, so what it returns after has been written."""
         with self._flush_lock:
             done = self._flush_usage(wait)
+            timeout = None if wait else FLUSH_LOCK_TIMEOUT
+            done = self.hours.flush(self.db, self.now(), timeout) and done
             done = self._flush_rehash(wait) and done
             return self._flush_failed(wait) and done
 
