@@ -17,9 +17,11 @@ from ...core.errors import InvalidInput
 from ...core.first_window import FirstWindow
 from ...core.values import (
     Counts,
+    KeyActivity,
     KeyQuery,
     SettingsInfo,
     Status,
+    UsageFlags,
     UserInfo,
 )
 from ..app import KeytuiApp
@@ -52,6 +54,7 @@ class MainScreen(KeyActions):
         self.window = PagingWindow()
         self.marks: set[str] = set()
         self.settings: SettingsInfo | None = None
+        self.flags: UsageFlags | None = None  # keys in heavy use, keys with wrong secrets
         self._follow: str | None = None  # the key the cursor stays on through a refresh
         self.filter_problem: str | None = None  # the search box's text is no filter: why
 
@@ -100,11 +103,25 @@ class MainScreen(KeyActions):
         self.refresh_bindings()  # the footer shows the bindings as of its first update
 
     def user_confirmed(self, user: UserInfo | None) -> None:
-        """The service's own reading of the acting user, after a start from the first window."""
+        """The service's own reading of the acting user, after a start from the first window
+        (read without the service, so without the keys' uses in 24 h: read them now)."""
         if user is None:
             self._got_user(None)
         else:
             self.update_footer()
+            self._read_activity()
+
+    def _read_activity(self) -> None:
+        """The uses in 24 h and flags of the keys shown (one query), painted in place."""
+        app, shown = self.app, [key.id for key in self.table.keys]
+
+        def done(activity: dict[str, KeyActivity]) -> None:
+            table = self.table
+            if [key.id for key in table.keys] == shown:  # not a newer window meanwhile
+                table.show_keys(table.keys, self.marks, app.now(), table.cursor_row, activity)
+
+        if shown:
+            self.app.run_db(lambda: app.service.key_activity(shown), done, group="keys")
 
     def _got_user(self, user: UserInfo | None) -> None:
         self.app.user = user
@@ -175,7 +192,7 @@ class MainScreen(KeyActions):
         ids = [key.id for key in result.page.keys]
         if follow in ids:  # a refresh: the cursor stays on its key wherever it moved
             cursor = ids.index(follow)
-        table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor)
+        table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor, result.activity)
         self._paint_info()
         self.update_footer()
         self.app.keys_ready()  # the keys typed at the start act on these rows
@@ -213,12 +230,12 @@ class MainScreen(KeyActions):
     def refresh_counts(self) -> None:
         app = self.app
 
-        def fetch() -> tuple[Counts, SettingsInfo]:
+        def fetch() -> tuple[Counts, SettingsInfo, UsageFlags]:
             service = app.service  # in the worker: it may still be loading (see KeytuiApp)
-            return service.counts(), service.get_settings()
+            return service.counts(), service.get_settings(), service.usage_flags()
 
-        def done(result: tuple[Counts, SettingsInfo]) -> None:
-            counts, self.settings = result
+        def done(result: tuple[Counts, SettingsInfo, UsageFlags]) -> None:
+            counts, self.settings, self.flags = result
             total_changed = self.window.set_counts(counts)
             self._paint_header()
             if total_changed:  # counts after a change: without a search, the total is theirs
@@ -234,6 +251,7 @@ class MainScreen(KeyActions):
             read_only=app.read_only,
             counts=self.window.counts,
             settings=self.settings,
+            flags=self.flags,
             database=app.db_display,
         )
 
@@ -299,7 +317,8 @@ class MainScreen(KeyActions):
         at = cycle.index(self.window.sort) if self.window.sort in cycle else -1
         following = cycle[(at + 1) % len(cycle)]
         self._sort_by(
-            following, following in ("created_at", "updated_at", "last_used_at", "expires_at")
+            following,
+            following in ("created_at", "updated_at", "last_used_at", "expires_at", "uses_24h"),
         )
 
     def action_flip_order(self) -> None:
