@@ -96,7 +96,7 @@ class KeyDetailsScreen(Screen[None]):
             ("ID", Text(key.id, style="cyan")),
             ("Secret", Text(f"{mask(key.id)}  (shown only when created or replaced)", "dim")),
             ("Description", text(key.description or "-")),
-            ("Status", status_badge(key, now, KeyActivity(0, usage.heavy, usage.refused))),
+            ("Status", badge(status_badge(key, now, KeyActivity(0, usage.heavy, usage.refused)))),
             ("Owner", text(key.owner)),
             ("Role", text(key.role)),
             ("Created", Text(stamp(key.created_at))),
@@ -181,6 +181,11 @@ class KeyDetailsScreen(Screen[None]):
             style = "" if last_month else "dim"
             outcomes.add_row(label, f"{last_day:,}", f"{last_month:,}", style=style)
         self.query_one("#outcomes", Static).update(outcomes)
+
+
+def badge(word: Text) -> Text:
+    """A status word styled as a span: the whole cell is not painted with its background."""
+    return Text.assemble((word.plain, word.style))
 
 
 def _when_from(at: datetime | None, host: str | None, now: datetime) -> Text:
