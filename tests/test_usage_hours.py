@@ -346,3 +346,15 @@ def test_flushes_write_no_row_per_request(admin):
 
 def test_outcome_names_are_the_table_columns():
     assert {column.name for column in KeyUsage.__table__.columns} >= set(OUTCOMES)
+
+
+def test_counts_held_through_failing_flushes_are_bounded(monkeypatch, caplog):
+    monkeypatch.setattr("keytui.core.usage.HELD_MAX", 10)
+    buffer = HourlyUsage()
+    taken = {}
+    for hour in range(15):
+        buffer.add("k", VALID, None, NOW + timedelta(hours=hour))
+    taken = buffer.take()
+    buffer.give_back(taken)  # a flush that failed
+    assert sorted(hour for _key, hour in buffer.pending) == [hour_of(NOW) + h for h in range(5, 15)]
+    assert "key_usage grant" in caplog.text

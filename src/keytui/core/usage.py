@@ -4,6 +4,7 @@ count and the last minute it was used; and per key and hour, every verification 
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,10 @@ KEPT_HOURS = 90 * 24  # hourly buckets kept: 90 days
 PRUNE_HOURS = 24  # at most this many hours of old buckets deleted by one flush
 HOST_MAX = 255  # characters of a client host kept
 PRUNE_LOCK = int.from_bytes(b"keytuipr", "big", signed=True)  # one pruner at a time (PostgreSQL)
+# Buckets kept in memory while flushes fail (a verifier's role without the key_usage grant, a
+# database away): beyond this the oldest hours are dropped, with one warning.
+HELD_MAX = 200_000
+log = logging.getLogger("keytui.usage")
 
 
 def hour_of(moment: datetime) -> int:
@@ -99,6 +104,7 @@ class HourlyUsage:
         self.pending: dict[tuple[str, int], list[Any]] = {}
         self.lock = threading.Lock()
         self.pruned = -1  # the hour of the last prune that found nothing more to delete
+        self.dropped = False  # counts were dropped once (a warning said so)
 
     def add(self, key_id: str, outcome: int, host: str | None, now: datetime) -> bool:
         """Count one verification; True when a flush should be asked for (many keys buffered)."""
@@ -136,6 +142,16 @@ class HourlyUsage:
                     at = counts[slot]
                     if at is not None and (entry[slot] is None or at > entry[slot]):
                         entry[slot], entry[slot + 1] = at, counts[slot + 1]
+            if len(self.pending) > HELD_MAX:
+                oldest = sorted(self.pending, key=lambda bucket: bucket[1])
+                for bucket in oldest[: len(self.pending) - HELD_MAX]:
+                    del self.pending[bucket]
+                if not self.dropped:
+                    log.warning(
+                        "hourly usage counts could not be written for a while; the oldest "
+                        "are dropped (does this role have the key_usage grant?)"
+                    )
+                self.dropped = True
 
     def flush(self, database: Database, now: datetime, lock_timeout: str | None = None) -> bool:
         """Add the buffered counts to ``key_usage`` (one upsert per key and hour, in key order,
