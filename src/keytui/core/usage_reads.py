@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import activity
 from .models import Key, KeyUsage
-from .search import filter_status, flag_condition
+from .search import flag_condition
 from .service_base import ServiceBase
 from .usage import OUTCOMES, hour_of
 from .values import KeyActivity, KeyUsageReport, UsageFlags
@@ -102,17 +102,10 @@ class UsageReadsMixin(ServiceBase):
     def _activity(
         self, session: Session, key_ids: list[str], now: datetime
     ) -> dict[str, KeyActivity]:
-        hour = hour_of(now)
-        active = filter_status("active", now)
-        statement = select(
-            Key.key_id,
-            activity.uses_24h(hour),
-            and_(active, Key.key_id.in_(activity.heavy_keys(hour, key_ids))),
-            and_(active, Key.key_id.in_(activity.refused_keys(hour, key_ids))),
-        ).where(Key.key_id.in_(key_ids))
+        found = session.execute(activity.WINDOW, {"hour": hour_of(now), "ids": key_ids, "now": now})
         return {
             key_id: KeyActivity(int(uses or 0), bool(heavy), bool(refused))
-            for key_id, uses, heavy, refused in session.execute(statement)
+            for key_id, uses, heavy, refused in found
         }
 
     def usage_flags(self) -> UsageFlags:
