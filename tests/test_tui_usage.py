@@ -10,6 +10,7 @@ from keytui.core import activity
 from keytui.core.usage import hour_of
 from keytui.tui.app import make_app
 from keytui.tui.screens.details import KeyDetailsScreen
+from keytui.tui.screens.main import MainScreen
 from keytui.tui.widgets.header import HeaderLine
 
 from .test_tui import SIZE, open_as, plain, service, started, tui, until
@@ -112,3 +113,31 @@ async def test_details_show_sparklines_outcomes_and_hosts(service):
         assert "Heavy use" in text and "is:heavy" in text
         outcomes = plain(details.query_one("#outcomes", Static))
         assert "valid" in outcomes and "wrong secret" in outcomes and "25,660" in outcomes
+
+
+@tui
+async def test_a_start_from_the_first_window_reads_the_uses_once_the_service_opens(
+    service, sqlite_url
+):
+    """The first window is read without the service (so without the usage table): its "Uses
+    24h" cells are blank, and filled in once the service has opened."""
+    from keytui.core.first_window import read_first_window
+    from keytui.core.service import KeyService
+    from keytui.tui.window import WINDOW
+
+    made = usage(service)
+    clock = service.clock
+    first = read_first_window(sqlite_url, "alice", clock(), WINDOW)
+
+    def opener() -> KeyService:
+        return KeyService.open(sqlite_url, actor="alice", face="tui", clock=clock)
+
+    app = make_app(None, clock=clock, opener=opener, first=first, actor="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.window.loaded)
+        screen = app.screen
+        await until(
+            pilot, lambda: cells(screen, made["busy"])["uses"].strip() == "25.7k", "the uses"
+        )
+        assert cells(screen, made["busy"])["status"] == "heavy"
+    app.close_service()

@@ -103,16 +103,15 @@ class MainScreen(KeyActions):
         self.refresh_bindings()  # the footer shows the bindings as of its first update
 
     def user_confirmed(self, user: UserInfo | None) -> None:
-        """The service's own reading of the acting user, after a start from the first window
-        (read without the service, so without the keys' uses in 24 h: read them now)."""
+        """The service's own reading of the acting user, after a start from the first window."""
         if user is None:
             self._got_user(None)
         else:
             self.update_footer()
-            self._read_activity()
 
     def _read_activity(self) -> None:
-        """The uses in 24 h and flags of the keys shown (one query), painted in place."""
+        """The uses in 24 h and flags of the keys shown (one query, in a worker that waits for
+        the service to open), painted in place: for the first window, read without them."""
         app, shown = self.app, [key.id for key in self.table.keys]
 
         def done(activity: dict[str, KeyActivity]) -> None:
@@ -195,6 +194,8 @@ class MainScreen(KeyActions):
         table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor, result.activity)
         self._paint_info()
         self.update_footer()
+        if result.activity is None:
+            self._read_activity()
         self.app.keys_ready()  # the keys typed at the start act on these rows
         if window.counts is None:
             self.refresh_counts()
