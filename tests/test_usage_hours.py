@@ -358,3 +358,18 @@ def test_counts_held_through_failing_flushes_are_bounded(monkeypatch, caplog):
     buffer.give_back(taken)  # a flush that failed
     assert sorted(hour for _key, hour in buffer.pending) == [hour_of(NOW) + h for h in range(5, 15)]
     assert "key_usage grant" in caplog.text
+
+
+def test_each_verification_lands_in_its_own_hour():
+    """add() keeps the current hour's bounds instead of converting every time: uses across hour
+    boundaries, and a clock set back, still land in their hours."""
+    buffer = HourlyUsage()
+    start = NOW - timedelta(seconds=1)
+    expected: Counter[int] = Counter()
+    for second in range(0, 3 * 3600, 7):
+        at = start + timedelta(seconds=second)
+        buffer.add("k", VALID, None, at)
+        expected[hour_of(at)] += 1
+    buffer.add("k", VALID, None, NOW - timedelta(hours=5))  # back in time
+    expected[hour_of(NOW) - 5] += 1
+    assert {hour: counts[VALID] for (_k, hour), counts in buffer.pending.items()} == expected

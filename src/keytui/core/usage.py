@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, text
@@ -105,10 +105,16 @@ class HourlyUsage:
         self.lock = threading.Lock()
         self.pruned = -1  # the hour of the last prune that found nothing more to delete
         self.dropped = False  # counts were dropped once (a warning said so)
+        epoch = datetime.fromtimestamp(0, UTC)
+        self._span = (epoch, epoch, 0)  # the hour of the last add: its start, end, number
 
     def add(self, key_id: str, outcome: int, host: str | None, now: datetime) -> bool:
         """Count one verification; True when a flush should be asked for (many keys buffered)."""
-        at = int(now.timestamp()) // 3600
+        start, end, at = self._span
+        if not start <= now < end:  # a new hour (datetime.timestamp() costs more than this)
+            at = hour_of(now)
+            start = datetime.fromtimestamp(at * 3600, now.tzinfo)
+            self._span = (start, start + timedelta(hours=1), at)
         slot = _USED_AT if outcome == VALID else _REFUSED_AT
         with self.lock:
             entry = self.pending.get((key_id, at))
