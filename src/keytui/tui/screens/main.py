@@ -231,18 +231,25 @@ class MainScreen(KeyActions):
     def refresh_counts(self) -> None:
         app = self.app
 
-        def fetch() -> tuple[Counts, SettingsInfo, UsageFlags]:
+        def fetch() -> tuple[Counts, SettingsInfo]:
             service = app.service  # in the worker: it may still be loading (see KeytuiApp)
-            return service.counts(), service.get_settings(), service.usage_flags()
+            return service.counts(), service.get_settings()
 
-        def done(result: tuple[Counts, SettingsInfo, UsageFlags]) -> None:
-            counts, self.settings, self.flags = result
+        def done(result: tuple[Counts, SettingsInfo]) -> None:
+            counts, self.settings = result
             total_changed = self.window.set_counts(counts)
             self._paint_header()
             if total_changed:  # counts after a change: without a search, the total is theirs
                 self._paint_info()
 
         self.app.run_db(fetch, done, group="counts", exclusive=True)
+
+        def flagged(flags: UsageFlags) -> None:
+            self.flags = flags
+            self._paint_header()
+
+        # keys in heavy use, keys with wrong secrets: beside the counts, never holding them up
+        self.app.run_db(lambda: app.service.usage_flags(), flagged, group="flags", exclusive=True)
 
     def _paint_header(self) -> None:
         app = self.app
