@@ -373,3 +373,42 @@ def test_each_verification_lands_in_its_own_hour():
     buffer.add("k", VALID, None, NOW - timedelta(hours=5))  # back in time
     expected[hour_of(NOW) - 5] += 1
     assert {hour: counts[VALID] for (_k, hour), counts in buffer.pending.items()} == expected
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_paging_by_uses_is_the_one_sql_order_at_every_offset(admin, descending):
+    """The used keys first (from the hour index), then the rest (pk order): page by page, in
+    both directions and under a filter, exactly ORDER BY uses, pk of the whole table."""
+    from sqlalchemy import select as sql_select
+
+    from keytui.core.models import Key
+    from keytui.core.search import key_order
+
+    hour = hour_of(NOW)
+    rng = random.Random(7)
+    made = [admin.create_key(f"{'odd' if n % 2 else 'even'} {n}").key.id for n in range(14)]
+    for key_id in rng.sample(made, 6):
+        put(admin, key_id, hour - rng.randint(0, 30), valid=rng.choice([1, 3, 3, 9]))
+    for search in ("", "odd"):
+        with admin.db.read() as session:
+            where = admin._find.filters(search, None, None, NOW, session)
+            whole = list(
+                session.scalars(
+                    sql_select(Key.key_id)
+                    .where(*where)
+                    .order_by(*key_order("uses_24h", descending, NOW))
+                )
+            )
+        for limit in (1, 2, 5):
+            for offset in range(len(whole) + 2):
+                page = admin.list_keys(
+                    KeyQuery(
+                        search=search,
+                        sort="uses_24h",
+                        descending=descending,
+                        limit=limit,
+                        offset=offset,
+                    )
+                )
+                assert [k.id for k in page.keys] == whole[offset : offset + limit]
+                assert page.has_more == (len(whole) > offset + limit)

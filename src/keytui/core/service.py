@@ -117,14 +117,18 @@ class KeyService(KeyWritesMixin, AdminMixin, UsageReadsMixin):
             )
         now = self.now()
         with self._read() as session:
-            statement = (
-                select(Key)
-                .where(*self._find.filters(query.search, query.status, query.owner, now, session))
-                .order_by(*key_order(query.sort, query.descending, now))
-                .limit(query.limit + 1)
-                .offset(query.offset)
-            )
-            rows = session.scalars(statement).all()
+            where = self._find.filters(query.search, query.status, query.owner, now, session)
+            if query.sort == "uses_24h":  # the used keys, then the rest (see usage_reads)
+                rows = self._by_uses(session, where, query, now)
+            else:
+                statement = (
+                    select(Key)
+                    .where(*where)
+                    .order_by(*key_order(query.sort, query.descending, now))
+                    .limit(query.limit + 1)
+                    .offset(query.offset)
+                )
+                rows = list(session.scalars(statement).all())
         return KeyPage(
             tuple(key_info(row, now) for row in rows[: query.limit]),
             query.offset,

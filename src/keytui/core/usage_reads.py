@@ -15,7 +15,7 @@ from .models import Key, KeyUsage
 from .search import flag_condition
 from .service_base import ServiceBase
 from .usage import OUTCOMES, hour_of
-from .values import KeyActivity, KeyUsageReport, UsageFlags
+from .values import KeyActivity, KeyQuery, KeyUsageReport, UsageFlags
 
 DAYS = 30  # daily totals in a key's report
 
@@ -89,6 +89,48 @@ class UsageReadsMixin(ServiceBase):
             heavy=flags.heavy,
             refused=flags.refused,
         )
+
+    def _by_uses(
+        self, session: Session, where: list[Any], query: KeyQuery, now: datetime
+    ) -> list[Key]:
+        """``limit + 1`` keys from ``offset`` in the order of uses in the last 24 h (ties and
+        unused keys newest first; ascending: the reverse), without reading every key's uses:
+        the keys used in 24 h come from the index on ``hour`` (a few), sorted; the unused ones
+        are the rest of the table in primary-key order, a scan that stops after one window."""
+        hour = hour_of(now)
+        totals = (
+            select(KeyUsage.key_id, func.sum(KeyUsage.valid).label("uses"))
+            .where(KeyUsage.hour > hour - activity.DAY_HOURS, KeyUsage.hour <= hour)
+            .group_by(KeyUsage.key_id)
+            .having(func.sum(KeyUsage.valid) > 0)
+            .subquery()
+        )
+        down = query.descending
+        used = (
+            select(Key)
+            .join(totals, totals.c.key_id == Key.key_id)
+            .where(*where)
+            .order_by(
+                totals.c.uses.desc() if down else totals.c.uses.asc(),
+                Key.pk.desc() if down else Key.pk.asc(),
+            )
+        )
+        unused = (
+            select(Key)
+            .where(*where, Key.key_id.not_in(select(totals.c.key_id)))
+            .order_by(Key.pk.desc() if down else Key.pk.asc())
+        )
+        first, second = (used, unused) if down else (unused, used)
+        wanted, offset = query.limit + 1, query.offset
+        rows = list(session.scalars(first.offset(offset).limit(wanted)))
+        if len(rows) == wanted:
+            return rows
+        if rows or offset == 0:
+            in_first = offset + len(rows)
+        else:  # past the first part: how long it is
+            in_first = int(session.scalar(select(func.count()).select_from(first.subquery())) or 0)
+        rest = second.offset(max(0, offset - in_first)).limit(wanted - len(rows))
+        return rows + list(session.scalars(rest))
 
     def key_activity(self, key_ids: Sequence[str]) -> dict[str, KeyActivity]:
         """Uses in the last 24 h and the flags of the keys ``key_ids`` (a window of the table):
