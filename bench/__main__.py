@@ -657,6 +657,10 @@ def main(argv: list[str] | None = None) -> int:
         from .filter import main as filter_main
 
         return filter_main(argv[1:])
+    if argv[:1] == ["usage"]:  # uses in 24 h, heavy use, on N keys (bench/usage.py)
+        from .usage import main as usage_main
+
+        return usage_main(argv[1:])
     if argv[:1] == ["warm"]:  # the warm verify path, propagation, floods (bench/warm.py)
         from .warm import main as warm_main
 

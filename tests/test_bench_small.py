@@ -110,3 +110,24 @@ def test_filter_benchmark_runs(tmp_path, bench_env):
     for figure in ("plain search, rare", "owner:X status:active", "unused:45d"):
         for what in ("first 100", "count to 10,000"):
             assert f"SQLite: {figure}" in " ".join(n for n in names if what in n), figure
+
+
+def test_usage_benchmark_runs(tmp_path, bench_env):
+    out = tmp_path / "usage.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "usage", "--keys", "2000", "--used", "200"]
+        + ["--repeat", "1", "--json", str(out)],
+        cwd=ROOT,
+        env=bench_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    names = " ".join(row["figure"] for row in rows)
+    for figure in ("keys alone (list_keys)", "with uses in 24 h", "sorted by uses", "usage_flags"):
+        assert figure in names, figure
+    assert all(row["value"] > 0 for row in rows)
+    assert "heavy=0" not in done.stderr  # the seeded history has keys in heavy use

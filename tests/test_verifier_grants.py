@@ -63,6 +63,8 @@ def test_the_readme_grants_are_enough_for_a_verifier_and_no_more(postgres_url):
         assert verifier.verify(keyformat.new_secret(keyformat.new_key_id())).code == "NOT_FOUND"
         verifier.flush_usage()  # use counts and a key.verify_failed event
         assert admin.get_key(issued.key.id).use_count == 1
+        counted = admin.key_usage(issued.key.id).outcomes_24h  # key_usage: its own grant
+        assert (counted["valid"], counted["wrong_secret"]) == (1, 1)
         assert admin.list_events(action="key.verify_failed")
         assert admin.verify_event_chain().ok
         # The database itself refuses a change (the CLI shows it as one line).

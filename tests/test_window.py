@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from keytui.core.demo import seed_demo
-from keytui.core.values import Counts, KeyInfo, KeyPage, KeyQuery, Status
+from keytui.core.values import Counts, KeyActivity, KeyInfo, KeyPage, KeyQuery, Status
 from keytui.tui.window import (
     COUNT_CAP,
     STEP,
@@ -58,6 +58,7 @@ class FakeKeys:
     lists: list[KeyQuery] = field(default_factory=list)
     counted: list[tuple[str, Status | None, int | None]] = field(default_factory=list)
     status_counts: int = 0
+    activity_reads: list[int] = field(default_factory=list)
 
     def _matching(self, search: str, status: Status | None) -> range | list[int]:
         if status not in (None, "active"):
@@ -85,6 +86,10 @@ class FakeKeys:
     def counts(self) -> Counts:
         self.status_counts += 1
         return Counts(active=self.n, expired=0, revoked=0)
+
+    def key_activity(self, key_ids) -> dict[str, KeyActivity]:
+        self.activity_reads.append(len(key_ids))  # one read per window, whatever its size
+        return {key_id: KeyActivity(uses_24h=7) for key_id in key_ids}
 
 
 class Screen:

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from ..core.values import (
     IssuedKey,
     KeyInfo,
     KeyQuery,
+    KeyUsageReport,
     RevokePlan,
     Skipped,
     Status,
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 @click.group(cls=KeytuiGroup)
 def keys() -> None:
-    """Generate, list, show, rename, replace, revoke and delete keys."""
+    """Generate, list, show, rename, replace, revoke and delete keys; how each is used."""
 
 
 KEY_COLUMNS = (
@@ -277,6 +279,63 @@ def keys_identify(service: KeyService, as_json: bool) -> None:
         emit_json({"secret": elided(key.id), **key.to_json()})
     else:
         click.echo(f"{'Secret:':<15}{elided(key.id)}\n{describe(key)}")
+
+
+@keys.command("usage")
+@db_option
+@click.argument("key_id", type=KEY_ID)
+@json_option
+@pass_service
+def keys_usage(service: KeyService, key_id: str, as_json: bool) -> None:
+    """How a key is used: uses by hour (24 h) and by day (30 days), every verification by
+    outcome, the last use and refusal and the host each came from, heavy use. A read: no use
+    is counted."""
+    report = service.key_usage(key_id)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        click.echo(usage_text(report))
+
+
+def usage_text(report: KeyUsageReport) -> str:
+    def when_from(at: datetime | None, host: str | None) -> str:
+        return when(at, empty="never") + (f" from {host}" if at and host else "")
+
+    lines = [
+        ("ID", report.key_id),
+        ("Last used", when_from(report.last_used_at, report.last_used_host)),
+        ("Last refused", when_from(report.last_refused_at, report.last_refused_host)),
+        (
+            "Uses",
+            f"{report.uses_24h:,} in 24 h, {report.uses_30d:,} in 30 days, "
+            f"{report.use_count:,} in all",
+        ),
+        ("Usual rate", f"{report.usual:,}/h; {report.peak:,}/h this hour or the last"),
+        ("Last 24 h", f"{bars(report.hours)}  by hour, most {max(report.hours):,}"),
+        ("Last 30 days", f"{bars(report.days)}  by day, most {max(report.days):,}"),
+    ]
+    flags = []
+    if report.heavy:
+        flags.append("HEAVY USE (over 10x its usual rate)")
+    if report.refused:
+        flags.append(f"WRONG SECRETS ({report.wrong_peak:,} in an hour)")
+    if flags:
+        lines.append(("Flags", "; ".join(flags)))
+    text = "\n".join(f"{label + ':':<15}{safe(value)}" for label, value in lines)
+    width = max(len(name) for name in report.outcomes_24h) + 2
+    table = [f"{'Outcome':<{width}}{'24 h':>10}{'30 days':>12}"]
+    for outcome, count in report.outcomes_24h.items():
+        table.append(f"{outcome:<{width}}{count:>10,}{report.outcomes_30d[outcome]:>12,}")
+    return text + "\n\n" + "\n".join(table)
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def bars(values: Sequence[int]) -> str:
+    """A text sparkline, one character a value (all low when all are zero)."""
+    top = max(values, default=0) or 1
+    return "".join(BARS[min(len(BARS) - 1, value * len(BARS) // (top + 1))] for value in values)
 
 
 @keys.command("rename")

@@ -11,7 +11,9 @@ substring of the name), ``id:START`` (a prefix of the ID, or a whole pasted secr
 (a substring of an allowed host); ``created:`` ``expires:`` ``used:`` with ``<``, ``<=``, ``>``,
 ``>=`` and a date (``2026-01-01``, UTC) or a span (``30d``, ``12h``, ``2w``, ``1y``) measured
 from now (``created:>30d``: created more than 30 days ago, ``expires:<7d``: expires within 7
-days); ``unused:45d`` (not used in the last 45 days, never-used included); ``uses:>1000``.
+days); ``unused:45d`` (not used in the last 45 days, never-used included); ``uses:>1000``;
+``is:heavy`` (an active key used far above its usual rate this hour or the last) and
+``is:refused`` (an active key that saw a burst of wrong secrets), see activity.py.
 ``-term`` or ``!term`` negates; ``"quoted text"`` keeps spaces and colons.
 """
 
@@ -32,9 +34,11 @@ TextField = Literal["name", "host"]
 DateField = Literal["created", "expires", "used"]
 Op = Literal["<", "<=", ">", ">=", "="]
 Unit = Literal["h", "d", "w", "y"]
+Flag = Literal["heavy", "refused"]
+FLAGS: tuple[Flag, ...] = ("heavy", "refused")
 
 FIELDS: tuple[str, ...] = ("owner", "role", "status", "name", "id", "host")
-FIELDS += ("created", "expires", "used", "unused", "uses")
+FIELDS += ("created", "expires", "used", "unused", "uses", "is")
 KNOWN = " ".join(f"{field}:" for field in FIELDS)
 HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-*:/_")
 UNIT_HOURS = {"h": 1, "d": 24, "w": 24 * 7, "y": 24 * 365}
@@ -120,7 +124,14 @@ class Uses:
     count: int
 
 
-Positive = Words | Exact | StatusIs | Contains | IdPrefix | When | Unused | Uses
+@dataclass(frozen=True)
+class Flagged:
+    """``is:heavy``, ``is:refused``: how the key is being used just now."""
+
+    flag: Flag
+
+
+Positive = Words | Exact | StatusIs | Contains | IdPrefix | When | Unused | Uses | Flagged
 
 
 @dataclass(frozen=True)
@@ -248,6 +259,13 @@ def _term(field: str, value: str) -> Positive:
         return _id(value)
     if field == "unused":
         return Unused(_span(field, value))
+    if field == "is":
+        for flag in FLAGS:
+            if value.lower() == flag:
+                return Flagged(flag)
+        raise InvalidInput(
+            f"is: is heavy (heavy use) or refused (a burst of wrong secrets), not {shown(value)}"
+        )
     if field == "uses":
         op, number = _split_op(value)
         if not number.isascii() or not number.isdigit() or int(number) > MAX_USES:
@@ -268,6 +286,7 @@ _EXAMPLES = {
     "used": "used:>30d",
     "unused": "unused:45d",
     "uses": "uses:>1000",
+    "is": "is:heavy",
 }
 
 
@@ -354,6 +373,8 @@ def _positive(term: Positive) -> str:
         return f"{term.field}:{op}{shown_value}"
     if isinstance(term, Unused):
         return f"unused:{term.span}"
+    if isinstance(term, Flagged):
+        return f"is:{term.flag}"
     return f"uses:{'' if term.op == '=' else term.op}{term.count}"
 
 

@@ -25,7 +25,7 @@ from .errors import (
     PermissionDenied,
 )
 from .hashing import hash_secret
-from .models import Key, KeyRole, User
+from .models import Key, KeyRole, KeyUsage, User
 from .search import UNREVOKED, status_filter
 from .service_base import ServiceBase
 from .validate import shown
@@ -502,6 +502,11 @@ class KeyWritesMixin(ServiceBase):
             why = _because(self._reason(session, "delete", reason))
             deleted = tuple(key_info(row, now) for row in chosen)
             delete_rows(session, [row.pk for row in chosen])
+            # its verifications by hour go with it (a flush running meanwhile may add a row
+            # back: no key reads it, and it is pruned with its hour)
+            session.execute(
+                delete(KeyUsage).where(KeyUsage.key_id.in_([row.key_id for row in chosen]))
+            )
             self._events(
                 session,
                 [

@@ -121,3 +121,25 @@ class Event(Base):
     # JSON. Written only by audit.append_events; no default, so a bypassing insert fails.
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class KeyUsage(Base):
+    """Verifications of one key in one hour, by outcome (migration 0006; see core/usage.py)."""
+
+    __tablename__ = "key_usage"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)  # whole hours since 1970 UTC
+    valid: Mapped[int] = mapped_column(Integer, default=0)
+    revoked: Mapped[int] = mapped_column(Integer, default=0)
+    expired: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[int] = mapped_column(Integer, default=0)
+    host_denied: Mapped[int] = mapped_column(Integer, default=0)
+    wrong_secret: Mapped[int] = mapped_column(Integer, default=0)
+    throttled: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    used_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    refused_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    __table_args__ = (Index("ix_key_usage_hour", "hour"), {"sqlite_with_rowid": False})

@@ -45,10 +45,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from . import activity, keyformat, validate
 from . import filter as lang
-from . import keyformat, validate
 from .errors import InvalidInput
 from .models import Key
+from .usage import hour_of
 from .validate import shown
 from .values import STATUSES, Status
 
@@ -178,9 +179,22 @@ def filter_status(status: Status, now: datetime) -> ColumnElement[bool]:
     return and_(UNREVOKED, or_(Key.expires_at.is_(None), Key.expires_at > now))
 
 
+def flag_condition(flag: lang.Flag, now: datetime) -> ColumnElement[bool]:
+    """``is:heavy`` / ``is:refused``: an active key in heavy use, or with a burst of wrong
+    secrets, in the current or the last hour (activity.py says how each is judged)."""
+    keys = activity.heavy_keys if flag == "heavy" else activity.refused_keys
+    return and_(filter_status("active", now), Key.key_id.in_(keys(hour_of(now))))
+
+
 def key_order(sort: str, descending: bool, now: datetime) -> list[Any]:
     """ORDER BY for a sort column (one of values.SORTABLE); ties in primary-key order."""
-    by = status_expr(now) if sort == "status" else getattr(Key, sort)
+    by: Any
+    if sort == "status":
+        by = status_expr(now)
+    elif sort == "uses_24h":  # read from key_usage for every key: a scan (see bench/README)
+        by = activity.uses_24h(hour_of(now))
+    else:
+        by = getattr(Key, sort)
     order = [
         by.desc() if descending else by.asc(),
         Key.pk.desc() if descending else Key.pk.asc(),
@@ -310,6 +324,8 @@ class KeySearch:
             return [*bounds, Key.key_id.startswith(term.prefix, autoescape=True)]
         if isinstance(term, lang.When):
             return [when_condition(term, now)]
+        if isinstance(term, lang.Flagged):
+            return [flag_condition(term.flag, now)]
         if isinstance(term, lang.Unused):
             since = now - term.span.delta
             return [or_(Key.last_used_at.is_(None), Key.last_used_at < since)]

@@ -21,6 +21,7 @@ from .errors import InvalidInput, KeytuiError, NotFound
 from .key_writes import KeyWritesMixin
 from .models import Event, Key, KeyRole, Settings, User
 from .search import SAMPLE_ROWS, SEARCH_PAD, UNREVOKED, key_order, status_filter
+from .usage_reads import UsageReadsMixin
 from .validate import shown
 from .values import (  # re-exported: the faces import the service's values from here too
     DEFAULT_EXPIRY,
@@ -52,11 +53,12 @@ from .values import (  # re-exported: the faces import the service's values from
 ALL_KEYS = KeyQuery()  # the first page of every key, newest first
 
 
-class KeyService(KeyWritesMixin, AdminMixin):
+class KeyService(KeyWritesMixin, AdminMixin, UsageReadsMixin):
     """Every operation keytui offers, for one acting user, on one database.
 
     The parts: ``ServiceBase`` (plumbing, verify), ``KeyWritesMixin`` (key changes),
-    ``AdminMixin`` (settings, users, roles, events); reading keys is here.
+    ``AdminMixin`` (settings, users, roles, events), ``UsageReadsMixin`` (how keys are used);
+    reading keys is here.
     """
 
     @classmethod
@@ -116,14 +118,18 @@ class KeyService(KeyWritesMixin, AdminMixin):
             )
         now = self.now()
         with self._read() as session:
-            statement = (
-                select(Key)
-                .where(*self._find.filters(query.search, query.status, query.owner, now, session))
-                .order_by(*key_order(query.sort, query.descending, now))
-                .limit(query.limit + 1)
-                .offset(query.offset)
-            )
-            rows = session.scalars(statement).all()
+            where = self._find.filters(query.search, query.status, query.owner, now, session)
+            if query.sort == "uses_24h":  # the used keys, then the rest (see usage_reads)
+                rows = self._by_uses(session, where, query, now)
+            else:
+                statement = (
+                    select(Key)
+                    .where(*where)
+                    .order_by(*key_order(query.sort, query.descending, now))
+                    .limit(query.limit + 1)
+                    .offset(query.offset)
+                )
+                rows = list(session.scalars(statement).all())
         return KeyPage(
             tuple(key_info(row, now) for row in rows[: query.limit]),
             query.offset,

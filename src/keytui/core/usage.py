@@ -1,20 +1,35 @@
 """Use counts kept in memory and written in batches, never a row per request: per key ID, a
-count and the last minute it was used. :class:`UsageWriter` writes them (and a verifier's
-refusals and rehashes) from a background thread that waits for no writer."""
+count and the last minute it was used; and per key and hour, every verification by outcome
+(:class:`HourlyUsage`, the ``key_usage`` table of migration 0006, kept :data:`KEPT_HOURS`).
+:class:`UsageWriter` writes them (and a verifier's refusals and rehashes) from a background
+thread that waits for no writer."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import changes
-from .models import Key
+from .models import Key, KeyUsage
 from .values import iso_utc
 
 if TYPE_CHECKING:
@@ -101,10 +116,18 @@ class UsageWriter:
     """A verifier's buffers (use counts, refused and throttled secrets, rehashed hashes), written
     by a background thread every ``flush_seconds`` or when asked, and by :meth:`flush`."""
 
-    def __init__(self, database: Database, write_events: EventWriter, flush_seconds: float):
+    def __init__(
+        self,
+        database: Database,
+        write_events: EventWriter,
+        flush_seconds: float,
+        now: Callable[[], datetime],
+    ):
         self.db = database
         self.write_events = write_events
+        self.now = now
         self.usage = UsageBuffer(flush_seconds)
+        self.hours = HourlyUsage()  # (key ID, hour) -> counts by outcome, last use and refusal
         self.failed = UsageBuffer(flush_seconds)  # key ID -> [refused secrets, last]
         self.throttled = UsageBuffer(flush_seconds)  # key ID -> [of those, unchecked, last]
         self._rehash: list[tuple[str, str, str]] = []  # (key ID, old hash, new hash)
@@ -157,8 +180,9 @@ class UsageWriter:
         self.flush()
 
     def flush(self, *, wait: bool = True) -> bool:
-        """Write buffered use counts and last-used minutes, pending rehashes, and one
-        ``key.verify_failed`` event per key that saw refused secrets (with their count).
+        """Write buffered use counts and last-used minutes, the hourly counts by outcome
+        (:meth:`HourlyUsage.flush`), pending rehashes, and one ``key.verify_failed`` event per
+        key that saw refused secrets (with their count).
 
         The background flush (``wait=False``) waits for no writer: on PostgreSQL it skips the
         rows a writer holds (``SKIP LOCKED``) and gives up on other locks after
@@ -167,6 +191,8 @@ class UsageWriter:
         background one to end, so what it returns after has been written."""
         with self._flush_lock:
             done = self._flush_usage(wait)
+            timeout = None if wait else FLUSH_LOCK_TIMEOUT
+            done = self.hours.flush(self.db, self.now(), timeout) and done
             done = self._flush_rehash(wait) and done
             return self._flush_failed(wait) and done
 
@@ -250,3 +276,179 @@ class UsageWriter:
             self.throttled.give_back(throttled)
             return False
         return True
+
+
+# -- verifications per key and hour, by outcome ---------------------------------------------------
+
+# The outcomes counted, in the order of a buffered entry's counts (and the table's columns).
+OUTCOMES = ("valid", "revoked", "expired", "disabled", "host_denied", "wrong_secret", "throttled")
+VALID, REVOKED, EXPIRED, DISABLED, HOST_DENIED, WRONG_SECRET, THROTTLED = range(len(OUTCOMES))
+_USED_AT, _USED_HOST, _REFUSED_AT, _REFUSED_HOST = range(len(OUTCOMES), len(OUTCOMES) + 4)
+KEPT_HOURS = 90 * 24  # hourly buckets kept: 90 days
+PRUNE_HOURS = 24  # at most this many hours of old buckets deleted by one flush
+HOST_MAX = 255  # characters of a client host kept
+PRUNE_LOCK = int.from_bytes(b"keytuipr", "big", signed=True)  # one pruner at a time (PostgreSQL)
+# Buckets kept in memory while flushes fail (a verifier's role without the key_usage grant, a
+# database away): beyond this the oldest hours are dropped, with one warning.
+HELD_MAX = 200_000
+log = logging.getLogger("keytui.usage")
+
+
+def hour_of(moment: datetime) -> int:
+    """The hour ``moment`` falls in, as whole hours since 1970-01-01 UTC (the table's ``hour``)."""
+    return int(moment.timestamp()) // 3600
+
+
+class HourlyUsage:
+    """Verifications counted in memory per (key ID, hour) and outcome, with the last use and the
+    last refusal of the hour and their client hosts; written in batches by :meth:`flush`.
+
+    ``add`` is on the request path: a lock and a dict lookup. A key ID that is no key (the kill
+    switch answers before any read) is dropped by the flush, which writes existing keys only."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, int], list[Any]] = {}
+        self.lock = threading.Lock()
+        self.pruned = -1  # the hour of the last prune that found nothing more to delete
+        self.dropped = False  # counts were dropped once (a warning said so)
+        epoch = datetime.fromtimestamp(0, UTC)
+        self._span = (epoch, epoch, 0)  # the hour of the last add: its start, end, number
+
+    def add(self, key_id: str, outcome: int, host: str | None, now: datetime) -> bool:
+        """Count one verification; True when a flush should be asked for (many keys buffered)."""
+        start, end, at = self._span
+        if not start <= now < end:  # a new hour (datetime.timestamp() costs more than this)
+            at = hour_of(now)
+            start = datetime.fromtimestamp(at * 3600, now.tzinfo)
+            self._span = (start, start + timedelta(hours=1), at)
+        slot = _USED_AT if outcome == VALID else _REFUSED_AT
+        with self.lock:
+            entry = self.pending.get((key_id, at))
+            if entry is None:
+                entry = self.pending[(key_id, at)] = [0] * len(OUTCOMES) + [None] * 4
+                entry[outcome] = 1
+                entry[slot], entry[slot + 1] = now, host
+                return len(self.pending) >= PENDING_MAX
+            entry[outcome] += 1
+            last = entry[slot]
+            if last is None or now >= last:
+                entry[slot], entry[slot + 1] = now, host
+            return False
+
+    def take(self) -> dict[tuple[str, int], list[Any]]:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+            return pending
+
+    def give_back(self, taken: dict[tuple[str, int], list[Any]]) -> None:
+        """Put counts taken for a write that failed back, for the next try."""
+        with self.lock:
+            for bucket, counts in taken.items():
+                entry = self.pending.get(bucket)
+                if entry is None:
+                    self.pending[bucket] = counts
+                    continue
+                for outcome in range(len(OUTCOMES)):
+                    entry[outcome] += counts[outcome]
+                for slot in (_USED_AT, _REFUSED_AT):
+                    at = counts[slot]
+                    if at is not None and (entry[slot] is None or at > entry[slot]):
+                        entry[slot], entry[slot + 1] = at, counts[slot + 1]
+            if len(self.pending) > HELD_MAX:
+                oldest = sorted(self.pending, key=lambda bucket: bucket[1])
+                for bucket in oldest[: len(self.pending) - HELD_MAX]:
+                    del self.pending[bucket]
+                if not self.dropped:
+                    log.warning(
+                        "hourly usage counts could not be written for a while; the oldest "
+                        "are dropped (does this role have the key_usage grant?)"
+                    )
+                self.dropped = True
+
+    def flush(self, database: Database, now: datetime, lock_timeout: str | None = None) -> bool:
+        """Add the buffered counts to ``key_usage`` (one upsert per key and hour, in key order,
+        so verifiers on several hosts add up and never wait on each other in a cycle), then
+        prune buckets older than :data:`KEPT_HOURS` once an hour. ``lock_timeout``
+        (PostgreSQL): wait no longer for a lock; what could not be written is kept for the next
+        try (False)."""
+        taken = self.take()
+        if taken:
+            try:
+                with database.write() as session:
+                    if lock_timeout and not database.is_sqlite:
+                        session.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+                    ids = sorted({key_id for key_id, _hour in taken})
+                    there: set[str] = set()
+                    for chunk in range(0, len(ids), 500):
+                        found = select(Key.key_id).where(Key.key_id.in_(ids[chunk : chunk + 500]))
+                        there.update(session.scalars(found))
+                    rows = [
+                        _row(key_id, hour, counts)
+                        for (key_id, hour), counts in sorted(taken.items())
+                        if key_id in there  # a deleted key takes its counts with it
+                    ]
+                    if rows:
+                        session.connection().execute(_upsert(database.is_sqlite), rows)
+            except SQLAlchemyError:
+                self.give_back(taken)
+                return False
+        self.prune(database, hour_of(now), lock_timeout)
+        return True
+
+    def prune(self, database: Database, hour: int, lock_timeout: str | None = None) -> None:
+        """Delete buckets older than :data:`KEPT_HOURS` (at most :data:`PRUNE_HOURS` hours of them
+        a call): one indexed ``min(hour)`` an hour when there is nothing to delete. A prune that
+        fails is tried again at the next flush; the counts never depend on it."""
+        if hour <= self.pruned:
+            return
+        cutoff = hour - KEPT_HOURS + 1
+        done = True
+        try:
+            with database.write() as session:
+                if not database.is_sqlite:
+                    if lock_timeout:
+                        session.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+                    mine = session.scalar(
+                        select(func.pg_try_advisory_xact_lock(PRUNE_LOCK))  # another host prunes
+                    )
+                    if not mine:
+                        self.pruned = hour
+                        return
+                oldest = session.scalar(select(func.min(KeyUsage.hour)))
+                if oldest is not None and oldest < cutoff:
+                    upto = min(cutoff, oldest + PRUNE_HOURS)
+                    session.execute(delete(KeyUsage).where(KeyUsage.hour < upto))
+                    done = upto >= cutoff
+        except SQLAlchemyError:
+            return
+        if done:
+            self.pruned = hour
+
+
+def _row(key_id: str, hour: int, counts: list[Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"key_id": key_id, "hour": hour}
+    row.update(zip(OUTCOMES, counts, strict=False))
+    for slot, name in ((_USED_AT, "used"), (_REFUSED_AT, "refused")):
+        at, host = counts[slot], counts[slot + 1]
+        row[f"{name}_at"] = minute(at) if at is not None else None
+        row[f"{name}_host"] = host[:HOST_MAX] if isinstance(host, str) and host else None
+    return row
+
+
+def _upsert(sqlite: bool) -> Any:
+    """INSERT ... ON CONFLICT (key_id, hour) DO UPDATE: each count added to the row's, the last
+    use (refusal) and its host taken when newer. Atomic on both databases: two flushers add."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    statement: Any = (sqlite_insert if sqlite else pg_insert)(KeyUsage)
+    new, old = statement.excluded, statement.table.c
+    values: dict[str, Any] = {outcome: old[outcome] + new[outcome] for outcome in OUTCOMES}
+    for name in ("used", "refused"):
+        at, host = f"{name}_at", f"{name}_host"
+        newer: ColumnElement[bool] = and_(
+            new[at].is_not(None), or_(old[at].is_(None), new[at] >= old[at])
+        )
+        values[at] = case((newer, new[at]), else_=old[at])
+        values[host] = case((newer, new[host]), else_=old[host])
+    return statement.on_conflict_do_update(index_elements=["key_id", "hour"], set_=values)

@@ -26,6 +26,7 @@ SORTABLE = (
     "updated_at",
     "expires_at",
     "last_used_at",
+    "uses_24h",  # valid verifications in the last 24 hours (core/activity.py)
     "status",
 )
 KEY_ACTIONS = ("create", "replace", "rename", "revoke", "delete")
@@ -290,6 +291,75 @@ class VerifyResult:
             "key_id": self.key_id,
             "owner": self.owner,
             "role": self.role,
+        }
+
+
+@dataclass(frozen=True)
+class KeyActivity:
+    """What the key table shows of a key's use: its uses in the last 24 h and its flags."""
+
+    uses_24h: int = 0
+    heavy: bool = False  # active, and used far above its usual rate (core/activity.py)
+    refused: bool = False  # active, and a burst of wrong secrets for it
+
+
+@dataclass(frozen=True)
+class UsageFlags:
+    """How many active keys are in heavy use, and how many saw a burst of wrong secrets."""
+
+    heavy: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True)
+class KeyUsageReport:
+    """How one key is used: valid uses by hour (the last 24, oldest first, the current hour
+    last) and by UTC day (the last 30), every verification by outcome, the last use and the
+    last refusal with the client host each came from, and its flags."""
+
+    key_id: str
+    hours: tuple[int, ...]
+    days: tuple[int, ...]
+    outcomes_24h: dict[str, int]
+    outcomes_30d: dict[str, int]
+    use_count: int  # every valid use since the key was made
+    last_used_at: datetime | None
+    last_used_host: str | None
+    last_refused_at: datetime | None
+    last_refused_host: str | None
+    usual: int  # the usual hourly rate: lower median of the used hours before the last two
+    peak: int  # the most valid uses in the current or the last hour
+    wrong_peak: int  # the most wrong secrets (throttled included) in the current or last hour
+    heavy: bool
+    refused: bool
+
+    @property
+    def uses_24h(self) -> int:
+        return sum(self.hours)
+
+    @property
+    def uses_30d(self) -> int:
+        return sum(self.days)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "uses_24h": self.uses_24h,
+            "uses_30d": self.uses_30d,
+            "use_count": self.use_count,
+            "hourly": list(self.hours),
+            "daily": list(self.days),
+            "outcomes_24h": dict(self.outcomes_24h),
+            "outcomes_30d": dict(self.outcomes_30d),
+            "last_used_at": iso_utc(self.last_used_at),
+            "last_used_host": self.last_used_host,
+            "last_refused_at": iso_utc(self.last_refused_at),
+            "last_refused_host": self.last_refused_host,
+            "usual_per_hour": self.usual,
+            "peak_per_hour": self.peak,
+            "wrong_secrets_peak_per_hour": self.wrong_peak,
+            "heavy": self.heavy,
+            "refused": self.refused,
         }
 
 

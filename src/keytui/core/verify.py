@@ -2,8 +2,9 @@
 
 A :class:`Verifier` is held by each :class:`~keytui.core.service.KeyService`; it owns the
 prepared row query, the in-process caches, the parsed allowed-host rules, the per-key flood
-buckets and a :class:`~keytui.core.usage.UsageWriter` (counts, refusals and rehashes written in
-batches, off the request path). The service's ``verify`` and ``flush_usage`` delegate to it.
+buckets and a :class:`~keytui.core.usage.UsageWriter` (counts, every verification of a key by
+hour and outcome, refusals and rehashes written in batches, off the request path). The
+service's ``verify`` and ``flush_usage`` delegate to it.
 
 Three answers, from the cheapest:
 
@@ -51,7 +52,18 @@ from .hashing import (
 )
 from .hosts import AllowedHosts, parse_hosts
 from .models import Key, Settings
-from .usage import EventWriter, UsageBuffer, UsageWriter
+from .usage import (
+    DISABLED,
+    EXPIRED,
+    HOST_DENIED,
+    REVOKED,
+    THROTTLED,
+    VALID,
+    WRONG_SECRET,
+    EventWriter,
+    UsageBuffer,
+    UsageWriter,
+)
 from .values import SkipReason, VerifyCode, VerifyResult
 
 __all__ = ["AllowedHosts", "SkipReason", "UsageBuffer", "Verifier", "VerifyCode", "VerifyResult"]
@@ -135,10 +147,11 @@ class Verifier:
         self.now = now
         self.hasher = hasher
         self.write_events = write_events
-        self.writer = UsageWriter(database, write_events, flush_seconds)
+        self.writer = UsageWriter(database, write_events, flush_seconds, now)
         self.usage = self.writer.usage
         self.failed = self.writer.failed  # key ID -> [refused secrets, last]
         self.throttled = self.writer.throttled  # key ID -> [of those, unchecked, last]
+        self.hours = self.writer.hours  # (key ID, hour) -> counts by outcome, last use, refusal
         self.stats = VerifyStats()
         self.warm = warm if watch is not None else False
         self.watcher: changes.ChangeWatcher | None = None
@@ -236,16 +249,24 @@ class Verifier:
         return self._read_through(secret, digest, host)
 
     def _answer(self, known: Known, host: str | None) -> VerifyResult:
-        if not known.answer.valid:
-            return known.answer  # revoked
         now = self.now()
+        if not known.answer.valid:
+            self._count(known.key_id, REVOKED, host, now)
+            return known.answer  # revoked
         if known.expires_at is not None and known.expires_at <= now:
+            self._count(known.key_id, EXPIRED, host, now)
             return known.expired  # from the instant it expires, no notice needed
         if known.hosts is not None and not known.hosts.allows(host):
+            self._count(known.key_id, HOST_DENIED, host, now)
             return known.refused
-        if self.usage.add(known.key_id, now):
+        if self.usage.add(known.key_id, now) | self.hours.add(known.key_id, VALID, host, now):
             self.writer.ask()
         return known.answer
+
+    def _count(self, key_id: str, outcome: int, host: str | None, now: datetime) -> None:
+        """Count a verification of ``key_id`` by its outcome (usage.HourlyUsage: in memory)."""
+        if self.hours.add(key_id, outcome, host, now):
+            self.writer.ask()
 
     def _read_through(self, secret: str, digest: bytes, host: str | None) -> VerifyResult:
         parsed = keyformat.parse_secret(secret)
@@ -261,9 +282,10 @@ class Verifier:
             if self._verifies >= 2:
                 self.writer.start()
         sure = self.answering_from_memory
-        if sure and self._disabled_epoch == self._epoch:
-            return VerifyResult(False, VerifyCode.DISABLED)
         now = self.now()
+        if sure and self._disabled_epoch == self._epoch:
+            self._count(parsed.key_id, DISABLED, host, now)  # a flush drops IDs of no key
+            return VerifyResult(False, VerifyCode.DISABLED)
         matched = self._matched.get(digest)
         wrong = self._wrong.get(digest)
         stripped = secret.strip()
@@ -271,10 +293,10 @@ class Verifier:
         known_check = self._checks.get(parsed.key_id) if sure else None
         if known_check:  # the key's current check value, remembered: no read, no argon2
             if known_check != (check or check_value(stripped)):
-                return self._mismatch(parsed.key_id, now)
+                return self._mismatch(parsed.key_id, now, host)
         elif known_check is not None and matched is None and wrong is None:
             if self.throttles(parsed.key_id, now):  # a hash without one, and a flood
-                return self._throttled(parsed.key_id, now)  # no read, no argon2
+                return self._throttled(parsed.key_id, now, host)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
         self.stats.read += 1
         try:
@@ -286,6 +308,8 @@ class Verifier:
                 with self._cache_lock:
                     if sure and epoch == self._epoch:
                         self._disabled_epoch = epoch
+                if row.pk is not None:
+                    self._count(row.key_id, DISABLED, host, now)
                 return VerifyResult(False, VerifyCode.DISABLED)
             if row is None or row.pk is None:
                 return VerifyResult(False, VerifyCode.NOT_FOUND)
@@ -297,17 +321,17 @@ class Verifier:
         stored = row.secret_hash
         if matched != stored:
             if wrong == stored:
-                return self._refuse(row.key_id, now)  # found wrong before: no argon2
+                return self._refuse(row.key_id, now, host)  # found wrong before: no argon2
             stored_check = check_of(stored)
             if sure:
                 self._remember_check(row.key_id, stored_check or b"", epoch)
             buckets = self._buckets
             if stored_check is not None:
                 if stored_check != (check or check_value(stripped)):
-                    return self._mismatch(row.key_id, now)
+                    return self._mismatch(row.key_id, now, host)
                 buckets = self._reserve  # passes the check: a flood cannot have emptied it
             if not self._admit(row.key_id, now, buckets):
-                return self._throttled(row.key_id, now)
+                return self._throttled(row.key_id, now, host)
             self.stats.argon2 += 1
             if not verify_secret(stored, stripped, self.hasher):
                 with self._cache_lock:
@@ -315,7 +339,7 @@ class Verifier:
                     self._wrong[digest] = stored
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
-                return self._refuse(row.key_id, now)
+                return self._refuse(row.key_id, now, host)
             self._refund(row.key_id, buckets)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
                 self.writer.rehash(row.key_id, stored, hash_secret(stripped, self.hasher))
@@ -372,21 +396,21 @@ class Verifier:
             log.warning("key %s: its row is damaged (%s); refusing it", key_id, exc)
         return VerifyResult(False, VerifyCode.DAMAGED, key_id=key_id)
 
-    def _refuse(self, key_id: str, now: datetime) -> VerifyResult:
+    def _refuse(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
         """A wrong secret for a real key: counted in memory, written as one
         ``key.verify_failed`` event per key and flush, never a row per request."""
-        if self.failed.add(key_id, now):
+        if self.failed.add(key_id, now) | self.hours.add(key_id, WRONG_SECRET, host, now):
             self.writer.ask()
         return VerifyResult(False, VerifyCode.NOT_FOUND)
 
     # -- floods ------------------------------------------------------------------------------------
 
-    def _mismatch(self, key_id: str, now: datetime) -> VerifyResult:
+    def _mismatch(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
         """A secret whose check value is not its key's: wrong for certain, without argon2. It
         still takes a token from the key's bucket, which is how :meth:`throttles` sees a flood."""
         self.stats.checked += 1
         self._admit(key_id, now, self._buckets)
-        return self._refuse(key_id, now)
+        return self._refuse(key_id, now, host)
 
     def throttles(self, key_id: str, now: datetime | None = None) -> bool:
         """Is ``key_id`` under a flood just now (its bucket empty)? Then a secret of it not
@@ -402,10 +426,10 @@ class Verifier:
         at = (now or self.now()).timestamp()
         return bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE < 1.0
 
-    def _throttled(self, key_id: str, now: datetime) -> VerifyResult:
+    def _throttled(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
         self.stats.throttled += 1
         self.throttled.add(key_id, now)
-        if self.failed.add(key_id, now):
+        if self.failed.add(key_id, now) | self.hours.add(key_id, THROTTLED, host, now):
             self.writer.ask()
         return VerifyResult(False, VerifyCode.THROTTLED)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from rich.text import Text
 
 from ..core.validate import visible
-from ..core.values import KeyInfo
+from ..core.values import KeyActivity, KeyInfo
 
 STATUS_STYLE = {"active": "bold green", "expired": "bold yellow", "revoked": "bold red"}
 
@@ -41,7 +41,25 @@ def ago(value: datetime | None, now: datetime) -> str:
     return day(value)
 
 
-def status_badge(key: KeyInfo, now: datetime) -> Text:
+def compact(count: int) -> str:
+    """A count in at most 5 characters: ``9,999``, ``12.3k``, ``123k``, ``1.2M``, ``12M``."""
+    if count < 10_000:
+        return f"{count:,}"
+    for limit, unit in ((1_000_000, "k"), (1_000_000_000, "M"), (10**15, "G")):
+        scaled = count / (limit // 1000)
+        if count < limit:
+            return f"{scaled:.1f}{unit}" if scaled < 100 else f"{int(scaled)}{unit}"
+    return "many"
+
+
+def status_badge(key: KeyInfo, now: datetime, activity: KeyActivity | None = None) -> Text:
+    """The status word; for an active key, what needs a look first: heavy use (``is:heavy``),
+    a burst of wrong secrets (``is:refused``), an expiry within 7 days."""
+    if activity is not None and key.status == "active":
+        if activity.heavy:
+            return Text("heavy", style="bold white on red")
+        if activity.refused:
+            return Text("refused", style="bold white on magenta")
     if key.expires_within(now):
         return Text("expiring", style="bold black on yellow")
     return Text(key.status, style=STATUS_STYLE[key.status])

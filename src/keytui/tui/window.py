@@ -9,11 +9,11 @@ moves by ``STEP`` rows and the cursor stays on the same key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from ..core.values import Counts, KeyPage, KeyQuery, Status
+from ..core.values import Counts, KeyActivity, KeyPage, KeyQuery, Status
 
 WINDOW = 100  # rows the table holds at once
 STEP = 50  # rows a window moves by at its edge
@@ -34,6 +34,8 @@ class KeyReader(Protocol):
 
     def counts(self) -> Counts: ...
 
+    def key_activity(self, key_ids: Sequence[str]) -> dict[str, KeyActivity]: ...
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -42,6 +44,8 @@ class Loaded:
     total: int | None  # above COUNT_CAP for a search: "more than"; None: not counted yet
     cursor: int
     tail: int | None = None  # set: the window ends this many rows before the last one
+    # uses in the last 24 h and flags of the window's keys (one query); None: not read
+    activity: dict[str, KeyActivity] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,8 @@ def fetch(service: KeyReader, request: Request) -> Loaded:
         total = service.count_keys()
     cursor = request.cursor
     at = cursor(len(page.keys)) if callable(cursor) else cursor
-    return Loaded(query, page, total, at, tail)
+    activity = service.key_activity([key.id for key in page.keys])
+    return Loaded(query, page, total, at, tail, activity)
 
 
 class PagingWindow:

@@ -40,6 +40,11 @@ FILTER_HELP = (
     ("created:>30d", "more than 30 days ago (h, d, w, y); expires:<7d: within 7 days"),
     ("used:>30d  unused:45d", "last used over 30 days ago / not in 45 days, never-used too"),
     ("uses:>1000", "used more than 1000 times (< <= > >= or an exact count)"),
+    (
+        "is:heavy",
+        "active keys used over 10x their usual hourly rate (and over 100) this hour or the last",
+    ),
+    ("is:refused", "active keys that saw 20 or more wrong secrets this hour or the last"),
     ("-term  !term", "keys the term does not match"),
 )
 

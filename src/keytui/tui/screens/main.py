@@ -17,9 +17,11 @@ from ...core.errors import InvalidInput
 from ...core.first_window import FirstWindow
 from ...core.values import (
     Counts,
+    KeyActivity,
     KeyQuery,
     SettingsInfo,
     Status,
+    UsageFlags,
     UserInfo,
 )
 from ..app import KeytuiApp
@@ -52,6 +54,7 @@ class MainScreen(KeyActions):
         self.window = PagingWindow()
         self.marks: set[str] = set()
         self.settings: SettingsInfo | None = None
+        self.flags: UsageFlags | None = None  # keys in heavy use, keys with wrong secrets
         self._follow: str | None = None  # the key the cursor stays on through a refresh
         self.filter_problem: str | None = None  # the search box's text is no filter: why
         self._awaiting_rows = False  # keys are held until a submitted search's rows are shown
@@ -106,6 +109,19 @@ class MainScreen(KeyActions):
             self._got_user(None)
         else:
             self.update_footer()
+
+    def _read_activity(self) -> None:
+        """The uses in 24 h and flags of the keys shown (one query, in a worker that waits for
+        the service to open), painted in place: for the first window, read without them."""
+        app, shown = self.app, [key.id for key in self.table.keys]
+
+        def done(activity: dict[str, KeyActivity]) -> None:
+            table = self.table
+            if [key.id for key in table.keys] == shown:  # not a newer window meanwhile
+                table.show_keys(table.keys, self.marks, app.now(), table.cursor_row, activity)
+
+        if shown:
+            self.app.run_db(lambda: app.service.key_activity(shown), done, group="keys")
 
     def _got_user(self, user: UserInfo | None) -> None:
         self.app.user = user
@@ -180,10 +196,12 @@ class MainScreen(KeyActions):
         ids = [key.id for key in result.page.keys]
         if follow in ids:  # a refresh: the cursor stays on its key wherever it moved
             cursor = ids.index(follow)
-        table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor)
+        table.show_keys(list(result.page.keys), self.marks, self.app.now(), cursor, result.activity)
         self._rows_arrived()
         self._paint_info()
         self.update_footer()
+        if result.activity is None:
+            self._read_activity()
         self.app.keys_ready()  # the keys typed at the start act on these rows
         if window.counts is None:
             self.refresh_counts()
@@ -232,6 +250,13 @@ class MainScreen(KeyActions):
 
         self.app.run_db(fetch, done, group="counts", exclusive=True)
 
+        def flagged(flags: UsageFlags) -> None:
+            self.flags = flags
+            self._paint_header()
+
+        # keys in heavy use, keys with wrong secrets: beside the counts, never holding them up
+        self.app.run_db(lambda: app.service.usage_flags(), flagged, group="flags", exclusive=True)
+
     def _paint_header(self) -> None:
         app = self.app
         self.query_one(HeaderLine).paint(
@@ -240,6 +265,7 @@ class MainScreen(KeyActions):
             read_only=app.read_only,
             counts=self.window.counts,
             settings=self.settings,
+            flags=self.flags,
             database=app.db_display,
         )
 
@@ -318,7 +344,8 @@ class MainScreen(KeyActions):
         at = cycle.index(self.window.sort) if self.window.sort in cycle else -1
         following = cycle[(at + 1) % len(cycle)]
         self._sort_by(
-            following, following in ("created_at", "updated_at", "last_used_at", "expires_at")
+            following,
+            following in ("created_at", "updated_at", "last_used_at", "expires_at", "uses_24h"),
         )
 
     def action_flip_order(self) -> None:

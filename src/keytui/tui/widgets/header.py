@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ...core.values import Counts, SettingsInfo
+from ...core.values import Counts, SettingsInfo, UsageFlags
 from ..format import text
 
 
@@ -20,6 +20,7 @@ class HeaderLine(Static):
         counts: Counts | None,
         settings: SettingsInfo | None,
         database: str,
+        flags: UsageFlags | None = None,
     ) -> None:
         line = Text()
         line.append(" keytui ", style="bold reverse")
@@ -34,6 +35,14 @@ class HeaderLine(Static):
             line.append(f"{counts.expired:,} expired", style="yellow")
             line.append(" · ")
             line.append(f"{counts.revoked:,} revoked", style="red")
+        if flags and flags.heavy:  # is:heavy lists them
+            keys = "key" if flags.heavy == 1 else "keys"
+            line.append("   ")
+            line.append(f"{flags.heavy:,} {keys} in heavy use", style="bold white on red")
+        if flags and flags.refused:  # is:refused lists them
+            keys = "key" if flags.refused == 1 else "keys"
+            line.append("   ")
+            line.append(f"{flags.refused:,} {keys} with wrong secrets", style="bold magenta")
         if settings and not settings.keys_enabled:
             line.append("   KEYS DISABLED", style="bold white on red")
         line.append("   ")

@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from ...core.values import KeyInfo
-from ..format import ago, day, expires_cell, status_badge, text
+from ...core.values import KeyActivity, KeyInfo
+from ..format import ago, compact, day, expires_cell, status_badge, text
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,19 @@ class Column:
     sort: str | None  # the service's sort column, or None
 
 
+USES_WIDTH = 8
+
 COLUMNS = (
     Column("mark", " ", 3, 0, None),
     Column("name", "Name", 0, 0, "name"),  # width 0: takes what is left
     Column("id", "ID", 10, 0, "key_id"),
     Column("owner", "Owner", 8, 0, "owner"),
-    Column("role", "Role", 11, 2, "role"),
-    Column("created", "Created", 10, 3, "created_at"),
-    Column("updated", "Updated", 10, 4, "updated_at"),
+    Column("role", "Role", 11, 3, "role"),
+    Column("created", "Created", 10, 4, "created_at"),
+    Column("updated", "Updated", 10, 5, "updated_at"),
     Column("expires", "Expires", 10, 0, "expires_at"),
     Column("used", "Last used", 10, 1, "last_used_at"),
+    Column("uses", "Uses 24h", USES_WIDTH, 2, "uses_24h"),  # valid uses: this hour, 23 before
     Column("status", "Status", 8, 0, "status"),
 )
 #: The name's width below which no extra column is added: names tell keys apart, so the
@@ -88,6 +91,18 @@ def fit(width: int) -> tuple[tuple[Column, ...], int]:
     return shown, max(NAME_MIN, name_width(chosen))
 
 
+def uses_cell(activity: KeyActivity | None) -> Text:
+    """Uses in the last 24 h, right-aligned; blank until read (the first window)."""
+    if activity is None:
+        return Text("")
+    cell = Text(compact(activity.uses_24h).rjust(USES_WIDTH))  # body cells are not justified
+    if activity.heavy:
+        cell.stylize("bold red")
+    elif not activity.uses_24h:
+        cell.stylize("dim")
+    return cell
+
+
 MARKED = Text("[x]", style="bold")
 UNMARKED = Text("[ ]", style="dim")
 
@@ -115,6 +130,7 @@ class KeyTable(DataTable[Text | str]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.keys: list[KeyInfo] = []
+        self.activity: dict[str, KeyActivity] = {}  # by key ID: uses in 24 h, flags
         self.shown: tuple[Column, ...] = ()
         self.more_below = False
         self.more_above = False
@@ -229,6 +245,7 @@ class KeyTable(DataTable[Text | str]):
     # -- rows ---------------------------------------------------------------------------------
 
     def cells(self, key: KeyInfo, marked: bool, now: datetime) -> list[Text | str]:
+        activity = self.activity.get(key.id)
         values: dict[str, Text | str] = {
             "mark": MARKED if marked else UNMARKED,
             "name": text(key.name),
@@ -239,12 +256,23 @@ class KeyTable(DataTable[Text | str]):
             "updated": day(key.updated_at),
             "expires": expires_cell(key, now),
             "used": ago(key.last_used_at, now),
-            "status": status_badge(key, now),
+            "uses": uses_cell(activity),
+            "status": status_badge(key, now, activity),
         }
         return [values[c.key] for c in self.shown]
 
-    def show_keys(self, keys: list[KeyInfo], marks: set[str], now: datetime, cursor: int) -> None:
+    def show_keys(
+        self,
+        keys: list[KeyInfo],
+        marks: set[str],
+        now: datetime,
+        cursor: int,
+        activity: dict[str, KeyActivity] | None = None,
+    ) -> None:
+        """Show ``keys``; ``activity`` (uses in 24 h, flags), when given, replaces what is known."""
         self.keys = list(keys)
+        if activity is not None:
+            self.activity = activity
         with self.app.batch_update():
             self.clear()
             for key in keys:

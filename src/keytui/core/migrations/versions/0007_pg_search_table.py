@@ -18,19 +18,13 @@ newest-first tie order of an expiry sort).
 SQLite is unchanged (its FTS5 index of migration 0003 is a table of its own already).
 
 Revision ID: 0007
-Revises: 0006 (0005 and 0006 are other branches' work: see ``down_revision``)
+Revises: 0006
 """
-
-from pathlib import Path
 
 from alembic import op
 
 revision = "0007"
-# 0006 when it is there; until the branches that bring 0005 and 0006 are merged, the newest
-# revision present before this one, so the chain has one head either way.
-down_revision = max(
-    path.name[:4] for path in Path(__file__).parent.glob("000[0-6]_*.py") if path.name[:4].isdigit()
-)
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
