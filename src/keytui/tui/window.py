@@ -46,6 +46,8 @@ class Loaded:
     tail: int | None = None  # set: the window ends this many rows before the last one
     # uses in the last 24 h and flags of the window's keys (one query); None: not read
     activity: dict[str, KeyActivity] | None = field(default=None, compare=False)
+    # the header's counts, read with the window (a change from elsewhere): both land together
+    counts: Counts | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Request:
     recount: bool
     known: int | None
     counts: Counts | None
+    fresh: bool = False  # read the header's counts again, beside the window
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def fetch(service: KeyReader, request: Request) -> Loaded:
         flipped = service.list_keys(replace(query, offset=tail, descending=not query.descending))
         page = replace(flipped, keys=flipped.keys[::-1])
     first = tail is None and query.offset == 0
+    counts = service.counts() if request.fresh else request.counts
     total: int | None
     if not request.recount and request.known is not None:
         total = request.known
@@ -99,8 +103,8 @@ def fetch(service: KeyReader, request: Request) -> Loaded:
         total = uncounted(page)
     elif query.search:
         total = service.count_keys(query.search, query.status, cap=COUNT_CAP)
-    elif request.counts is not None:  # the header's counts (kept current by the screen)
-        total = count_of(request.counts, query.status)
+    elif counts is not None:  # the header's counts (kept current by the screen)
+        total = count_of(counts, query.status)
     elif first:
         # The first window, before the header's counts: paint the keys now; the counts
         # bring the total right after.
@@ -112,7 +116,7 @@ def fetch(service: KeyReader, request: Request) -> Loaded:
     cursor = request.cursor
     at = cursor(len(page.keys)) if callable(cursor) else cursor
     activity = service.key_activity([key.id for key in page.keys])
-    return Loaded(query, page, total, at, tail, activity)
+    return Loaded(query, page, total, at, tail, activity, counts if request.fresh else None)
 
 
 class PagingWindow:
@@ -149,13 +153,15 @@ class PagingWindow:
         *,
         tail: int | None = None,
         recount: bool = True,
+        fresh: bool = False,
     ) -> Request:
         """The window at ``offset`` (or ``tail``); neither: the one shown now, read again.
-        ``recount=False`` (paging) keeps the count known now."""
+        ``recount=False`` (paging) keeps the count known now; ``fresh``: the header's counts
+        are read again with the window (the database changed), so rows and total agree."""
         if offset is None and tail is None:
             offset, tail = (self.start, None) if self.tail is None else (0, self.tail)
         return Request(
-            self.query(offset or 0), tail, cursor, recount, self.match_count, self.counts
+            self.query(offset or 0), tail, cursor, recount, self.match_count, self.counts, fresh
         )
 
     # -- a window arrives ---------------------------------------------------------------------
@@ -177,6 +183,8 @@ class PagingWindow:
         self.tail = result.tail
         self.rows = len(result.page.keys)
         self.match_count = result.total
+        if result.counts is not None:
+            self.counts = result.counts
         if not self.search and self.counts is not None:
             # without a search the total is the header's count, whatever the fetch saw: the
             # two always agree (a window read before a change, with counts after it, or the

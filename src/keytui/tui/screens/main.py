@@ -153,6 +153,7 @@ class MainScreen(KeyActions):
         *,
         tail: int | None = None,
         recount: bool = True,
+        fresh: bool = False,
     ) -> None:
         """Fetch one window of keys in a worker; a newer reload supersedes this one.
 
@@ -161,7 +162,7 @@ class MainScreen(KeyActions):
         if self.app.user is None:
             return
         at = self.table.cursor_row if cursor is None else cursor
-        request = self.window.request(offset, at, tail=tail, recount=recount)
+        request = self.window.request(offset, at, tail=tail, recount=recount, fresh=fresh)
         app = self.app
 
         def fetch() -> Loaded | None:
@@ -189,6 +190,8 @@ class MainScreen(KeyActions):
             self._go(window.bottom(), recount=True)
             return
         window.take(result)
+        if result.counts is not None:
+            self._paint_header()
         table = self.table
         table.more_above, table.more_below = window.more_above, window.more_below
         cursor, follow = result.cursor, self._follow
@@ -215,8 +218,8 @@ class MainScreen(KeyActions):
             return
         current = self.table.current
         self._follow = current.id if current else None
-        self.reload()
-        self.refresh_counts()
+        self.reload(fresh=True)  # the header's counts come with the rows: the two agree
+        self.refresh_counts(counts=False)
 
     def action_refresh(self) -> None:
         self.app.refresh_screens()
@@ -234,16 +237,18 @@ class MainScreen(KeyActions):
 
         self.app.run_db(count, done, group="count", exclusive=True)
 
-    def refresh_counts(self) -> None:
+    def refresh_counts(self, *, counts: bool = True) -> None:
+        """The header's counts (unless ``counts`` is False: a reload brings them), the
+        settings and the usage flags, each read in a worker."""
         app = self.app
 
-        def fetch() -> tuple[Counts, SettingsInfo]:
+        def fetch() -> tuple[Counts | None, SettingsInfo]:
             service = app.service  # in the worker: it may still be loading (see KeytuiApp)
-            return service.counts(), service.get_settings()
+            return (service.counts() if counts else None), service.get_settings()
 
-        def done(result: tuple[Counts, SettingsInfo]) -> None:
-            counts, self.settings = result
-            total_changed = self.window.set_counts(counts)
+        def done(result: tuple[Counts | None, SettingsInfo]) -> None:
+            fresh, self.settings = result
+            total_changed = fresh is not None and self.window.set_counts(fresh)
             self._paint_header()
             if total_changed:  # counts after a change: without a search, the total is theirs
                 self._paint_info()
