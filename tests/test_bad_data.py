@@ -193,3 +193,19 @@ def test_any_id_is_a_clean_refusal(tmp_path_factory, command, key_id):
     ), result.exception
     assert "Traceback" not in result.stderr
     assert len(result.stderr) < 2000
+
+
+@pytest.mark.parametrize(
+    "garbage", ["garbage", "$argon2id$v=19$m=19456,t=2,p=1$!!!$zz", "$argon2id$v=19$m=1$x$y"]
+)
+def test_a_garbage_hash_verifies_as_damaged(make_service, garbage):
+    """A secret hash argon2 cannot read is the row's damage, said so (DAMAGED, no traceback),
+    not a wrong secret (it answered NOT_FOUND, as a wrong secret does)."""
+    service = make_service("alice")
+    issued = service.create_key("garbled")
+    execute(
+        service, "UPDATE keys SET secret_hash = :h WHERE key_id = :k", h=garbage, k=issued.key.id
+    )
+    result = service.verify(issued.secret)
+    assert not result.valid
+    assert result.code.name == "DAMAGED"

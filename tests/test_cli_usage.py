@@ -49,3 +49,15 @@ def test_usage_refuses_in_one_line(db):
     broken = issued.secret[:-2] + ("aa" if not issued.secret.endswith("aa") else "bb")
     refused = invoke("--db", db, "keys", "usage", broken, code=2)
     assert broken not in refused.stderr and broken.split("_")[-1] not in refused.stderr
+
+
+def test_usage_of_a_secrets_tail_repeats_none_of_it(db):
+    """The random part of a secret pasted without its kt_ and ID is no key ID: the refusal
+    says so without a word of it (it was echoed, lower-cased, cut at 20 characters)."""
+    service = service_on(db)
+    issued = service.create_key("worker")
+    service.close()
+    tail = issued.secret.split("_")[-1]
+    missing = invoke("--db", db, "keys", "usage", tail, code=1)
+    assert "no key with ID like that (38 characters" in missing.stderr
+    assert tail[:8].lower() not in missing.stderr.lower()

@@ -75,6 +75,25 @@ def verify_secret(stored_hash: str, secret: str, hasher: PasswordHasher = DEFAUL
         return False
 
 
+def readable(stored_hash: str) -> bool:
+    """Whether ``stored_hash`` has an argon2 hash's shape (parameters, base64 salt and hash),
+    checked without argon2: a False from :func:`verify_secret` on one that is not is the row's
+    damage, not a wrong secret."""
+    try:
+        extract_parameters(stored_hash)
+    except InvalidHashError:
+        return False
+    parts = stored_hash.split("$")
+    if len(parts) != 6 or not parts[4] or not parts[5]:
+        return False
+    try:
+        for part in parts[4:]:
+            base64.b64decode(part + "=" * (-len(part) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def needs_rehash(stored_hash: str, hasher: PasswordHasher = DEFAULT_HASHER) -> bool:
     """True when ``stored_hash`` is weaker than ``hasher`` makes, or carries no check value
     and ``hasher`` is not weaker than it. Never a downgrade: verifiers with different settings

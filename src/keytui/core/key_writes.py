@@ -456,7 +456,7 @@ class KeyWritesMixin(ServiceBase):
             return plan.revoke[0]
         skipped = plan.skipped[0]
         if skipped.why is SkipReason.NOT_FOUND:
-            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+            raise NotFound(f"no key with ID {validate.shown_ref(key_id)}")
         if skipped.why in (SkipReason.NOT_YOURS, SkipReason.NOT_PERMITTED):
             with self.db.read() as session:
                 self._require(session, "revoke", self._key(session, key_id).owner)
@@ -495,7 +495,7 @@ class KeyWritesMixin(ServiceBase):
             )
             for key_id in wanted:
                 if key_id not in rows:
-                    raise NotFound(f"no key with ID {shown(key_id, 20)}")
+                    raise NotFound(f"no key with ID {validate.shown_ref(key_id)}")
             for owner in dict.fromkeys(rows[key_id].owner for key_id in wanted):
                 self._require(session, "delete", owner)
             chosen = [rows[key_id] for key_id in wanted]

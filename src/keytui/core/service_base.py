@@ -28,7 +28,6 @@ from .hashing import DEFAULT_HASHER
 from .identity import current_login
 from .models import Key, Settings, User
 from .search import KeySearch
-from .validate import shown
 from .values import VerifyResult, permits
 from .verify import Verifier
 
@@ -183,13 +182,13 @@ class ServiceBase:
     def _key(self, session: Session, key_id: str, *, lock: bool = False) -> Key:
         key_id = validate.key_ref(key_id)  # a secret here is refused without echoing it
         if not keyformat.is_key_id(key_id):  # not even the shape of an ID: no query
-            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+            raise NotFound(f"no key with ID {validate.shown_ref(key_id)}")
         statement = select(Key).where(Key.key_id == key_id)
         if lock:
             statement = statement.with_for_update()
         row = session.scalars(statement).first()
         if row is None:
-            raise NotFound(f"no key with ID {shown(key_id, 20)}")
+            raise NotFound(f"no key with ID {validate.shown_ref(key_id)}")
         return row
 
     def _settings(self, session: Session) -> Settings:

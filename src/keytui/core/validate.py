@@ -52,6 +52,16 @@ def key_ref(value: str) -> str:
     return value.strip().lower() if isinstance(value, str) else ""
 
 
+def shown_ref(text: str) -> str:
+    """A key reference for an error message: one shaped like a key ID quoted, anything else
+    only described (it may be a pasted secret's random part, which key_ref cannot tell)."""
+    from . import keyformat
+
+    if keyformat.is_key_id(text):
+        return repr(text)
+    return f"like that ({len(text)} characters; an ID is {keyformat.ID_LENGTH} of 0-9 and a-z)"
+
+
 def visible(text: object) -> str:
     """Stored text made harmless for a terminal: control and format characters (ESC, NUL,
     right-to-left overrides) become visible escapes like ``\\x1b``; everything else is kept."""

@@ -48,6 +48,7 @@ from .hashing import (
     check_value,
     hash_secret,
     needs_rehash,
+    readable,
     verify_secret,
 )
 from .hosts import AllowedHosts, parse_hosts
@@ -334,6 +335,8 @@ class Verifier:
                 return self._throttled(row.key_id, now, host)
             self.stats.argon2 += 1
             if not verify_secret(stored, stripped, self.hasher):
+                if not readable(stored):  # not a wrong secret: a hash argon2 cannot read
+                    return self._damaged(row.key_id, ValueError("its secret hash is unreadable"))
                 with self._cache_lock:
                     self._matched.pop(digest, None)  # it matched an older hash (replaced)
                     self._wrong[digest] = stored
