@@ -150,6 +150,26 @@ async def test_keys_after_a_submitted_search_act_on_the_rows_it_finds(service, m
 
 
 @tui
+async def test_keys_after_mark_all_act_on_the_marks(service, monkeypatch):
+    """``a`` ``x`` in one burst revokes the marked keys, not the row under the cursor (the
+    marks are read in a worker: ``x`` waits for them)."""
+    matching = service.matching_ids
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)  # a busy database: the marks come well after the keys
+        return matching(*args, **kwargs)
+
+    monkeypatch.setattr(service, "matching_ids", slow)
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await started(app, pilot)
+        burst(app, "ax")
+        await dealt_with(app, pilot)
+        assert len(main.marks) == 3
+        assert app.screen.title_text == "Revoke 3 keys"
+
+
+@tui
 async def test_a_burst_in_the_events_filters_keeps_its_order(service):
     app = make_app(service)
     async with app.run_test(size=SIZE) as pilot:

@@ -424,7 +424,8 @@ class MainScreen(KeyActions):
             self._repaint_marks()
             self.notify(f"Marked {len(ids):,} matching keys.")
 
-        self.app.run_db(lambda: service.matching_ids(search, status), done)
+        # the keys typed after `a` (`x` in the same burst) act on the marks, so they wait
+        self.app.run_db(lambda: service.matching_ids(search, status), done, hold_keys=True)
 
     def action_unmark_all(self) -> None:
         self.marks.clear()
