@@ -106,8 +106,15 @@ def revoke_rows(
 
 
 def delete_rows(session: Session, pks: Sequence[int]) -> None:
-    """Delete the keys ``pks``, already locked by the caller (:func:`lock_keys`)."""
+    """Delete the keys ``pks``, already locked by the caller (:func:`lock_keys`), and their
+    verifications by hour (a flush running meanwhile may add a row back: no key reads it, and
+    it is pruned with its hour)."""
     for piece in _per_statement(session, sorted(set(pks))):
+        session.execute(
+            delete(KeyUsage)
+            .where(KeyUsage.key_id.in_(select(Key.key_id).where(among(session, Key.pk, piece))))
+            .execution_options(synchronize_session=False)
+        )
         session.execute(
             delete(Key)
             .where(among(session, Key.pk, piece))
@@ -502,11 +509,6 @@ class KeyWritesMixin(ServiceBase):
             why = _because(self._reason(session, "delete", reason))
             deleted = tuple(key_info(row, now) for row in chosen)
             delete_rows(session, [row.pk for row in chosen])
-            # its verifications by hour go with it (a flush running meanwhile may add a row
-            # back: no key reads it, and it is pruned with its hour)
-            session.execute(
-                delete(KeyUsage).where(KeyUsage.key_id.in_([row.key_id for row in chosen]))
-            )
             self._events(
                 session,
                 [
