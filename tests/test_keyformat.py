@@ -240,3 +240,12 @@ def test_hosts_never_crash(text):
         validate.host(text)
     except InvalidInput:
         pass
+
+
+@pytest.mark.parametrize("text", ["abcdefghij\n", " abcdefghij", "ABCDEFGHIJ", "abcdefghi", 7])
+def test_only_a_whole_id_is_an_id(text):
+    """A bulk revoke takes an ID as it is when it is one: a trailing newline is not."""
+    assert not keyformat.is_key_id(text)
+    assert keyformat.is_key_id("abcdefghij")
+    if isinstance(text, str) and text.strip():
+        assert validate.key_ref(text) == text.strip().lower()

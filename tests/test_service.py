@@ -261,6 +261,12 @@ def test_bulk_revoke_of_a_mixed_set(team, clock):
     }
     assert plan.skipped == result.skipped
     assert {s.id: s.why for s in result.skipped}[a1.id] is SkipReason.NOT_YOURS
+    # The answer is the keys as revoked, built from the rows read before the UPDATE: what a
+    # read after it says.
+    assert list(result.revoke) == [alice.get_key(k.id) for k in result.revoke]
+    assert {(k.status, k.revoked_by, k.revoked_at) for k in result.revoke} == {
+        ("revoked", "bob", clock())
+    }
     assert [alice.get_key(k).status for k in (b1.id, b2.id, a1.id, b_expiring.id)] == [
         "revoked",
         "revoked",

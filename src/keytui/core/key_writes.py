@@ -4,9 +4,9 @@ mixin; each checks its rule and writes its event in the same transaction)."""
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, any_, bindparam, delete, func, select, update
@@ -45,6 +45,20 @@ from .values import (
 
 # What a KeyInfo is made of (the hash is never needed to describe a key).
 _INFO_COLUMNS = [c for c in Key.__table__.c if c.name not in ("pk", "secret_hash")]
+# A key's row as plain values: SQLAlchemy's Row answers an attribute in about 0.6 us, ten
+# times a tuple's, and a 10,000-key revoke read each row's fields some twenty times.
+_InfoRow = namedtuple("_InfoRow", ["pk", *(c.name for c in _INFO_COLUMNS)])  # type: ignore[misc]
+
+
+def _info_rows(session: Session, where: ColumnElement[bool], *, lock: bool = False) -> list[Any]:
+    """The pk and every shown column of the keys ``where`` selects, as :data:`_InfoRow`;
+    ``lock``: read locked in pk order (PostgreSQL; what :func:`lock_keys` takes)."""
+    statement = select(Key.pk, *_INFO_COLUMNS).where(where)
+    if lock and _postgres(session):
+        statement = statement.order_by(Key.pk).with_for_update()
+    return list(map(_InfoRow._make, session.execute(statement)))
+
+
 CHUNK = 500  # keys per statement in bulk changes
 
 
@@ -366,10 +380,14 @@ class KeyWritesMixin(ServiceBase):
         user = self._require(session, "revoke")
         wanted = list(dict.fromkeys(validate.key_ref(k) for k in key_ids if isinstance(k, str)))
         shaped = [key_id for key_id in wanted if keyformat.is_key_id(key_id)]
-        statement = select(Key.pk, *_INFO_COLUMNS).where(among(session, Key.key_id, shaped))
-        if lock and _postgres(session):
-            statement = statement.order_by(Key.pk).with_for_update()
-        rows = {row.key_id: row for row in session.execute(statement)} if shaped else {}
+        rows = (
+            {
+                row.key_id: row
+                for row in _info_rows(session, among(session, Key.key_id, shaped), lock=lock)
+            }
+            if shaped
+            else {}
+        )
         revocable: list[Any] = []
         skipped: list[Skipped] = []
         for key_id in wanted:
@@ -439,21 +457,7 @@ class KeyWritesMixin(ServiceBase):
                 at=now,
             )
         return RevokePlan(
-            tuple(
-                key_info(
-                    SimpleNamespace(
-                        **{
-                            **row._asdict(),
-                            "revoked_at": now,
-                            "revoked_by": self.actor,
-                            "updated_at": now,
-                        }
-                    ),
-                    now,
-                )
-                for row in revoked
-            ),
-            tuple(skipped),
+            tuple(key_info(row, now, revoked_by=self.actor) for row in revoked), tuple(skipped)
         )
 
     def revoke_key(self, key_id: str, *, reason: str | None = None) -> KeyInfo:
@@ -491,12 +495,7 @@ class KeyWritesMixin(ServiceBase):
             lock_keys(session, found)
             # Read again, locked: a key deleted meanwhile is not found, all or none.
             rows = (
-                {
-                    row.key_id: row
-                    for row in session.execute(
-                        select(Key.pk, *_INFO_COLUMNS).where(among(session, Key.pk, found))
-                    )
-                }
+                {row.key_id: row for row in _info_rows(session, among(session, Key.pk, found))}
                 if found
                 else {}
             )

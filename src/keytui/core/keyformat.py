@@ -25,7 +25,7 @@ CHECKSUM_LENGTH = 6
 _SECRET_RE = re.compile(
     rf"^{PREFIX}([0-9a-z]{{{ID_LENGTH}}})_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
 )
-_ID_RE = re.compile(rf"^[0-9a-z]{{{ID_LENGTH}}}$")
+_ID_RE = re.compile(rf"[0-9a-z]{{{ID_LENGTH}}}")
 SECRET_LENGTH = len(PREFIX) + ID_LENGTH + 1 + RANDOM_LENGTH + CHECKSUM_LENGTH
 
 
@@ -47,7 +47,7 @@ def new_key_id() -> str:
 
 
 def is_key_id(text: str) -> bool:
-    return bool(_ID_RE.match(text))
+    return isinstance(text, str) and _ID_RE.fullmatch(text) is not None
 
 
 def new_secret(key_id: str) -> str:

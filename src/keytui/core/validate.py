@@ -44,6 +44,8 @@ def key_ref(value: str) -> str:
     without a word of it (never its random part)."""
     from . import keyformat
 
+    if keyformat.is_key_id(value):  # the common case, and cheap: a bulk revoke names 10,000
+        return value
     key_id = keyformat.key_id_of(value)
     if key_id is not None:
         return key_id

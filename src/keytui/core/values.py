@@ -7,6 +7,7 @@ the service (and its imports) has loaded.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -387,8 +388,15 @@ def _hosts(stored: object) -> tuple[str, ...] | None:
     """A key's allowed hosts from their stored JSON; None when that is not a list of text."""
     if not stored or stored == "[]":
         return ()
+    return _parsed_hosts(stored) if isinstance(stored, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_hosts(stored: str) -> tuple[str, ...] | None:
+    """:func:`_hosts` of text, kept: keys share few lists of hosts, and listing or revoking
+    10,000 keys parsed the same few again and again."""
     try:
-        hosts = json.loads(stored) if isinstance(stored, str) else None
+        hosts = json.loads(stored)
     except ValueError:
         return None
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
@@ -399,28 +407,38 @@ def _hosts(stored: object) -> tuple[str, ...] | None:
 _TIME_FIELDS = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
 
 
-def key_info(row: Any, now: datetime) -> KeyInfo:
+def key_info(row: Any, now: datetime, *, revoked_by: str | None = None) -> KeyInfo:
     """A key's value from a row of the keys table (anything with its columns as attributes).
-    A row changed by hand into values that are no values lists as damaged, never raises."""
+    A row changed by hand into values that are no values lists as damaged, never raises.
+    ``revoked_by``: the key as that actor has just revoked it, at ``now`` (a bulk revoke's
+    answer, from the rows it read before its UPDATE)."""
+    times = (row.created_at, row.updated_at, row.expires_at, row.revoked_at, row.last_used_at)
+    created_at, updated_at, expires_at, revoked_at, last_used_at = times
+    damaged: tuple[str, ...] = ()
+    if DAMAGED_TIME in times:
+        damaged = tuple(name for name, at in zip(_TIME_FIELDS, times) if at == DAMAGED_TIME)
+    if revoked_by is not None:
+        revoked_at = updated_at = now
+    else:
+        revoked_by = row.revoked_by
     hosts = _hosts(row.allowed_hosts)
-    damaged = tuple(name for name in _TIME_FIELDS if getattr(row, name) == DAMAGED_TIME)
     if hosts is None:
         damaged += ("allowed_hosts",)
-    use_count = row.use_count if isinstance(row.use_count, int) else 0
+    use_count = row.use_count
     return KeyInfo(
         id=row.key_id,
         name=row.name,
         description=row.description,
         owner=row.owner,
         role=row.role,
-        status=status_of(row.revoked_at, row.expires_at, now),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        revoked_by=row.revoked_by,
-        last_used_at=row.last_used_at,
-        use_count=use_count,
+        status=status_of(revoked_at, expires_at, now),
+        created_at=created_at,
+        updated_at=updated_at,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        revoked_by=revoked_by,
+        last_used_at=last_used_at,
+        use_count=use_count if isinstance(use_count, int) else 0,
         allowed_hosts=hosts or (),
         damaged=damaged,
     )
