@@ -4,6 +4,7 @@ health, metrics, and that no secret reaches a log line, a metric or an error bod
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import re
@@ -497,9 +498,11 @@ def test_an_unexpected_error_is_a_plain_500_and_a_line_without_its_message(
 # -- the verifier: inline or in the pool ---------------------------------------------------------
 
 
-def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin):
+def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin, make_sqlite_service):
+    """Read through (no change watcher): a secret fast in the pool before goes inline."""
     issued = admin.create_key("k")
-    verifier = Verifier(admin, inline_below=1.0, remembered=2)
+    reader = make_sqlite_service("alice", warm=False)
+    verifier = Verifier(reader, inline_below=1.0, remembered=2)
 
     async def scenario() -> list[tuple[str, bool]]:
         seen = []
@@ -518,12 +521,35 @@ def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin):
 
     assert anyio.run(fill) is False  # remembered at most 2: the oldest was forgotten
 
-    slow = Verifier(admin, inline_below=0.0)  # nothing is ever fast enough
+    slow = Verifier(reader, inline_below=0.0)  # nothing is ever fast enough
 
     async def never_inline() -> list[bool]:
         return [(await slow.verify(issued.secret, None)).inline for _ in range(3)]
 
     assert anyio.run(never_inline) == [False, False, False]
+
+
+def test_what_memory_answers_never_goes_to_the_pool(admin, make_sqlite_service):
+    """With a live watcher: a secret seen before and a flood's guesses (refused by the key's
+    check value) are answered on the loop; the real secret, new here, went to the pool."""
+    from keytui.core import changes
+    from keytui.core.keyformat import new_secret
+
+    issued = admin.create_key("k")
+    service = make_sqlite_service("alice", warm=True)
+    verifier = Verifier(service, inline_below=0.0)  # the pool's answers never count as fast
+    first = anyio.run(verifier.verify, issued.secret, None)
+    assert (first.result.code, first.inline) == ("VALID", False)
+    assert changes.wait_until(lambda: service.verifier.answering_from_memory, 5)
+    assert service.verify(issued.secret).valid  # read while live: now remembered
+    again = anyio.run(verifier.verify, issued.secret, None)  # from memory now
+    assert (again.result.code, again.inline) == ("VALID", True)
+    reads, runs = service.verifier.stats.read, service.verifier.stats.argon2
+    guesses = [anyio.run(verifier.verify, new_secret(issued.key.id), None) for _ in range(50)]
+    assert {(g.result.code, g.inline) for g in guesses} == {("NOT_FOUND", True)}
+    assert (service.verifier.stats.read, service.verifier.stats.argon2) == (reads, runs)
+    garbage = anyio.run(verifier.verify, "kt_garbage", None)
+    assert (garbage.result.code, garbage.inline) == ("MALFORMED", True)
 
 
 def test_an_inline_verify_that_ran_argon2_sends_its_secret_back_to_the_pool(admin):
@@ -545,13 +571,16 @@ def test_an_inline_verify_that_ran_argon2_sends_its_secret_back_to_the_pool(admi
     assert anyio.run(inline, issued.secret) == [("NOT_FOUND", True), ("NOT_FOUND", True)]
     assert admin.verifier.stats.argon2 == runs
     # A hash made before check values: the remembered secret now costs an argon2 run (on the
-    # loop, once); after that it goes to the pool.
+    # loop, once), which sends it back to the pool; the service then answers it from memory
+    # (its watcher is live), on the loop again, with no second run.
     assert anyio.run(inline, replaced.secret) == [("VALID", False), ("VALID", True)]
     legacy_hash(admin, issued.key.id, replaced.secret)
     admin.verifier.forget(Change(key_ids=frozenset({issued.key.id})))
     runs = admin.verifier.stats.argon2
-    assert anyio.run(inline, replaced.secret) == [("VALID", True), ("VALID", False)]
-    assert admin.verifier.stats.argon2 >= runs + 1
+    digest = hashlib.sha256(replaced.secret.encode()).digest()
+    assert anyio.run(inline, replaced.secret) == [("VALID", True), ("VALID", True)]
+    assert digest not in verifier._fast
+    assert admin.verifier.stats.argon2 == runs + 1
 
 
 # -- options -------------------------------------------------------------------------------------

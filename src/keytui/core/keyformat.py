@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PREFIX = "kt_"
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -39,7 +39,15 @@ def base62(number: int, width: int) -> str:
 
 
 def checksum(body: str) -> str:
-    return base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
+    """The CRC-32 of ``body`` in six base62 digits (62**6 > 2**32), unrolled: every verify of a
+    well-formed secret computes it (a flood's guesses too)."""
+    number = zlib.crc32(body.encode("ascii"))
+    number, a = divmod(number, 62)
+    number, b = divmod(number, 62)
+    number, c = divmod(number, 62)
+    number, d = divmod(number, 62)
+    number, e = divmod(number, 62)
+    return BASE62[number] + BASE62[e] + BASE62[d] + BASE62[c] + BASE62[b] + BASE62[a]
 
 
 def new_key_id() -> str:
@@ -58,9 +66,14 @@ def new_secret(key_id: str) -> str:
     return body + checksum(body)
 
 
-@dataclass(frozen=True)
-class ParsedSecret:
+class ParsedSecret(NamedTuple):
     key_id: str
+
+
+# The last text parsed and its answer, as one tuple (replaced whole: safe across threads): a
+# face that parses a secret to route it (keytui serve) and the verify it then calls parse the
+# same string object.
+_last: tuple[object, ParsedSecret | None] = (None, None)
 
 
 def parse_secret(text: str) -> ParsedSecret | None:
@@ -69,16 +82,18 @@ def parse_secret(text: str) -> ParsedSecret | None:
     Pure string work: no database, no argon2. Surrounding whitespace is tolerated because
     secrets are pasted and piped.
     """
+    global _last
+    last = _last
+    if last[0] is text:
+        return last[1]
     if not isinstance(text, str) or len(text) > SECRET_LENGTH + 8:
         return None
-    text = text.strip()
-    match = _SECRET_RE.match(text)
-    if match is None:
-        return None
-    body = text[:-CHECKSUM_LENGTH]
-    if checksum(body) != match.group(3):
-        return None
-    return ParsedSecret(key_id=match.group(1))
+    parsed = None
+    match = _SECRET_RE.match(text.strip())
+    if match is not None and checksum(match.group(0)[:-CHECKSUM_LENGTH]) == match.group(3):
+        parsed = ParsedSecret(match.group(1))
+    _last = (text, parsed)
+    return parsed
 
 
 def mask(key_id: str) -> str:

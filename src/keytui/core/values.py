@@ -416,7 +416,9 @@ def key_info(row: Any, now: datetime, *, revoked_by: str | None = None) -> KeyIn
     created_at, updated_at, expires_at, revoked_at, last_used_at = times
     damaged: tuple[str, ...] = ()
     if DAMAGED_TIME in times:
-        damaged = tuple(name for name, at in zip(_TIME_FIELDS, times) if at == DAMAGED_TIME)
+        damaged = tuple(
+            name for name, at in zip(_TIME_FIELDS, times, strict=True) if at == DAMAGED_TIME
+        )
     if revoked_by is not None:
         revoked_at = updated_at = now
     else:

@@ -81,6 +81,12 @@ FLOOD_RATE = 2.0
 FLOOD_BURST = 5.0
 WRONG_KEPT = 10_000  # secrets found wrong (their SHA-256 and the hash they failed against)
 
+# Refusals that name no key, made once: a flood's every guess returns one (VerifyResult is frozen).
+_MALFORMED = VerifyResult(False, VerifyCode.MALFORMED)
+_NOT_FOUND = VerifyResult(False, VerifyCode.NOT_FOUND)
+_THROTTLED = VerifyResult(False, VerifyCode.THROTTLED)
+_DISABLED = VerifyResult(False, VerifyCode.DISABLED)
+
 # verify()'s one read: the kill switch and the key's current state, built once.
 VERIFY_ROW = (
     select(
@@ -240,7 +246,7 @@ class Verifier:
         try:
             digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
         except AttributeError:  # not text at all
-            return VerifyResult(False, VerifyCode.MALFORMED)
+            return _MALFORMED
         watcher = self.watcher
         if watcher is not None and time.monotonic() < watcher.sure_until:
             known = self._known.get(digest)
@@ -248,6 +254,54 @@ class Verifier:
                 self.stats.warm += 1
                 return self._answer(known, host)
         return self._read_through(secret, digest, host)
+
+    def answer_in_memory(self, secret: str, host: str | None = None) -> VerifyResult | None:
+        """:meth:`verify`'s answer when it needs no read and no argon2, else None (nothing
+        counted): for a face that answers these at once and sends the rest to a thread
+        (``keytui serve``, on its event loop). While the watcher is live: a secret verified
+        before, keys disabled, a secret whose check value is not its key's remembered one
+        (every guess of a flood), a flood against a key whose hash has no check value; at any
+        time, a malformed secret. A secret that passes the check may need argon2: None."""
+        try:
+            digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        except AttributeError:  # not text at all
+            return _MALFORMED
+        watcher = self.watcher
+        sure = watcher is not None and time.monotonic() < watcher.sure_until
+        if sure:
+            known = self._known.get(digest)
+            if known is not None:
+                self.stats.warm += 1
+                return self._answer(known, host)
+        parsed = keyformat.parse_secret(secret)
+        if parsed is None:
+            return _MALFORMED
+        if not sure:
+            return None
+        return self._refused_in_memory(parsed.key_id, secret, digest, host, self.now())
+
+    def _refused_in_memory(
+        self, key_id: str, secret: str, digest: bytes, host: str | None, now: datetime
+    ) -> VerifyResult | None:
+        """The refusals :meth:`verify` makes from memory while the watcher is live (see
+        :meth:`answer_in_memory`), counted; None when the key's row must be read."""
+        if self._disabled_epoch == self._epoch:
+            self._count(key_id, DISABLED, host, now)  # a flush drops IDs of no key
+            return _DISABLED
+        known_check = self._checks.get(key_id)
+        if known_check:  # the key's current check value, remembered: no read, no argon2
+            stripped = secret.strip()
+            check = digest[:CHECK_BYTES] if len(stripped) == len(secret) else None
+            if known_check != (check or check_value(stripped)):
+                return self._mismatch(key_id, now, host)
+        elif (
+            known_check is not None
+            and digest not in self._matched
+            and digest not in self._wrong
+            and self.throttles(key_id, now)  # a hash without one, and a flood
+        ):
+            return self._throttled(key_id, now, host)  # no read, no argon2
+        return None
 
     def _answer(self, known: Known, host: str | None) -> VerifyResult:
         now = self.now()
@@ -272,7 +326,7 @@ class Verifier:
     def _read_through(self, secret: str, digest: bytes, host: str | None) -> VerifyResult:
         parsed = keyformat.parse_secret(secret)
         if parsed is None:
-            return VerifyResult(False, VerifyCode.MALFORMED)
+            return _MALFORMED
         if self.watcher is None and self.warm is not False:
             self._verifies += 1
             if self.warm or self._verifies >= 2:
@@ -284,20 +338,14 @@ class Verifier:
                 self.writer.start()
         sure = self.answering_from_memory
         now = self.now()
-        if sure and self._disabled_epoch == self._epoch:
-            self._count(parsed.key_id, DISABLED, host, now)  # a flush drops IDs of no key
-            return VerifyResult(False, VerifyCode.DISABLED)
+        if sure:
+            refused = self._refused_in_memory(parsed.key_id, secret, digest, host, now)
+            if refused is not None:
+                return refused
         matched = self._matched.get(digest)
         wrong = self._wrong.get(digest)
         stripped = secret.strip()
         check = digest[:CHECK_BYTES] if len(stripped) == len(secret) else None
-        known_check = self._checks.get(parsed.key_id) if sure else None
-        if known_check:  # the key's current check value, remembered: no read, no argon2
-            if known_check != (check or check_value(stripped)):
-                return self._mismatch(parsed.key_id, now, host)
-        elif known_check is not None and matched is None and wrong is None:
-            if self.throttles(parsed.key_id, now):  # a hash without one, and a flood
-                return self._throttled(parsed.key_id, now, host)  # no read, no argon2
         epoch = self._epoch  # before the read: a change heard after it makes the read stale
         self.stats.read += 1
         try:
@@ -311,9 +359,9 @@ class Verifier:
                         self._disabled_epoch = epoch
                 if row.pk is not None:
                     self._count(row.key_id, DISABLED, host, now)
-                return VerifyResult(False, VerifyCode.DISABLED)
+                return _DISABLED
             if row is None or row.pk is None:
-                return VerifyResult(False, VerifyCode.NOT_FOUND)
+                return _NOT_FOUND
             hosts = self.allowed_hosts(row.allowed_hosts)
             if DAMAGED_TIME in (row.expires_at, row.revoked_at):  # read back from a non-time
                 raise ValueError("a stored time is not a time")
@@ -404,7 +452,7 @@ class Verifier:
         ``key.verify_failed`` event per key and flush, never a row per request."""
         if self.failed.add(key_id, now) | self.hours.add(key_id, WRONG_SECRET, host, now):
             self.writer.ask()
-        return VerifyResult(False, VerifyCode.NOT_FOUND)
+        return _NOT_FOUND
 
     # -- floods ------------------------------------------------------------------------------------
 
@@ -417,12 +465,11 @@ class Verifier:
 
     def throttles(self, key_id: str, now: datetime | None = None) -> bool:
         """Is ``key_id`` under a flood just now (its bucket empty)? Then a secret of it not
-        matched here before costs no argon2, and no read while the watcher is live and the key
-        is remembered, so a face may answer it inline: refused by its check value, or THROTTLED
-        (a hash made before check values). The exception, and the point: a secret that passes
-        the key's check value (its real secret, or one wrong secret in 2**32) takes one argon2
-        run from the key's reserve (:data:`FLOOD_BURST` + :data:`FLOOD_RATE`/s, which wrong
-        secrets cannot empty), on the calling thread, once per secret and process."""
+        matched here before, of a hash made before check values, is answered THROTTLED with
+        no argon2 (and no read while the watcher is live). A secret that passes its key's check
+        value (its real secret, or one wrong secret in 2**32) takes its one argon2 run from the
+        key's reserve instead (:data:`FLOOD_BURST` + :data:`FLOOD_RATE`/s, which wrong secrets
+        cannot empty), once per secret and process."""
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return False
@@ -434,7 +481,7 @@ class Verifier:
         self.throttled.add(key_id, now)
         if self.failed.add(key_id, now) | self.hours.add(key_id, THROTTLED, host, now):
             self.writer.ask()
-        return VerifyResult(False, VerifyCode.THROTTLED)
+        return _THROTTLED
 
     def _admit(self, key_id: str, now: datetime, buckets: dict[str, list[float]]) -> bool:
         """Take one token from ``key_id``'s bucket in ``buckets`` (taken before the run, so

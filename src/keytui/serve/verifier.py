@@ -1,18 +1,19 @@
 """KeyService.verify, called off or on the event loop.
 
 ``verify`` is synchronous. A secret this process has not answered before may cost an argon2 run
-(about 20 ms), which must not stall every other request, so it goes to a small thread pool. But
-the hop to a thread costs more than a verify that needs no argon2 (measured: ~250 us through
-the pool against ~100 us inline for a cached secret, whose only cost is one indexed read; the
-warm path of the service will be cheaper still), so a secret whose last verify here needed no
-argon2 (judged by its CPU time in the pool) is verified inline, on the loop. What is remembered
-is the SHA-256 of the secret and nothing else; an inline verify that turns out costly (it ran
-argon2, by the service's count of runs: the key was replaced or the secret needs argon2 again;
-or the database is slow) sends that secret back to the pool. Inline, the CPU time is not read:
-on this project's VMs the thread-CPU clock is a system call that cost more than the warm
-verify itself under load.
-A secret that is not even well-formed is answered inline: the service rejects it without a
-database read.
+(about 20 ms), which must not stall every other request, so it goes to a small thread pool.
+What the service can answer from memory (``Verifier.answer_in_memory``: a secret verified
+before while its change watcher is live, a flood's guess refused by its check value, a
+malformed secret) is answered on the loop at once: the hop to a thread cost more than that
+answer (a flood's guesses each went through the pool, 40-60 us of CPU beyond a malformed
+secret, against 10-20 us now).
+Without a live watcher (read through), a secret whose last verify here needed no argon2 (judged
+by its CPU time in the pool) is verified inline too: one indexed read. What is remembered is the
+SHA-256 of the secret and nothing else; an inline verify that turns out costly (it ran argon2,
+by the service's count of runs: the key was replaced or the secret needs argon2 again; or the
+database is slow) sends that secret back to the pool. Inline, the CPU time is not read: on this
+project's VMs the thread-CPU clock is a system call that cost more than the warm verify itself
+under load.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from keytui.core import keyformat
 from keytui.core.service import KeyService
 from keytui.core.values import VerifyResult
 
@@ -111,19 +111,18 @@ class Verifier:
         return result, time.perf_counter() - start, stats.argon2 != runs
 
     async def verify(self, secret: str, host: str | None) -> Verified:
+        start = time.perf_counter()
+        # From memory (a secret seen before, a flood's guess, a malformed secret): the common
+        # case, and no read or argon2, so on the loop.
+        answered = self.service.verifier.answer_in_memory(secret, host)
+        if answered is not None:
+            return Verified(answered, time.perf_counter() - start, True)
         digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        if digest in self._fast:  # seen fast before: the common case, checked first
+        if digest in self._fast:  # read through (no live watcher), fast before
             result, wall, argon2 = self._inline(secret, host)
             # (a run counted by a pool thread meanwhile also sends it back: one hop, harmless)
             if argon2 or wall >= self.stall_after:
                 del self._fast[digest]
-            return Verified(result, wall, True)
-        parsed = keyformat.parse_secret(secret)
-        if parsed is None:
-            result, wall, _ = self._inline(secret, host)  # MALFORMED: no database, no argon2
-            return Verified(result, wall, True)
-        if self.service.verifier.throttles(parsed.key_id):  # THROTTLED: no read, no argon2
-            result, wall, _ = self._inline(secret, host)
             return Verified(result, wall, True)
         result, wall, cpu = await anyio.to_thread.run_sync(
             self._timed, secret, host, limiter=self._limiter
