@@ -412,17 +412,18 @@ def key_info(row: Any, now: datetime, *, revoked_by: str | None = None) -> KeyIn
     A row changed by hand into values that are no values lists as damaged, never raises.
     ``revoked_by``: the key as that actor has just revoked it, at ``now`` (a bulk revoke's
     answer, from the rows it read before its UPDATE)."""
-    times = (row.created_at, row.updated_at, row.expires_at, row.revoked_at, row.last_used_at)
-    created_at, updated_at, expires_at, revoked_at, last_used_at = times
-    damaged: tuple[str, ...] = ()
-    if DAMAGED_TIME in times:
-        damaged = tuple(
-            name for name, at in zip(_TIME_FIELDS, times, strict=True) if at == DAMAGED_TIME
-        )
+    created_at, updated_at, expires_at = row.created_at, row.updated_at, row.expires_at
+    revoked_at, last_used_at = row.revoked_at, row.last_used_at
     if revoked_by is not None:
         revoked_at = updated_at = now
     else:
         revoked_by = row.revoked_by
+    times = (created_at, updated_at, expires_at, revoked_at, last_used_at)
+    damaged: tuple[str, ...] = ()
+    if DAMAGED_TIME in times:  # (after the revoke's own times: what a read after it says)
+        damaged = tuple(
+            name for name, at in zip(_TIME_FIELDS, times, strict=True) if at == DAMAGED_TIME
+        )
     hosts = _hosts(row.allowed_hosts)
     if hosts is None:
         damaged += ("allowed_hosts",)
