@@ -29,15 +29,6 @@ _ID_RE = re.compile(rf"[0-9a-z]{{{ID_LENGTH}}}")
 SECRET_LENGTH = len(PREFIX) + ID_LENGTH + 1 + RANDOM_LENGTH + CHECKSUM_LENGTH
 
 
-def base62(number: int, width: int) -> str:
-    """``number`` in base62, left-padded with ``0`` to ``width`` characters."""
-    digits = []
-    while number:
-        number, rest = divmod(number, 62)
-        digits.append(BASE62[rest])
-    return "".join(reversed(digits)).rjust(width, "0")
-
-
 def checksum(body: str) -> str:
     """The CRC-32 of ``body`` in six base62 digits (62**6 > 2**32), unrolled: every verify of a
     well-formed secret computes it (a flood's guesses too)."""
@@ -70,30 +61,18 @@ class ParsedSecret(NamedTuple):
     key_id: str
 
 
-# The last text parsed and its answer, as one tuple (replaced whole: safe across threads): a
-# face that parses a secret to route it (keytui serve) and the verify it then calls parse the
-# same string object.
-_last: tuple[object, ParsedSecret | None] = (None, None)
-
-
 def parse_secret(text: str) -> ParsedSecret | None:
     """The key ID inside ``text`` if it is a well-formed secret with a good checksum, else None.
 
     Pure string work: no database, no argon2. Surrounding whitespace is tolerated because
     secrets are pasted and piped.
     """
-    global _last
-    last = _last
-    if last[0] is text:
-        return last[1]
     if not isinstance(text, str) or len(text) > SECRET_LENGTH + 8:
         return None
-    parsed = None
     match = _SECRET_RE.match(text.strip())
-    if match is not None and checksum(match.group(0)[:-CHECKSUM_LENGTH]) == match.group(3):
-        parsed = ParsedSecret(match.group(1))
-    _last = (text, parsed)
-    return parsed
+    if match is None or checksum(match.group(0)[:-CHECKSUM_LENGTH]) != match.group(3):
+        return None
+    return ParsedSecret(match.group(1))
 
 
 def mask(key_id: str) -> str:

@@ -87,6 +87,15 @@ _NOT_FOUND = VerifyResult(False, VerifyCode.NOT_FOUND)
 _THROTTLED = VerifyResult(False, VerifyCode.THROTTLED)
 _DISABLED = VerifyResult(False, VerifyCode.DISABLED)
 
+
+def _digest(secret: str) -> bytes | None:
+    """The SHA-256 of ``secret``, by which memory knows it; None when it is not text."""
+    try:
+        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+    except AttributeError:  # not text at all
+        return None
+
+
 # verify()'s one read: the kill switch and the key's current state, built once.
 VERIFY_ROW = (
     select(
@@ -243,17 +252,22 @@ class Verifier:
         hears every change; otherwise the key's row is read (a malformed secret costs no read;
         an unknown ID no argon2; a secret already matched against the key's current hash no
         argon2 either)."""
-        try:
-            digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        except AttributeError:  # not text at all
+        digest = _digest(secret)
+        if digest is None:
             return _MALFORMED
-        watcher = self.watcher
-        if watcher is not None and time.monotonic() < watcher.sure_until:
+        remembered = self._remembered(digest, host)
+        if remembered is not None:
+            return remembered
+        return self._read_through(secret, digest, host)
+
+    def _remembered(self, digest: bytes, host: str | None) -> VerifyResult | None:
+        """The warm path: the answer for a secret verified before, while memory is trusted."""
+        if self.answering_from_memory:
             known = self._known.get(digest)
             if known is not None:
                 self.stats.warm += 1
                 return self._answer(known, host)
-        return self._read_through(secret, digest, host)
+        return None
 
     def answer_in_memory(self, secret: str, host: str | None = None) -> VerifyResult | None:
         """:meth:`verify`'s answer when it needs no read and no argon2, else None (nothing
@@ -262,21 +276,16 @@ class Verifier:
         before, keys disabled, a secret whose check value is not its key's remembered one
         (every guess of a flood), a flood against a key whose hash has no check value; at any
         time, a malformed secret. A secret that passes the check may need argon2: None."""
-        try:
-            digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        except AttributeError:  # not text at all
+        digest = _digest(secret)
+        if digest is None:
             return _MALFORMED
-        watcher = self.watcher
-        sure = watcher is not None and time.monotonic() < watcher.sure_until
-        if sure:
-            known = self._known.get(digest)
-            if known is not None:
-                self.stats.warm += 1
-                return self._answer(known, host)
+        remembered = self._remembered(digest, host)
+        if remembered is not None:
+            return remembered
         parsed = keyformat.parse_secret(secret)
         if parsed is None:
             return _MALFORMED
-        if not sure:
+        if not self.answering_from_memory:
             return None
         return self._refused_in_memory(parsed.key_id, secret, digest, host, self.now())
 
