@@ -530,10 +530,16 @@ def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin, make_sqlite_s
     assert anyio.run(never_inline) == [False, False, False]
 
 
+def vouched(service: KeyService) -> bool:
+    """Memory is trusted for at least 50 ms more: the next call answers from it (under load the
+    watcher may prove itself late, and a verify then goes to the pool, as it should)."""
+    watcher = service.verifier.watcher
+    return watcher is not None and watcher.sure_until - time.monotonic() > 0.05
+
+
 def test_what_memory_answers_never_goes_to_the_pool(admin, make_sqlite_service):
     """With a live watcher: a secret seen before and a flood's guesses (refused by the key's
     check value) are answered on the loop; the real secret, new here, went to the pool."""
-    from keytui.core import changes
     from keytui.core.keyformat import new_secret
 
     issued = admin.create_key("k")
@@ -541,17 +547,13 @@ def test_what_memory_answers_never_goes_to_the_pool(admin, make_sqlite_service):
     verifier = Verifier(service, inline_below=0.0)  # the pool's answers never count as fast
     first = anyio.run(verifier.verify, issued.secret, None)
     assert (first.result.code, first.inline) == ("VALID", False)
-    watcher_ = service.verifier
 
     def trusted() -> bool:
-        """Memory is trusted for at least 50 ms more: the next call answers from it (under
-        load the watcher may prove itself late, and a verify then reads, as it should)."""
-        watcher = watcher_.watcher
-        return watcher is not None and watcher.sure_until - time.monotonic() > 0.05
+        return vouched(service)
 
-    assert changes.wait_until(trusted, 5)
+    assert wait_until(trusted, 5)
     assert service.verify(issued.secret).valid  # read while live: now remembered
-    assert changes.wait_until(trusted, 5)
+    assert wait_until(trusted, 5)
     again = anyio.run(verifier.verify, issued.secret, None)  # from memory now
     assert (again.result.code, again.inline) == ("VALID", True)
     # The first guess reads the key's row once (its check value is not remembered yet) ...
@@ -560,7 +562,7 @@ def test_what_memory_answers_never_goes_to_the_pool(admin, make_sqlite_service):
     reads, runs = service.verifier.stats.read, service.verifier.stats.argon2
     guesses = []
     for _ in range(50):
-        assert changes.wait_until(trusted, 5)
+        assert wait_until(trusted, 5)
         guesses.append(anyio.run(verifier.verify, new_secret(issued.key.id), None))
     assert {(g.result.code, g.inline) for g in guesses} == {("NOT_FOUND", True)}
     assert (service.verifier.stats.read, service.verifier.stats.argon2) == (reads, runs)
@@ -594,8 +596,13 @@ def test_an_inline_verify_that_ran_argon2_sends_its_secret_back_to_the_pool(admi
     admin.verifier.forget(Change(key_ids=frozenset({issued.key.id})))
     runs = admin.verifier.stats.argon2
     digest = hashlib.sha256(replaced.secret.encode()).digest()
-    assert anyio.run(inline, replaced.secret) == [("VALID", True), ("VALID", True)]
+    first = anyio.run(verifier.verify, replaced.secret, None)
+    assert (first.result.code, first.inline) == ("VALID", True)
     assert digest not in verifier._fast
+    # From memory, on the loop, once the watcher vouches for it.
+    assert wait_until(lambda: vouched(admin), 5)
+    again = anyio.run(verifier.verify, replaced.secret, None)
+    assert (again.result.code, again.inline) == ("VALID", True)
     assert admin.verifier.stats.argon2 == runs + 1
 
 
