@@ -128,7 +128,7 @@ def measure(service: Any, ids: list[str], heavy: str, repeat: int, log) -> list[
     def flush() -> None:
         buffer = HourlyUsage()
         for key_id in ids[:10_000]:
-            buffer.add(key_id, VALID, "10.0.0.1", now)
+            buffer.add(key_id, VALID, "10.0.0.1", now.timestamp())
         assert buffer.flush(service.db, now, "200ms")
 
     add(f"a flush of {min(10_000, len(ids)):,} buckets (upserts)", flush)

@@ -240,8 +240,8 @@ def test_a_usage_flush_takes_row_locks_before_the_chain_lock(postgres_url, clock
     key = service.create_key("busy")
     with service.db.read() as session:
         pk = session.scalar(select(Key.pk).where(Key.key_id == key.key.id))
-    service.verifier.usage.add(key.key.id, clock())  # a use and a wrong secret, waiting
-    service.verifier.failed.add(key.key.id, clock())
+    service.verifier.usage.add(key.key.id, clock().timestamp())  # a use and a wrong secret, waiting
+    service.verifier.failed.add(key.key.id, clock().timestamp())
     engine = create_engine(postgres_url)
     holder = engine.connect()
     holder.begin()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 from keytui.core import activity, keyformat
 from keytui.core import filter as lang
+from keytui.core.clock import FrozenClock, seconds_clock, system_clock
 from keytui.core.errors import InvalidInput, NotFound
 from keytui.core.models import KeyUsage
 from keytui.core.usage import (
@@ -24,6 +26,7 @@ from keytui.core.usage import (
     WRONG_SECRET,
     HourlyUsage,
     hour_of,
+    minute,
 )
 from keytui.core.values import KeyQuery
 
@@ -151,9 +154,10 @@ def test_verifiers_on_several_hosts_add_and_never_overwrite(make_service, clock,
         try:
             for round_ in range(rounds):
                 for key_id in keys:
+                    at = (NOW + timedelta(seconds=round_)).timestamp()
                     for _ in range(index + 1):
-                        buffer.add(key_id, VALID, f"host{index}", NOW + timedelta(seconds=round_))
-                    buffer.add(key_id, WRONG_SECRET, f"host{index}", NOW)
+                        buffer.add(key_id, VALID, f"host{index}", at)
+                    buffer.add(key_id, WRONG_SECRET, f"host{index}", NOW.timestamp())
                 barrier.wait(timeout=60)
                 while not buffer.flush(service.db, NOW, "200ms"):
                     pass
@@ -182,8 +186,8 @@ def test_verifiers_on_several_hosts_add_and_never_overwrite(make_service, clock,
 def test_a_failed_flush_keeps_its_counts(admin, monkeypatch):
     issued = admin.create_key("k")
     buffer = HourlyUsage()
-    buffer.add(issued.key.id, VALID, "a", NOW)
-    buffer.add(issued.key.id, VALID, "b", NOW + timedelta(seconds=5))
+    buffer.add(issued.key.id, VALID, "a", NOW.timestamp())
+    buffer.add(issued.key.id, VALID, "b", (NOW + timedelta(seconds=5)).timestamp())
 
     def broken(*_args, **_kwargs):
         from sqlalchemy.exc import OperationalError
@@ -193,7 +197,8 @@ def test_a_failed_flush_keeps_its_counts(admin, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr("keytui.core.usage._upsert", broken)
         assert buffer.flush(admin.db, NOW) is False
-    buffer.add(issued.key.id, VALID, "c", NOW + timedelta(seconds=1))  # older: not the last
+    older = (NOW + timedelta(seconds=1)).timestamp()
+    buffer.add(issued.key.id, VALID, "c", older)  # older: not the last
     assert buffer.flush(admin.db, NOW) is True
     (row,) = rows(admin, issued.key.id)
     assert (row.valid, row.used_host) == (3, "b")
@@ -353,7 +358,7 @@ def test_counts_held_through_failing_flushes_are_bounded(monkeypatch, caplog):
     buffer = HourlyUsage()
     taken = {}
     for hour in range(15):
-        buffer.add("k", VALID, None, NOW + timedelta(hours=hour))
+        buffer.add("k", VALID, None, (NOW + timedelta(hours=hour)).timestamp())
     taken = buffer.take()
     buffer.give_back(taken)  # a flush that failed
     assert sorted(hour for _key, hour in buffer.pending) == [hour_of(NOW) + h for h in range(5, 15)]
@@ -368,9 +373,9 @@ def test_each_verification_lands_in_its_own_hour():
     expected: Counter[int] = Counter()
     for second in range(0, 3 * 3600, 7):
         at = start + timedelta(seconds=second)
-        buffer.add("k", VALID, None, at)
+        buffer.add("k", VALID, None, at.timestamp())
         expected[hour_of(at)] += 1
-    buffer.add("k", VALID, None, NOW - timedelta(hours=5))  # back in time
+    buffer.add("k", VALID, None, (NOW - timedelta(hours=5)).timestamp())  # back in time
     expected[hour_of(NOW) - 5] += 1
     assert {hour: counts[VALID] for (_k, hour), counts in buffer.pending.items()} == expected
 
@@ -412,3 +417,20 @@ def test_paging_by_uses_is_the_one_sql_order_at_every_offset(admin, descending):
                 )
                 assert [k.id for k in page.keys] == whole[offset : offset + limit]
                 assert page.has_more == (len(whole) > offset + limit)
+
+
+def test_buffered_times_are_seconds_cut_to_their_minute_when_written():
+    """The buffers keep seconds since the epoch (the warm path makes no datetime); written,
+    a time is its minute, exactly, even a hair before the next one."""
+    start = NOW.replace(second=0, microsecond=0)
+    for offset in (0.0, 0.000001, 30.5, 59.999999):
+        assert minute(start.timestamp() + offset) == start
+    assert minute(start.timestamp() + 60) == start + timedelta(minutes=1)
+
+
+def test_the_warm_path_reads_the_system_clock_as_seconds():
+    assert seconds_clock(system_clock) is time.time
+    frozen = FrozenClock(NOW)
+    seconds = seconds_clock(frozen)
+    frozen.advance(seconds=90)
+    assert seconds() == (NOW + timedelta(seconds=90)).timestamp()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import audit, changes, keyformat, validate
-from .clock import Clock, system_clock
+from .clock import Clock, seconds_clock, system_clock
 from .db import Database, short_reason
 from .errors import (
     DatabaseError,
@@ -62,6 +62,7 @@ class ServiceBase:
         self.verifier = Verifier(
             database,
             now=self.now,
+            seconds=seconds_clock(clock),
             hasher=hasher,
             write_events=self._events,
             watch=lambda on_change: self.watch(on_change, wait=0),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
@@ -63,29 +63,31 @@ FLUSH_RETRY_SECONDS = 1.0  # and tries again after this
 class UsageBuffer:
     """Counts in memory, by key ID, written in batches by a flush, never once per request.
 
-    ``add`` is on the warm path: a lock, a dict lookup and a comparison of times. The last use
-    is kept as given and cut to the minute when written."""
+    ``add`` is on the warm path: a lock, a dict lookup and a comparison of times (seconds since
+    the epoch: no datetime is made per request). The last use is cut to the minute when
+    written."""
 
     def __init__(self, flush_seconds: float) -> None:
         self.flush_seconds = flush_seconds
-        self.pending: dict[str, list[Any]] = {}  # key ID -> [count, last used]
-        self.due: datetime | None = None  # when the oldest buffered count should be written
+        self.pending: dict[str, list[Any]] = {}  # key ID -> [count, last used (seconds)]
+        self.due: float | None = None  # when the oldest buffered count should be written
         self.lock = threading.Lock()
 
-    def add(self, key_id: str, now: datetime, count: int = 1) -> bool:
-        """Record ``count`` uses; True when a flush should be asked for."""
+    def add(self, key_id: str, at: float, count: int = 1) -> bool:
+        """Record ``count`` uses at ``at`` (seconds since the epoch); True when a flush should
+        be asked for."""
         with self.lock:
             entry = self.pending.get(key_id)
             if entry is None:
-                self.pending[key_id] = [count, now]
+                self.pending[key_id] = [count, at]
                 if self.due is None:
-                    self.due = now + timedelta(seconds=self.flush_seconds)
-                return len(self.pending) >= PENDING_MAX or now >= self.due
+                    self.due = at + self.flush_seconds
+                return len(self.pending) >= PENDING_MAX or at >= self.due
             entry[0] += count
-            if now > entry[1]:
-                entry[1] = now
-            if now >= self.due:  # type: ignore[operator]  # set with the first entry
-                self.due = now + timedelta(seconds=self.flush_seconds)  # ask once, not per call
+            if at > entry[1]:
+                entry[1] = at
+            if at >= self.due:  # type: ignore[operator]  # set with the first entry
+                self.due = at + self.flush_seconds  # ask once, not per call
                 return True
             return False
 
@@ -108,8 +110,9 @@ class UsageBuffer:
                 self.due = max(last for _count, last in taken.values())
 
 
-def minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
+def minute(at: float) -> datetime:
+    """``at`` (seconds since the epoch, as the buffers keep times) cut to its minute."""
+    return datetime.fromtimestamp(int(at // 60) * 60, UTC)
 
 
 class UsageWriter:
@@ -311,28 +314,28 @@ class HourlyUsage:
         self.lock = threading.Lock()
         self.pruned = -1  # the hour of the last prune that found nothing more to delete
         self.dropped = False  # counts were dropped once (a warning said so)
-        epoch = datetime.fromtimestamp(0, UTC)
-        self._span = (epoch, epoch, 0)  # the hour of the last add: its start, end, number
+        self._span = (0.0, 0.0, 0)  # the hour of the last add: its start, end, number
 
-    def add(self, key_id: str, outcome: int, host: str | None, now: datetime) -> bool:
-        """Count one verification; True when a flush should be asked for (many keys buffered)."""
-        start, end, at = self._span
-        if not start <= now < end:  # a new hour (datetime.timestamp() costs more than this)
-            at = hour_of(now)
-            start = datetime.fromtimestamp(at * 3600, now.tzinfo)
-            self._span = (start, start + timedelta(hours=1), at)
+    def add(self, key_id: str, outcome: int, host: str | None, at: float) -> bool:
+        """Count one verification at ``at`` (seconds since the epoch); True when a flush should
+        be asked for (many keys buffered)."""
+        start, end, hour = self._span
+        if not start <= at < end:  # a new hour
+            hour = int(at // 3600)
+            start = hour * 3600.0
+            self._span = (start, start + 3600.0, hour)
         slot = _USED_AT if outcome == VALID else _REFUSED_AT
         with self.lock:
-            entry = self.pending.get((key_id, at))
+            entry = self.pending.get((key_id, hour))
             if entry is None:
-                entry = self.pending[(key_id, at)] = [0] * len(OUTCOMES) + [None] * 4
+                entry = self.pending[(key_id, hour)] = [0] * len(OUTCOMES) + [None] * 4
                 entry[outcome] = 1
-                entry[slot], entry[slot + 1] = now, host
+                entry[slot], entry[slot + 1] = at, host
                 return len(self.pending) >= PENDING_MAX
             entry[outcome] += 1
             last = entry[slot]
-            if last is None or now >= last:
-                entry[slot], entry[slot + 1] = now, host
+            if last is None or at >= last:
+                entry[slot], entry[slot + 1] = at, host
             return False
 
     def take(self) -> dict[tuple[str, int], list[Any]]:

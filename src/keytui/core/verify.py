@@ -40,7 +40,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import bindparam, select
 
 from . import changes, keyformat
-from .clock import DAMAGED_TIME
+from .clock import DAMAGED_TIME, Seconds
 from .db import Database
 from .hashing import (
     CHECK_BYTES,
@@ -120,7 +120,7 @@ class Known:
     """What the warm path needs of a key whose secret verified here, its answers built once."""
 
     key_id: str
-    expires_at: datetime | None
+    expires: float | None  # seconds since the epoch (the warm path reads no datetime)
     hosts: AllowedHosts | None  # None: any host
     answer: VerifyResult  # VALID, or REVOKED (for good)
     expired: VerifyResult
@@ -152,6 +152,7 @@ class Verifier:
         database: Database,
         *,
         now: Callable[[], datetime],
+        seconds: Seconds | None = None,
         hasher: PasswordHasher,
         write_events: EventWriter,
         watch: Watch | None = None,
@@ -161,6 +162,8 @@ class Verifier:
     ) -> None:
         self.db = database
         self.now = now
+        # The same clock as seconds since the epoch, for the warm path (clock.seconds_clock)
+        self.seconds: Seconds = seconds or (lambda: now().timestamp())
         self.hasher = hasher
         self.write_events = write_events
         self.writer = UsageWriter(database, write_events, flush_seconds, now)
@@ -287,49 +290,49 @@ class Verifier:
             return _MALFORMED
         if not self.answering_from_memory:
             return None
-        return self._refused_in_memory(parsed.key_id, secret, digest, host, self.now())
+        return self._refused_in_memory(parsed.key_id, secret, digest, host, self.seconds())
 
     def _refused_in_memory(
-        self, key_id: str, secret: str, digest: bytes, host: str | None, now: datetime
+        self, key_id: str, secret: str, digest: bytes, host: str | None, at: float
     ) -> VerifyResult | None:
         """The refusals :meth:`verify` makes from memory while the watcher is live (see
         :meth:`answer_in_memory`), counted; None when the key's row must be read."""
         if self._disabled_epoch == self._epoch:
-            self._count(key_id, DISABLED, host, now)  # a flush drops IDs of no key
+            self._count(key_id, DISABLED, host, at)  # a flush drops IDs of no key
             return _DISABLED
         known_check = self._checks.get(key_id)
         if known_check:  # the key's current check value, remembered: no read, no argon2
             stripped = secret.strip()
             check = digest[:CHECK_BYTES] if len(stripped) == len(secret) else None
             if known_check != (check or check_value(stripped)):
-                return self._mismatch(key_id, now, host)
+                return self._mismatch(key_id, at, host)
         elif (
             known_check is not None
             and digest not in self._matched
             and digest not in self._wrong
-            and self.throttles(key_id, now)  # a hash without one, and a flood
+            and self.throttles(key_id, at)  # a hash without one, and a flood
         ):
-            return self._throttled(key_id, now, host)  # no read, no argon2
+            return self._throttled(key_id, at, host)  # no read, no argon2
         return None
 
     def _answer(self, known: Known, host: str | None) -> VerifyResult:
-        now = self.now()
+        at = self.seconds()
         if not known.answer.valid:
-            self._count(known.key_id, REVOKED, host, now)
+            self._count(known.key_id, REVOKED, host, at)
             return known.answer  # revoked
-        if known.expires_at is not None and known.expires_at <= now:
-            self._count(known.key_id, EXPIRED, host, now)
+        if known.expires is not None and known.expires <= at:
+            self._count(known.key_id, EXPIRED, host, at)
             return known.expired  # from the instant it expires, no notice needed
         if known.hosts is not None and not known.hosts.allows(host):
-            self._count(known.key_id, HOST_DENIED, host, now)
+            self._count(known.key_id, HOST_DENIED, host, at)
             return known.refused
-        if self.usage.add(known.key_id, now) | self.hours.add(known.key_id, VALID, host, now):
+        if self.usage.add(known.key_id, at) | self.hours.add(known.key_id, VALID, host, at):
             self.writer.ask()
         return known.answer
 
-    def _count(self, key_id: str, outcome: int, host: str | None, now: datetime) -> None:
+    def _count(self, key_id: str, outcome: int, host: str | None, at: float) -> None:
         """Count a verification of ``key_id`` by its outcome (usage.HourlyUsage: in memory)."""
-        if self.hours.add(key_id, outcome, host, now):
+        if self.hours.add(key_id, outcome, host, at):
             self.writer.ask()
 
     def _read_through(self, secret: str, digest: bytes, host: str | None) -> VerifyResult:
@@ -346,9 +349,9 @@ class Verifier:
             if self._verifies >= 2:
                 self.writer.start()
         sure = self.answering_from_memory
-        now = self.now()
+        at = self.seconds()
         if sure:
-            refused = self._refused_in_memory(parsed.key_id, secret, digest, host, now)
+            refused = self._refused_in_memory(parsed.key_id, secret, digest, host, at)
             if refused is not None:
                 return refused
         matched = self._matched.get(digest)
@@ -367,7 +370,7 @@ class Verifier:
                     if sure and epoch == self._epoch:
                         self._disabled_epoch = epoch
                 if row.pk is not None:
-                    self._count(row.key_id, DISABLED, host, now)
+                    self._count(row.key_id, DISABLED, host, at)
                 return _DISABLED
             if row is None or row.pk is None:
                 return _NOT_FOUND
@@ -379,17 +382,17 @@ class Verifier:
         stored = row.secret_hash
         if matched != stored:
             if wrong == stored:
-                return self._refuse(row.key_id, now, host)  # found wrong before: no argon2
+                return self._refuse(row.key_id, at, host)  # found wrong before: no argon2
             stored_check = check_of(stored)
             if sure:
                 self._remember_check(row.key_id, stored_check or b"", epoch)
             buckets = self._buckets
             if stored_check is not None:
                 if stored_check != (check or check_value(stripped)):
-                    return self._mismatch(row.key_id, now, host)
+                    return self._mismatch(row.key_id, at, host)
                 buckets = self._reserve  # passes the check: a flood cannot have emptied it
-            if not self._admit(row.key_id, now, buckets):
-                return self._throttled(row.key_id, now, host)
+            if not self._admit(row.key_id, at, buckets):
+                return self._throttled(row.key_id, at, host)
             self.stats.argon2 += 1
             if not verify_secret(stored, stripped, self.hasher):
                 if not readable(stored):  # not a wrong secret: a hash argon2 cannot read
@@ -399,7 +402,7 @@ class Verifier:
                     self._wrong[digest] = stored
                     if len(self._wrong) > WRONG_KEPT:
                         del self._wrong[next(iter(self._wrong))]
-                return self._refuse(row.key_id, now, host)
+                return self._refuse(row.key_id, at, host)
             self._refund(row.key_id, buckets)  # a matching secret costs its key no run
             if needs_rehash(stored, self.hasher):
                 self.writer.rehash(row.key_id, stored, hash_secret(stripped, self.hasher))
@@ -418,7 +421,7 @@ class Verifier:
         }
         known = Known(
             row.key_id,
-            row.expires_at,
+            None if row.expires_at is None else row.expires_at.timestamp(),
             None if hosts.any_host else hosts,
             VerifyResult(False, VerifyCode.REVOKED, **ident)
             if row.revoked_at is not None
@@ -456,23 +459,23 @@ class Verifier:
             log.warning("key %s: its row is damaged (%s); refusing it", key_id, exc)
         return VerifyResult(False, VerifyCode.DAMAGED, key_id=key_id)
 
-    def _refuse(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
+    def _refuse(self, key_id: str, at: float, host: str | None = None) -> VerifyResult:
         """A wrong secret for a real key: counted in memory, written as one
         ``key.verify_failed`` event per key and flush, never a row per request."""
-        if self.failed.add(key_id, now) | self.hours.add(key_id, WRONG_SECRET, host, now):
+        if self.failed.add(key_id, at) | self.hours.add(key_id, WRONG_SECRET, host, at):
             self.writer.ask()
         return _NOT_FOUND
 
     # -- floods ------------------------------------------------------------------------------------
 
-    def _mismatch(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
+    def _mismatch(self, key_id: str, at: float, host: str | None = None) -> VerifyResult:
         """A secret whose check value is not its key's: wrong for certain, without argon2. It
         still takes a token from the key's bucket, which is how :meth:`throttles` sees a flood."""
         self.stats.checked += 1
-        self._admit(key_id, now, self._buckets)
-        return self._refuse(key_id, now, host)
+        self._admit(key_id, at, self._buckets)
+        return self._refuse(key_id, at, host)
 
-    def throttles(self, key_id: str, now: datetime | None = None) -> bool:
+    def throttles(self, key_id: str, at: float | None = None) -> bool:
         """Is ``key_id`` under a flood just now (its bucket empty)? Then a secret of it not
         matched here before, of a hash made before check values, is answered THROTTLED with
         no argon2 (and no read while the watcher is live). A secret that passes its key's check
@@ -482,20 +485,20 @@ class Verifier:
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return False
-        at = (now or self.now()).timestamp()
+        if at is None:
+            at = self.seconds()
         return bucket[0] + max(0.0, at - bucket[1]) * FLOOD_RATE < 1.0
 
-    def _throttled(self, key_id: str, now: datetime, host: str | None = None) -> VerifyResult:
+    def _throttled(self, key_id: str, at: float, host: str | None = None) -> VerifyResult:
         self.stats.throttled += 1
-        self.throttled.add(key_id, now)
-        if self.failed.add(key_id, now) | self.hours.add(key_id, THROTTLED, host, now):
+        self.throttled.add(key_id, at)
+        if self.failed.add(key_id, at) | self.hours.add(key_id, THROTTLED, host, at):
             self.writer.ask()
         return _THROTTLED
 
-    def _admit(self, key_id: str, now: datetime, buckets: dict[str, list[float]]) -> bool:
+    def _admit(self, key_id: str, at: float, buckets: dict[str, list[float]]) -> bool:
         """Take one token from ``key_id``'s bucket in ``buckets`` (taken before the run, so
         threads running at once cannot overdraw it); False when it is empty."""
-        at = now.timestamp()
         with self._cache_lock:
             bucket = buckets.get(key_id)
             if bucket is None:
