@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.widgets import Button, Input, Select
+from textual.widgets import Button, DataTable, Input, Select
 
 from keytui.core import keyformat
 from keytui.core.service import IssuedKey
@@ -38,9 +38,19 @@ async def settle(pilot) -> None:
         await pilot.pause()
         if not any(worker.is_running for worker in pilot.app.workers):
             await pilot.pause()
-            if not any(worker.is_running for worker in pilot.app.workers):
+            if not any(worker.is_running for worker in pilot.app.workers) and tables_sized(pilot):
                 steady_cursors(pilot)
                 return
+
+
+def tables_sized(pilot) -> bool:
+    """Every table on screen has measured its rows: a DataTable sizes its columns to new rows
+    when it is next idle, and on a loaded machine a picture taken before then shows them
+    squeezed into the headers' widths (Textual keeps this state private)."""
+    return not any(
+        table._require_update_dimensions or table._updated_cells
+        for table in pilot.app.screen.query(DataTable)
+    )
 
 
 def steady_cursors(pilot) -> None:
