@@ -663,7 +663,10 @@ def databases(which: str, log):
             engine.dispose()
 
 
-def run(which: str, trials: int, log) -> list[Row]:
+PARTS = ("speed", "propagation", "flood")
+
+
+def run(which: str, trials: int, log, parts: tuple[str, ...] = PARTS) -> list[Row]:
     rows: list[Row] = []
     for name, url in databases(which, log):
         log(f"warm bench on {name}")
@@ -671,14 +674,17 @@ def run(which: str, trials: int, log) -> list[Row]:
 
         with KeyService.open(url, face="cli") as admin:
             admin.update_settings(max_keys_per_user=1000)
-        for row in warm_speed(url, log):
-            row.figure = f"{name}: {row.figure}"
-            rows.append(row)
-        rows += propagation(url, name, trials, False, log)
-        rows += propagation(url, name, trials, False, log, in_process=True)
-        if name == "PostgreSQL":
-            rows += propagation(url, name, trials, True, log)
-        rows += flood(url, name, log)
+        if "speed" in parts:
+            for row in warm_speed(url, log):
+                row.figure = f"{name}: {row.figure}"
+                rows.append(row)
+        if "propagation" in parts:
+            rows += propagation(url, name, trials, False, log)
+            rows += propagation(url, name, trials, False, log, in_process=True)
+            if name == "PostgreSQL":
+                rows += propagation(url, name, trials, True, log)
+        if "flood" in parts:
+            rows += flood(url, name, log)
     return rows
 
 
@@ -689,13 +695,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--trials", type=int, default=20, help="changes of each kind")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON too")
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this part (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    rows = run(args.db, args.trials, log)
+    rows = run(args.db, args.trials, log, tuple(args.only or PARTS))
     print(f"\nkeytui warm verify benchmark, {at}")
     print(f"machine: {machine()}; Python {sys.version.split()[0]}\n")
     print(table(rows))

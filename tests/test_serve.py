@@ -530,6 +530,28 @@ def test_verifier_runs_a_new_secret_in_the_pool_then_inline(admin, make_sqlite_s
     assert anyio.run(never_inline) == [False, False, False]
 
 
+def test_a_flood_read_through_leaves_the_fast_secrets_alone(admin, make_sqlite_service):
+    """Without a watcher, wrong guesses are refused fast after a read, each once: none of them
+    takes a place among the remembered fast secrets, so the real ones stay inline."""
+    from keytui.core.keyformat import new_secret
+
+    issued = admin.create_key("k")
+    reader = make_sqlite_service("alice", warm=False)
+    verifier = Verifier(reader, inline_below=1.0, remembered=2)
+
+    async def scenario() -> list[tuple[str, bool]]:
+        seen = [await verifier.verify(issued.secret, None)]
+        seen += [await verifier.verify(new_secret(issued.key.id), None) for _ in range(5)]
+        seen.append(await verifier.verify(issued.secret, None))
+        return [(v.result.code, v.inline) for v in seen]
+
+    answers = anyio.run(scenario)
+    assert answers[0] == ("VALID", False)
+    assert {code for code, _inline in answers[1:-1]} == {"NOT_FOUND"}
+    assert answers[-1] == ("VALID", True)
+    assert len(verifier._fast) == 1
+
+
 def vouched(service: KeyService) -> bool:
     """Memory is trusted for at least 50 ms more: the next call answers from it (under load the
     watcher may prove itself late, and a verify then goes to the pool, as it should)."""

@@ -7,13 +7,13 @@ before while its change watcher is live, a flood's guess refused by its check va
 malformed secret) is answered on the loop at once: the hop to a thread cost more than that
 answer (a flood's guesses each went through the pool, 40-60 us of CPU beyond a malformed
 secret, against 10-20 us now).
-Without a live watcher (read through), a secret whose last verify here needed no argon2 (judged
-by its CPU time in the pool) is verified inline too: one indexed read. What is remembered is the
-SHA-256 of the secret and nothing else; an inline verify that turns out costly (it ran argon2,
+Without a live watcher (read through), a valid secret whose last verify here needed no argon2
+(judged by its CPU time in the pool) is verified inline too: one indexed read. What is remembered is
+the SHA-256 of the secret and nothing else; an inline verify that turns out costly (it ran argon2,
 by the service's count of runs: the key was replaced or the secret needs argon2 again; or the
 database is slow) sends that secret back to the pool. Inline, the CPU time is not read: on this
-project's VMs the thread-CPU clock is a system call that cost more than the warm verify itself
-under load.
+project's VMs the thread-CPU clock is a system call that cost more than the warm verify itself under
+load.
 """
 
 from __future__ import annotations
@@ -127,7 +127,9 @@ class Verifier:
         result, wall, cpu = await anyio.to_thread.run_sync(
             self._timed, secret, host, limiter=self._limiter
         )
-        if self._fast_enough(wall, cpu):
+        # Only a valid secret is remembered: a flood's guesses (each new, each refused fast
+        # after a read) would otherwise crowd the real secrets out of the list.
+        if result.valid and self._fast_enough(wall, cpu):
             self._fast[digest] = None
             if len(self._fast) > self.remembered:
                 del self._fast[next(iter(self._fast))]
