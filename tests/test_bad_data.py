@@ -195,6 +195,23 @@ def test_any_id_is_a_clean_refusal(tmp_path_factory, command, key_id):
     assert len(result.stderr) < 2000
 
 
+def test_json_nested_past_the_parser_is_damage_not_a_traceback(make_service):
+    """Allowed hosts and event details nested deeper than the JSON parser recurses (a
+    RecursionError, not a ValueError) read as damaged, and verify refuses the key."""
+    service = make_service("alice")
+    issued = service.create_key("deep", allowed_hosts=["10.0.0.1"])
+    deep = "[" * 100_000
+    execute(
+        service, "UPDATE keys SET allowed_hosts = :v WHERE key_id = :k", v=deep, k=issued.key.id
+    )
+    event = service.list_events(action="key.create")[0].id
+    execute(service, "UPDATE events SET details = :v WHERE id = :i", v=deep, i=event)
+    assert service.get_key(issued.key.id).damaged == ("allowed_hosts",)
+    assert {e.id: e for e in service.list_events(limit=10)}[event].damaged == ("details",)
+    assert service.verify(issued.secret).code.name == "DAMAGED"
+    assert not service.verify_event_chain().ok
+
+
 @pytest.mark.parametrize(
     "garbage", ["garbage", "$argon2id$v=19$m=19456,t=2,p=1$!!!$zz", "$argon2id$v=19$m=1$x$y"]
 )

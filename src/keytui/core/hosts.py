@@ -68,7 +68,7 @@ class Damaged(ValueError):
 def parse_hosts(stored: str) -> AllowedHosts:
     try:
         entries = json.loads(stored)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser
         raise Damaged("allowed_hosts is not JSON") from exc
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise Damaged("allowed_hosts is not a list of text")

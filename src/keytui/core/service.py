@@ -236,7 +236,7 @@ class KeyService(KeyWritesMixin, AdminMixin, UsageReadsMixin):
             )
         try:
             reason = json.loads(details or "{}").get("reason")
-        except (ValueError, AttributeError):  # details changed outside keytui
+        except (ValueError, AttributeError, RecursionError):  # changed outside keytui
             return None
         return reason if isinstance(reason, str) and reason else None
 

@@ -397,7 +397,7 @@ def _parsed_hosts(stored: str) -> tuple[str, ...] | None:
     10,000 keys parsed the same few again and again."""
     try:
         hosts = json.loads(stored)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser
         return None
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         return None
@@ -452,7 +452,7 @@ def event_info(row: Any) -> EventInfo:
     damaged: tuple[str, ...] = ("at",) if row.at == DAMAGED_TIME else ()
     try:
         details = json.loads(row.details or "{}")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         details = None
     if not isinstance(details, dict):
         details, damaged = {}, (*damaged, "details")

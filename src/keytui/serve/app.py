@@ -251,7 +251,7 @@ async def verify_endpoint(request: Request) -> Response:
         return _error(413, f"the body is larger than {served.options.max_body} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
         return _error(400, 'the body must be JSON: {"key": "..."}')
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         return _error(400, 'the body must be a JSON object with a string "key"')
