@@ -29,18 +29,27 @@ from keytui.tui.widgets.field_error import FieldError
 from .fixture_db import fixture_service
 
 
-async def settle(pilot) -> None:
-    """Wait until no database worker runs and the screen has caught up with their results
-    (a worker's result may start another worker: the counts follow the first window)."""
-    for _ in range(100):
+async def settle(pilot, timeout: float = 60.0) -> None:
+    """Wait until no database worker is pending or running and the screen has caught up with
+    their results (a worker's result may start another worker: the counts follow the first
+    window). A worker just made is pending, not running, until its thread starts: on a loaded
+    machine a picture taken then showed rows added after it was judged settled, unsized.
+    Fails after a generous ``timeout`` rather than taking a picture of a screen not settled."""
+
+    def busy() -> bool:
+        return any(not worker.is_finished for worker in pilot.app.workers)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         steady_cursors(pilot)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        if not any(worker.is_running for worker in pilot.app.workers):
+        if not busy():
             await pilot.pause()
-            if not any(worker.is_running for worker in pilot.app.workers) and tables_sized(pilot):
+            if not busy() and tables_sized(pilot):
                 steady_cursors(pilot)
                 return
+    raise AssertionError("the screen did not settle: a worker still runs or a table is unsized")
 
 
 def tables_sized(pilot) -> bool:
