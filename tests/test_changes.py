@@ -118,3 +118,37 @@ def test_a_killed_listener_reads_through_then_catches_up(make_service, db_url, c
     other_process(db_url, "revoke_key", issued.key.id)  # while the listener may still be down
     assert wait_until(lambda: watcher.live and issued.key.id in heard.keys(), 20)
     assert "change signal lost" in caplog.text
+
+
+def test_close_while_a_watcher_subscribes_stops_it(make_service, monkeypatch):
+    """An app quit at once: the service closes while its watcher is still subscribing (in a
+    worker thread). The watcher stops with it: its thread ends and holds no connection (on
+    SQLite an open one would keep the write-ahead log when the process ends)."""
+    from keytui.core import changes
+
+    service = make_service("alice")
+    subscribing, release = threading.Event(), threading.Event()
+    subscribe = changes.ChangeWatcher._subscribe
+
+    def slow_subscribe(self, first):
+        subscribing.set()
+        release.wait(10)
+        return subscribe(self, first)
+
+    monkeypatch.setattr(changes.ChangeWatcher, "_subscribe", slow_subscribe)
+    started: list[changes.ChangeWatcher] = []
+    opener = threading.Thread(target=lambda: started.append(service.watch(Recorder(), wait=30)))
+    opener.start()
+    assert subscribing.wait(10)
+    closer = threading.Thread(target=service.close)
+    closer.start()
+    release.set()
+    closer.join(20)
+    opener.join(20)
+    assert not closer.is_alive() and not opener.is_alive()
+    (watcher,) = started
+    assert not watcher._thread.is_alive() and watcher._connection is None
+    assert not watcher.live
+    # and one asked for after the close never starts
+    late = service.watch(Recorder(), wait=1)
+    assert not late._thread.is_alive() and late._connection is None

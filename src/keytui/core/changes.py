@@ -130,9 +130,12 @@ class ChangeWatcher:
         return self._live.is_set()
 
     def start(self, wait: float = 5.0) -> ChangeWatcher:
-        """Start watching; wait (up to ``wait`` seconds) until the first subscription stands."""
-        self._thread.start()
-        wait_until(self._started.is_set, wait)
+        """Start watching; wait (up to ``wait`` seconds) until the first subscription stands,
+        or until it is stopped (the service closed meanwhile: the thread, if it started, sees
+        the stop before it subscribes, or is joined by ``stop``)."""
+        if not self._stop.is_set():
+            self._thread.start()
+        wait_until(lambda: self._started.is_set() or self._stop.is_set(), wait)
         return self
 
     def stop(self) -> None:

@@ -71,9 +71,11 @@ class ServiceBase:
             cache_size=cache_size,
         )
         self._watchers: list[changes.ChangeWatcher] = []
+        self._closing = False
 
     def close(self) -> None:
-        for watcher in self._watchers:
+        self._closing = True
+        for watcher in list(self._watchers):
             watcher.stop()
         self.verifier.close()  # the background flush stops; what is left is written
         self.db.dispose()
@@ -84,9 +86,13 @@ class ServiceBase:
         """Call ``on_change`` (from a thread of its own) after every change anyone makes to this
         database; see :mod:`keytui.core.changes`. Waits up to ``wait`` seconds for the first
         subscription. Stopped by :meth:`close` (or its ``stop``)."""
-        watcher = changes.ChangeWatcher(self.db, on_change).start(wait)
+        watcher = changes.ChangeWatcher(self.db, on_change)
+        # Known before it starts: a close() while it subscribes (an app quit at once) stops
+        # it too, and its connection is not left open when the process ends.
         self._watchers.append(watcher)
-        return watcher
+        if self._closing:  # closed meanwhile, after its loop over the watchers
+            watcher.stop()
+        return watcher.start(wait)
 
     def __enter__(self) -> Self:
         return self
