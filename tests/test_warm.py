@@ -81,11 +81,14 @@ def test_a_warm_verify_sends_no_query(make_service, argon2_calls):
     warmed(verifier, issued.secret)
     seen = statements(verifier)
     for _ in range(50):
-        assert verifier.verify(issued.secret).valid
+        assert verifier.verify(issued.secret, host="10.0.0.7").valid
     assert seen == [] and len(argon2_calls) == 1
     assert verifier.verifier.stats.warm >= 50
     verifier.flush_usage()
+    # each counted once in the key's total and once in its hour (one lock for both)
     assert alice.get_key(issued.key.id).use_count == 53
+    usage = alice.key_usage(issued.key.id)
+    assert (usage.outcomes_24h["valid"], usage.last_used_host) == (53, "10.0.0.7")
 
 
 def test_warm_false_reads_every_time(make_service):

@@ -67,29 +67,33 @@ class UsageBuffer:
     the epoch: no datetime is made per request). The last use is cut to the minute when
     written."""
 
-    def __init__(self, flush_seconds: float) -> None:
+    def __init__(self, flush_seconds: float, lock: threading.Lock | None = None) -> None:
         self.flush_seconds = flush_seconds
         self.pending: dict[str, list[Any]] = {}  # key ID -> [count, last used (seconds)]
         self.due: float | None = None  # when the oldest buffered count should be written
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
 
     def add(self, key_id: str, at: float, count: int = 1) -> bool:
         """Record ``count`` uses at ``at`` (seconds since the epoch); True when a flush should
         be asked for."""
         with self.lock:
-            entry = self.pending.get(key_id)
-            if entry is None:
-                self.pending[key_id] = [count, at]
-                if self.due is None:
-                    self.due = at + self.flush_seconds
-                return len(self.pending) >= PENDING_MAX or at >= self.due
-            entry[0] += count
-            if at > entry[1]:
-                entry[1] = at
-            if at >= self.due:  # type: ignore[operator]  # set with the first entry
-                self.due = at + self.flush_seconds  # ask once, not per call
-                return True
-            return False
+            return self.add_locked(key_id, at, count)
+
+    def add_locked(self, key_id: str, at: float, count: int = 1) -> bool:
+        """:meth:`add`, for a caller that holds ``lock``."""
+        entry = self.pending.get(key_id)
+        if entry is None:
+            self.pending[key_id] = [count, at]
+            if self.due is None:
+                self.due = at + self.flush_seconds
+            return len(self.pending) >= PENDING_MAX or at >= self.due
+        entry[0] += count
+        if at > entry[1]:
+            entry[1] = at
+        if at >= self.due:  # type: ignore[operator]  # set with the first entry
+            self.due = at + self.flush_seconds  # ask once, not per call
+            return True
+        return False
 
     def take(self) -> dict[str, list[Any]]:
         with self.lock:
@@ -129,8 +133,11 @@ class UsageWriter:
         self.db = database
         self.write_events = write_events
         self.now = now
-        self.usage = UsageBuffer(flush_seconds)
-        self.hours = HourlyUsage()  # (key ID, hour) -> counts by outcome, last use and refusal
+        # One lock for both: a valid verify counts in both under one acquisition (used())
+        self._counts_lock = threading.Lock()
+        self.usage = UsageBuffer(flush_seconds, self._counts_lock)
+        # (key ID, hour) -> counts by outcome, last use and refusal
+        self.hours = HourlyUsage(self._counts_lock)
         self.failed = UsageBuffer(flush_seconds)  # key ID -> [refused secrets, last]
         self.throttled = UsageBuffer(flush_seconds)  # key ID -> [of those, unchecked, last]
         self._rehash: list[tuple[str, str, str]] = []  # (key ID, old hash, new hash)
@@ -144,6 +151,13 @@ class UsageWriter:
     @property
     def started(self) -> bool:
         return self._flusher is not None
+
+    def used(self, key_id: str, host: str | None, at: float) -> bool:
+        """Count a valid verification of ``key_id`` (the warm path's one lock); True when a
+        flush should be asked for."""
+        with self._counts_lock:
+            ask = self.usage.add_locked(key_id, at)
+            return self.hours.add_locked(key_id, VALID, host, at) or ask
 
     def rehash(self, key_id: str, old_hash: str, new_hash: str) -> None:
         """Write ``new_hash`` over ``old_hash`` at the next flush (unless replaced meanwhile)."""
@@ -309,9 +323,9 @@ class HourlyUsage:
     ``add`` is on the request path: a lock and a dict lookup. A key ID that is no key (the kill
     switch answers before any read) is dropped by the flush, which writes existing keys only."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock: threading.Lock | None = None) -> None:
         self.pending: dict[tuple[str, int], list[Any]] = {}
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
         self.pruned = -1  # the hour of the last prune that found nothing more to delete
         self.dropped = False  # counts were dropped once (a warning said so)
         self._span = (0.0, 0.0, 0)  # the hour of the last add: its start, end, number
@@ -319,24 +333,28 @@ class HourlyUsage:
     def add(self, key_id: str, outcome: int, host: str | None, at: float) -> bool:
         """Count one verification at ``at`` (seconds since the epoch); True when a flush should
         be asked for (many keys buffered)."""
+        with self.lock:
+            return self.add_locked(key_id, outcome, host, at)
+
+    def add_locked(self, key_id: str, outcome: int, host: str | None, at: float) -> bool:
+        """:meth:`add`, for a caller that holds ``lock``."""
         start, end, hour = self._span
         if not start <= at < end:  # a new hour
             hour = int(at // 3600)
             start = hour * 3600.0
             self._span = (start, start + 3600.0, hour)
         slot = _USED_AT if outcome == VALID else _REFUSED_AT
-        with self.lock:
-            entry = self.pending.get((key_id, hour))
-            if entry is None:
-                entry = self.pending[(key_id, hour)] = [0] * len(OUTCOMES) + [None] * 4
-                entry[outcome] = 1
-                entry[slot], entry[slot + 1] = at, host
-                return len(self.pending) >= PENDING_MAX
-            entry[outcome] += 1
-            last = entry[slot]
-            if last is None or at >= last:
-                entry[slot], entry[slot + 1] = at, host
-            return False
+        entry = self.pending.get((key_id, hour))
+        if entry is None:
+            entry = self.pending[(key_id, hour)] = [0] * len(OUTCOMES) + [None] * 4
+            entry[outcome] = 1
+            entry[slot], entry[slot + 1] = at, host
+            return len(self.pending) >= PENDING_MAX
+        entry[outcome] += 1
+        last = entry[slot]
+        if last is None or at >= last:
+            entry[slot], entry[slot + 1] = at, host
+        return False
 
     def take(self) -> dict[tuple[str, int], list[Any]]:
         with self.lock:

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha256
+from time import monotonic
 
 from argon2 import PasswordHasher
 from sqlalchemy import bindparam, select
@@ -59,7 +61,6 @@ from .usage import (
     HOST_DENIED,
     REVOKED,
     THROTTLED,
-    VALID,
     WRONG_SECRET,
     EventWriter,
     UsageBuffer,
@@ -255,12 +256,18 @@ class Verifier:
         hears every change; otherwise the key's row is read (a malformed secret costs no read;
         an unknown ID no argon2; a secret already matched against the key's current hash no
         argon2 either)."""
-        digest = _digest(secret)
-        if digest is None:
+        # The warm path, spelled out (each call saved is a tenth of its time): the SHA-256, the
+        # watcher's lease, a lookup, the answer's checks and its count.
+        try:
+            digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        except AttributeError:  # not text at all
             return _MALFORMED
-        remembered = self._remembered(digest, host)
-        if remembered is not None:
-            return remembered
+        watcher = self.watcher
+        if watcher is not None and monotonic() < watcher.sure_until:
+            known = self._known.get(digest)
+            if known is not None:
+                self.stats.warm += 1
+                return self._answer(known, host)
         return self._read_through(secret, digest, host)
 
     def _remembered(self, digest: bytes, host: str | None) -> VerifyResult | None:
@@ -326,7 +333,7 @@ class Verifier:
         if known.hosts is not None and not known.hosts.allows(host):
             self._count(known.key_id, HOST_DENIED, host, at)
             return known.refused
-        if self.usage.add(known.key_id, at) | self.hours.add(known.key_id, VALID, host, at):
+        if self.writer.used(known.key_id, host, at):
             self.writer.ask()
         return known.answer
 
