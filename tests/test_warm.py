@@ -396,6 +396,10 @@ def test_wrong_secrets_that_pass_the_check_are_bounded_by_the_reserve(
     codes = [verifier.verify(new_secret(flooded.key.id) + " ").code for _ in range(100)]
     assert len(argon2_calls) == FLOOD_BURST  # the clock stands still: no refill
     assert codes.count("NOT_FOUND") == FLOOD_BURST and codes.count("THROTTLED") == 95
+    verifier.flush_usage()  # every refusal counted once, the unchecked ones among them
+    (event,) = alice.list_events(action="key.verify_failed")
+    assert (event.details["count"], event.details["throttled"]) == (100, 95)
+    assert alice.key_usage(flooded.key.id).outcomes_24h["throttled"] == 95
     runs = len(argon2_calls)
     for _ in range(5):
         clock.advance(seconds=1)

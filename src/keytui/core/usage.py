@@ -133,13 +133,15 @@ class UsageWriter:
         self.db = database
         self.write_events = write_events
         self.now = now
-        # One lock for both: a valid verify counts in both under one acquisition (used())
+        # One lock for every count: a verify counts in two buffers under one acquisition
+        # (used(), refused())
         self._counts_lock = threading.Lock()
         self.usage = UsageBuffer(flush_seconds, self._counts_lock)
         # (key ID, hour) -> counts by outcome, last use and refusal
         self.hours = HourlyUsage(self._counts_lock)
-        self.failed = UsageBuffer(flush_seconds)  # key ID -> [refused secrets, last]
-        self.throttled = UsageBuffer(flush_seconds)  # key ID -> [of those, unchecked, last]
+        # key ID -> [refused secrets, last]; [of those, unchecked, last]
+        self.failed = UsageBuffer(flush_seconds, self._counts_lock)
+        self.throttled = UsageBuffer(flush_seconds, self._counts_lock)
         self._rehash: list[tuple[str, str, str]] = []  # (key ID, old hash, new hash)
         self._rehash_lock = threading.Lock()
         self._lock_start = threading.Lock()
@@ -158,6 +160,16 @@ class UsageWriter:
         with self._counts_lock:
             ask = self.usage.add_locked(key_id, at)
             return self.hours.add_locked(key_id, VALID, host, at) or ask
+
+    def refused(self, key_id: str, outcome: int, host: str | None, at: float) -> bool:
+        """Count a refused secret of ``key_id`` (WRONG_SECRET, or THROTTLED: also counted as
+        unchecked) for its ``key.verify_failed`` event and its hour; True when a flush should
+        be asked for."""
+        with self._counts_lock:
+            if outcome == THROTTLED:
+                self.throttled.add_locked(key_id, at)
+            ask = self.failed.add_locked(key_id, at)
+            return self.hours.add_locked(key_id, outcome, host, at) or ask
 
     def rehash(self, key_id: str, old_hash: str, new_hash: str) -> None:
         """Write ``new_hash`` over ``old_hash`` at the next flush (unless replaced meanwhile)."""

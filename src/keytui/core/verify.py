@@ -469,7 +469,7 @@ class Verifier:
     def _refuse(self, key_id: str, at: float, host: str | None = None) -> VerifyResult:
         """A wrong secret for a real key: counted in memory, written as one
         ``key.verify_failed`` event per key and flush, never a row per request."""
-        if self.failed.add(key_id, at) | self.hours.add(key_id, WRONG_SECRET, host, at):
+        if self.writer.refused(key_id, WRONG_SECRET, host, at):
             self.writer.ask()
         return _NOT_FOUND
 
@@ -498,8 +498,7 @@ class Verifier:
 
     def _throttled(self, key_id: str, at: float, host: str | None = None) -> VerifyResult:
         self.stats.throttled += 1
-        self.throttled.add(key_id, at)
-        if self.failed.add(key_id, at) | self.hours.add(key_id, THROTTLED, host, at):
+        if self.writer.refused(key_id, THROTTLED, host, at):
             self.writer.ask()
         return _THROTTLED
 
