@@ -603,3 +603,36 @@ def test_a_deleted_database_file_clears_the_verifiers_memory(make_sqlite_service
     assert verifier.verify(issued.secret).valid  # read through, from the file it opened
     assert seen and verifier.verifier.watcher is None  # and no watcher starts again
     assert not verifier.verifier._known
+
+
+@pytest.mark.parametrize("change", ["revoke", "replace", "delete", "disable"])
+def test_a_verify_racing_a_change_here_is_not_kept_past_its_commit(make_service, change):
+    """A verify on another thread of the same service, reading the row after the change
+    dropped the key from memory but before it committed, reads the old state (VALID) and
+    would keep it until the watcher hears the commit: the commit drops it again, so a verify
+    after the call returns is refused at once."""
+    alice = make_service("alice")
+    issued = alice.create_key("k", expires=None)
+    service = make_service("alice", warm=True)
+    warmed(service, issued.secret)
+    seen: list[str] = []
+    forget = service.verifier.forget
+
+    def forget_then_race(what) -> None:  # first called inside the change's transaction
+        forget(what)
+        if not seen:
+            racer = threading.Thread(target=lambda: seen.append(service.verify(issued.secret).code))
+            racer.start()
+            racer.join(30)
+
+    service.verifier.forget = forget_then_race
+    if change == "revoke":
+        service.revoke_key(issued.key.id)
+    elif change == "replace":
+        service.replace_key(issued.key.id)
+    elif change == "delete":
+        service.delete_keys([issued.key.id])
+    else:
+        service.update_settings(keys_enabled=False)
+    assert seen == ["VALID"]  # the race happened: the old state was read and answered
+    assert not service.verify(issued.secret).valid

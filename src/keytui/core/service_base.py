@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from argon2 import PasswordHasher
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -118,8 +118,11 @@ class ServiceBase:
     ) -> None:
         """Append events to the hash-chained audit log (the only way any event is written).
 
-        What they change is dropped from this service's verify memory at once (other services
-        hear it through the change signal), so a verify after a revoke here returns REVOKED."""
+        What they change is dropped from this service's verify memory at once, and again when
+        the transaction commits (other services hear it through the change signal), so a
+        verify after a revoke here returns REVOKED: a verify on another thread that read the
+        row before the commit and kept it meanwhile is dropped, and one still reading cannot
+        keep what it read (the second drop moves the epoch it compares)."""
         at = at or self.now()
         events = list(events)
         audit.append_events(
@@ -136,9 +139,11 @@ class ServiceBase:
                 for action, key_id, details in events
             ],
         )
-        self.verifier.forget(
-            changes.Change.from_events(((0, action, key_id) for action, key_id, _ in events), 0)
+        change = changes.Change.from_events(
+            ((0, action, key_id) for action, key_id, _ in events), 0
         )
+        self.verifier.forget(change)
+        event.listen(session, "after_commit", lambda _s: self.verifier.forget(change), once=True)
 
     def _user(self, session: Session) -> User:
         user = session.get(User, self.actor)
