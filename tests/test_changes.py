@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -152,3 +153,28 @@ def test_close_while_a_watcher_subscribes_stops_it(make_service, monkeypatch):
     # and one asked for after the close never starts
     late = service.watch(Recorder(), wait=1)
     assert not late._thread.is_alive() and late._connection is None
+
+
+def test_a_second_stop_returns_only_once_the_connection_is_closed(make_service):
+    """The app stops its watcher from a thread of its own as it ends, and the service's close
+    stops it again: whichever comes second must not return while the first is still closing
+    the connection (the process ended meanwhile, and on SQLite the write-ahead log stayed)."""
+    service = make_service("alice")
+    watcher = service.watch(Recorder())
+    closing, closed = threading.Event(), threading.Event()
+    fairy = watcher._connection
+
+    class SlowToClose:
+        def invalidate(self) -> None:
+            closing.set()
+            time.sleep(0.5)
+            fairy.invalidate()
+            closed.set()
+
+    watcher._connection = SlowToClose()
+    first = threading.Thread(target=watcher.stop)
+    first.start()
+    assert closing.wait(10)
+    watcher.stop()  # the second
+    assert closed.is_set()
+    first.join(10)

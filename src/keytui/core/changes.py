@@ -123,6 +123,11 @@ class ChangeWatcher:
         self._started = threading.Event()
         self._connection: Any = None  # SQLAlchemy's pooled connection, checked out for good
         self._gone_told = False
+        # Held while the connection is dropped: a second stop() (the app's own, then the
+        # service's close) returns only once the first has closed it. It returned at once, and
+        # the process could end while the other thread was still closing it (on SQLite the
+        # last close checkpoints and removes the write-ahead log: it stayed).
+        self._drop_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="keytui-changes", daemon=True)
 
     @property
@@ -271,13 +276,14 @@ class ChangeWatcher:
         return self._rows(raw, sql)[0][0]
 
     def _drop_connection(self) -> None:
-        fairy, self._connection = self._connection, None
-        if fairy is None:
-            return
-        try:
-            fairy.invalidate()  # never back into the pool: it holds a LISTEN
-        except Exception:  # noqa: BLE001 - it is already gone
-            pass
+        with self._drop_lock:
+            fairy, self._connection = self._connection, None
+            if fairy is None:
+                return
+            try:
+                fairy.invalidate()  # never back into the pool: it holds a LISTEN
+            except Exception:  # noqa: BLE001 - it is already gone
+                pass
 
 
 def nap(event: threading.Event, seconds: float, step: float = 0.05) -> bool:
