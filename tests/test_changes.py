@@ -178,3 +178,28 @@ def test_a_second_stop_returns_only_once_the_connection_is_closed(make_service):
     watcher.stop()  # the second
     assert closed.is_set()
     first.join(10)
+
+
+def test_a_watcher_that_connects_after_stop_gave_up_drops_its_connection(make_service, monkeypatch):
+    """stop() waits 5 s at most for the thread: one still connecting then (a slow network)
+    stores its connection after stop() found none to drop; the thread drops it as it ends."""
+    from keytui.core import changes
+
+    service = make_service("alice")
+    connecting, release = threading.Event(), threading.Event()
+    subscribe = changes.ChangeWatcher._subscribe
+
+    def slow_subscribe(self, first):
+        connecting.set()
+        release.wait(10)
+        return subscribe(self, first)
+
+    monkeypatch.setattr(changes.ChangeWatcher, "_subscribe", slow_subscribe)
+    watcher = changes.ChangeWatcher(service.db, Recorder())
+    watcher._thread.start()
+    assert connecting.wait(10)
+    monkeypatch.setattr(watcher._thread, "join", lambda timeout=None: None)  # stop() gives up
+    watcher.stop()
+    release.set()
+    assert wait_until(lambda: not watcher._thread.is_alive(), 10)
+    assert watcher._connection is None

@@ -196,6 +196,9 @@ class ChangeWatcher:
                 nap(self._stop, delay)
                 delay = min(delay * 2, 5.0)
         self._lapse()
+        # Stopped: the thread drops its own connection too (stop() joins it for 5 s at most, and
+        # a connect slower than that would store its connection after stop() had dropped none)
+        self._drop_connection()
 
     def _subscribe(self, first: bool) -> None:
         """Connect and subscribe; then catch up with the events missed meanwhile (after the
