@@ -1014,6 +1014,34 @@ async def test_s_sorts_by_the_next_column_o_reverses_and_a_header_click_sorts(se
 
 
 @tui
+async def test_a_repeated_highlight_of_the_same_user_keeps_what_was_typed(service, open_as):
+    """A table says a row is highlighted again once it has sized itself (late, on a loaded
+    machine): that repeat must not overwrite the user form typed since (it turned a role change
+    for erin into a no-op for alice); a move to another row still fills it."""
+    from keytui.tui.screens.settings import SettingsScreen
+
+    service.put_user("erin", "viewer")
+    app = make_app(service, clock=service.clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("S")
+        screen = await modal(app, pilot, SettingsScreen)
+        login = screen.query_one("#user-login", Input)
+        await until(pilot, lambda: login.value == "alice", "alice in the form")
+        table = screen.query_one("#users", DataTable)
+        login.value = "erin"
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        table.post_message(DataTable.RowHighlighted(table, table.cursor_row, row_key))
+        await pilot.pause()
+        await pilot.pause()
+        assert login.value == "erin"
+        table.move_cursor(row=1)
+        await until(pilot, lambda: login.value == "erin" and table.cursor_row == 1, "erin's row")
+        table.move_cursor(row=0)
+        await until(pilot, lambda: login.value == "alice", "alice's row again")
+
+
+@tui
 async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service):
     from keytui.tui.screens.settings import SettingsScreen
 

@@ -100,6 +100,7 @@ class SettingsScreen(Screen[None]):
         self.query_one("#require-reason", Switch).value = settings.require_reason
         table = self.query_one("#users", DataTable)
         table.clear()
+        self.filled_from = None  # the first highlight of the reloaded table fills the form
         for user in users:
             table.add_row(text(user.login), Text(user.role), day(user.created_at), key=user.login)
         roles_table = self.query_one("#roles", DataTable)
@@ -252,9 +253,18 @@ class SettingsScreen(Screen[None]):
             hold_keys=True,  # the keys typed meanwhile go to the question
         )
 
+    #: The user whose row last filled the form: a table says a row is highlighted again after a
+    #: reload and when it has sized itself (late, on a loaded machine); only a move to another
+    #: row, or the first highlight after a reload, fills the form, never the repeat, which
+    #: overwrote what had been typed in it since.
+    filled_from: str | None = None
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "users" and event.row_key is not None:
             login = event.row_key.value or ""
+            if login == self.filled_from:
+                return
+            self.filled_from = login
             self.query_one("#user-login", Input).value = login
             row = event.data_table.get_row(event.row_key)
             role = str(row[1])
