@@ -1072,7 +1072,10 @@ async def test_settings_screen_saves_limits_and_adds_then_changes_a_user(service
         added = " ".join(str(n.message) for n in notifications(app))
         assert "Added erin as viewer." in added  # (a question clears the notifications)
         app.clear_notifications()  # a toast over the button would take the click
-        await pilot.pause()
+        # A button ignores clicks for 0.2 s after a press (Textual's press effect): on a quick
+        # machine erin was added and the form reloaded within that, and the click was lost.
+        button = screen.query_one("#user-set", Button)
+        await until(pilot, lambda: not button.has_class("-active"), "the press effect to end")
         screen.query_one("#user-login", Input).value = "erin"
         screen.query_one("#user-role", Select).value = "developer"
         await pilot.click("#user-set")
