@@ -118,6 +118,11 @@ def postgres_url(keys: int, log) -> str | None:
     url = make_url(server).set(drivername="postgresql+psycopg")
     name = os.environ.get("KEYTUI_BENCH_POSTGRES_DB") or f"keytui_bench_{keys}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    # Kept between runs and shared by every checkout on the server: one run at a time checks
+    # and builds it (a session lock on the server, held until the database is ready), so two
+    # runs never make, drop or fill it at once.
+    guard = admin.connect()
+    guard.execute(text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": name})
     with admin.connect() as connection:
         exists = connection.scalar(
             text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
@@ -140,6 +145,7 @@ def postgres_url(keys: int, log) -> str | None:
                 connection.commit()
     finally:
         service.close()
+        guard.close()  # (the lock goes with its session)
         admin.dispose()
     return target
 

@@ -14,7 +14,7 @@ WHERE pk = ANY(...)`` of the same keys and a ``COPY`` of as many event-sized row
 temporary copy of the events table (its indexes too), committed. A loaded machine moves
 both; their ratio is the figure to judge.
 
-The database ``keytui_bench_revoke`` on $KEYTUI_BENCH_POSTGRES_URL (else
+A database ``keytui_bench_revoke_<random>`` on $KEYTUI_BENCH_POSTGRES_URL (else
 $KEYTUI_TEST_POSTGRES_URL) is made for the run and dropped after it.
 """
 
@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -94,10 +95,10 @@ def measure(
     from keytui.core.service import KeyService
 
     url = make_url(server).set(drivername="postgresql+psycopg")
-    name = "keytui_bench_revoke"
+    # A name of its own per run: two runs on one server (two checkouts) never share it
+    name = f"keytui_bench_revoke_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     target = url.set(database=name).render_as_string(hide_password=False)
     service = KeyService.open(target, actor="alice", face="cli")
