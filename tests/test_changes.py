@@ -121,6 +121,22 @@ def test_a_killed_listener_reads_through_then_catches_up(make_service, db_url, c
     assert "change signal lost" in caplog.text
 
 
+def slow_subscription(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Every watcher's subscription waits: (one has begun subscribing, let them go on)."""
+    from keytui.core import changes
+
+    begun, release = threading.Event(), threading.Event()
+    subscribe = changes.ChangeWatcher._subscribe
+
+    def slow_subscribe(self, first):
+        begun.set()
+        release.wait(10)
+        return subscribe(self, first)
+
+    monkeypatch.setattr(changes.ChangeWatcher, "_subscribe", slow_subscribe)
+    return begun, release
+
+
 def test_close_while_a_watcher_subscribes_stops_it(make_service, monkeypatch):
     """An app quit at once: the service closes while its watcher is still subscribing (in a
     worker thread). The watcher stops with it: its thread ends and holds no connection (on
@@ -128,15 +144,7 @@ def test_close_while_a_watcher_subscribes_stops_it(make_service, monkeypatch):
     from keytui.core import changes
 
     service = make_service("alice")
-    subscribing, release = threading.Event(), threading.Event()
-    subscribe = changes.ChangeWatcher._subscribe
-
-    def slow_subscribe(self, first):
-        subscribing.set()
-        release.wait(10)
-        return subscribe(self, first)
-
-    monkeypatch.setattr(changes.ChangeWatcher, "_subscribe", slow_subscribe)
+    subscribing, release = slow_subscription(monkeypatch)
     started: list[changes.ChangeWatcher] = []
     opener = threading.Thread(target=lambda: started.append(service.watch(Recorder(), wait=30)))
     opener.start()
@@ -186,15 +194,7 @@ def test_a_watcher_that_connects_after_stop_gave_up_drops_its_connection(make_se
     from keytui.core import changes
 
     service = make_service("alice")
-    connecting, release = threading.Event(), threading.Event()
-    subscribe = changes.ChangeWatcher._subscribe
-
-    def slow_subscribe(self, first):
-        connecting.set()
-        release.wait(10)
-        return subscribe(self, first)
-
-    monkeypatch.setattr(changes.ChangeWatcher, "_subscribe", slow_subscribe)
+    connecting, release = slow_subscription(monkeypatch)
     watcher = changes.ChangeWatcher(service.db, Recorder())
     watcher._thread.start()
     assert connecting.wait(10)
